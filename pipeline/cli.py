@@ -1,0 +1,218 @@
+"""The ``pipeline`` command.
+
+Exit codes: 0 success, 1 the run finished with quarantined documents (``[run]
+quarantine_exit_code``), 2 a usage or config error, 3 the run failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from pipeline import __version__
+from pipeline.config import load_config
+from pipeline.errors import EXIT_FAILED, DocstageError, PluginError
+from pipeline.log import configure_logging
+from pipeline.plan import make_plan
+from pipeline.plugins import load_plugins
+from pipeline.report import print_plan, print_plugins, print_stage, print_summary
+from pipeline.runner import Runner
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn docstage errors into one line on stderr and their exit code."""
+    try:
+        yield
+    except DocstageError as exc:
+        _fail(str(exc), exc.exit_code)
+
+
+CONFIG = click.argument("config", type=click.Path(path_type=Path))
+OVERRIDES = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one config value, e.g. --set stages.dedup.threshold=0.7 or "
+    "--set run.on_error=fail. Repeatable.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="docstage")
+def cli() -> None:
+    """docstage: read, clean, annotate, deduplicate and render documents, as a TOML file says.
+
+    \b
+    Start with:
+      pipeline run configs/example.toml      run a pipeline
+      pipeline check configs/example.toml    validate it and show the plan
+      pipeline plugins                       list plugins and their stages
+      pipeline describe read.files           a stage's options
+    """
+
+
+class _Rate(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} docs/s" if speed else "", style="progress.data.speed")
+
+
+@cli.command()
+@CONFIG
+@OVERRIDES
+@click.option(
+    "--executor",
+    type=click.Choice(["local"]),
+    help="Override [run] executor.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate the config, check that inputs exist and outputs are writable, "
+    "count the input; process and write nothing.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default="console",
+    show_default=True,
+    help="Logs on stderr for people or as JSON lines; json also prints the summary as JSON.",
+)
+@click.option("-v", "--verbose", count=True, help="More log lines (-vv for debug).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: only on a terminal).",
+)
+def run(
+    config: Path,
+    overrides: tuple[str, ...],
+    executor: str | None,
+    dry_run: bool,
+    log_format: str,
+    verbose: int,
+    progress: bool | None,
+) -> None:
+    """Run the pipeline described by CONFIG (a TOML file)."""
+    configure_logging("json" if log_format == "json" else "console", verbosity=verbose)
+    if executor:
+        overrides = (*overrides, f"run.executor={json.dumps(executor)}")
+    with _user_errors():
+        plan = make_plan(load_config(config, overrides))
+        stderr = Console(stderr=True)
+        show_progress = progress if progress is not None else stderr.is_terminal
+        runner = Runner(plan, dry_run=dry_run)
+        if show_progress and not dry_run and log_format == "console":
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("reading"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _Rate(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("documents", total=None)
+                runner.on_total = lambda total: bar.update(task, total=total)
+                runner.on_progress = lambda count: bar.advance(task, count)
+                summary = runner.execute()
+        else:
+            summary = runner.execute()
+    if dry_run:
+        console = Console()
+        print_plan(console, plan)
+        total = runner._estimate()
+        found = f"{total:,} input document(s)" if total is not None else "input found"
+        console.print(f"dry run: config valid, {found}, outputs writable; nothing written")
+        sys.exit(0)
+    if log_format == "json":
+        click.echo(json.dumps(summary.as_dict()))
+    else:
+        print_summary(Console(), summary)
+    sys.exit(summary.exit_code)
+
+
+@cli.command()
+@CONFIG
+@OVERRIDES
+def check(config: Path, overrides: tuple[str, ...]) -> None:
+    """Validate CONFIG and print the resolved plan: stages, their plugins and options."""
+    configure_logging("console")
+    with _user_errors():
+        plan = make_plan(load_config(config, overrides))
+    console = Console()
+    print_plan(console, plan)
+    console.print("[green]config is valid[/green]")
+
+
+@cli.command()
+@click.argument("config", required=False, type=click.Path(path_type=Path))
+def plugins(config: Path | None) -> None:
+    """List installed plugins, where each comes from, and its stages and hooks.
+
+    With CONFIG, the config's own [pipeline] plugins and disabled_plugins count too.
+    """
+    configure_logging("console")
+    with _user_errors():
+        if config is not None:
+            loaded = load_config(config)
+            found = load_plugins(
+                config_plugins=loaded.pipeline.plugins,
+                disabled=loaded.pipeline.disabled_plugins,
+                config_dir=loaded.folder,
+                strict=False,
+            )
+        else:
+            found = load_plugins(strict=False)
+    print_plugins(Console(), found)
+
+
+@cli.command()
+@click.argument("stage")
+def describe(stage: str) -> None:
+    """Show what STAGE (e.g. read.files) does and every option it takes."""
+    configure_logging("console")
+    with _user_errors():
+        found = load_plugins(strict=False)
+        stage_type = found.registry.lookup(stage, file="", line=None, where="pipeline describe")
+    print_stage(Console(), stage_type)
+
+
+def main() -> None:
+    """Entry point of the ``pipeline`` console script."""
+    try:
+        cli(prog_name="pipeline")
+    except PluginError as exc:  # pragma: no cover - raised outside a command's guard
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; partial output was discarded", EXIT_FAILED)

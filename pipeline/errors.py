@@ -1,0 +1,108 @@
+"""The error hierarchy: every error a user can cause, and the exit code it maps to.
+
+A user's mistake (a bad config, a missing folder, a broken plugin) becomes one line on
+stderr and exit code 2; a run that cannot continue becomes exit code 3. Exceptions raised
+by a stage while processing a document are not errors of this module: the runner wraps
+them in :class:`StageError`, reports them through ``docstage_on_document_error`` and
+quarantines the document (or stops, as ``[run] on_error`` says).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+EXIT_OK = 0
+EXIT_QUARANTINED = 1
+EXIT_USAGE = 2
+EXIT_FAILED = 3
+
+
+class DocstageError(Exception):
+    """Base class of docstage's own errors; ``str(error)`` is the one line shown to users."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(DocstageError):
+    """A pipeline config that cannot be run: syntax, unknown keys, wrong types, bad paths.
+
+    Args:
+        message: What is wrong and, where possible, how to fix it.
+        file: The config file, when the error is tied to one.
+        line: The 1-based line in ``file``, when known.
+        column: The 1-based column, when known (TOML syntax errors).
+        where: The place in the config, e.g. ``[[stages]] #3 (dedup)`` or ``[run]``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        where: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.where = where
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        location = ""
+        if self.file:
+            location = self.file
+            if self.line:
+                location += f":{self.line}"
+                if self.column:
+                    location += f":{self.column}"
+            location += ": "
+        where = f"{self.where}: " if self.where else ""
+        return f"{location}{where}{self.message}"
+
+
+class OptionError(DocstageError):
+    """Raised by a stage (in ``setup``) about one of its own options.
+
+    The runner turns it into a :class:`ConfigError` that names the config file, the line
+    of the option and the stage, so a stage author only says what is wrong.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        self.option = option
+        self.message = message
+        super().__init__(f"option '{option}': {message}")
+
+
+class PluginError(DocstageError):
+    """A plugin that cannot be used: failed import, bad hook, clashing stage names."""
+
+
+class RunError(DocstageError):
+    """A run that had to stop (``on_error = "fail"``, a corpus stage or a hook raised)."""
+
+    exit_code = EXIT_FAILED
+
+
+class StageError(RunError):
+    """A stage raised or misbehaved on one document; chained to the original exception."""
+
+    def __init__(self, message: str, *, stage: str, plugin: str | None = None) -> None:
+        self.stage = stage
+        self.plugin = plugin
+        super().__init__(message)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return `` — did you mean 'x'?`` for the closest choice, or an empty string."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" — did you mean '{matches[0]}'?" if matches else ""
+
+
+def one_of(choices: Iterable[str]) -> str:
+    """Format a sorted, quoted list of valid choices for an error message."""
+    names = sorted(choices)
+    return ", ".join(f"'{name}'" for name in names) if names else "(none)"

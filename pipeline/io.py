@@ -1,0 +1,71 @@
+"""Writing output files so that a crash never leaves a half-written file under the real name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO
+
+import attrs
+
+from pipeline.errors import OptionError
+
+
+@attrs.define
+class AtomicFile:
+    """A file written under a temporary name in the target folder, renamed on ``commit``.
+
+    Until ``commit`` the previous file (if any) stays intact; ``discard`` removes the
+    temporary file. Open it with :meth:`open`.
+    """
+
+    path: Path
+    handle: IO[str]
+    _temp: Path
+
+    @classmethod
+    def open(cls, path: str | Path, *, option: str = "path") -> AtomicFile:
+        """Create the folder if needed and open a temporary file beside ``path``.
+
+        Raises:
+            OptionError: The folder cannot be created or written to (named by ``option``).
+        """
+        target = Path(path)
+        folder = target.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OptionError(
+                option, f"cannot write to output folder '{folder}': {reason}; choose a writable path"
+            ) from None
+        handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        return cls(target, handle, Path(temp))
+
+    def write(self, text: str) -> None:
+        self.handle.write(text)
+
+    def commit(self) -> Path:
+        """Flush, sync and rename the temporary file over the target; return the target."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self._temp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Close and delete the temporary file; the target is left as it was."""
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._temp.unlink()
+
+
+def writable_folder(path: str | Path, *, option: str = "path") -> None:
+    """Check that the folder of ``path`` can be created and written to (for dry runs)."""
+    probe = AtomicFile.open(path, option=option)
+    probe.discard()
+

@@ -1,0 +1,254 @@
+"""Stage options: declared as attrs fields, checked and converted from TOML values.
+
+A stage's attrs fields are its config schema. :func:`option` declares one with a help
+text; :func:`option_specs` reads the schema back (for ``pipeline check``, ``pipeline
+describe`` and the docs); :func:`build_stage` turns a TOML table into a stage instance,
+raising :class:`~pipeline.errors.ConfigError` that names the option at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import attrs
+
+from pipeline.errors import ConfigError, did_you_mean, one_of
+
+T = TypeVar("T")
+
+#: Keys of a ``[[stages]]`` table that are not options of the stage.
+RESERVED_KEYS = ("use", "name")
+
+
+def option(
+    default: Any = attrs.NOTHING,
+    *,
+    help: str,  # noqa: A002 - mirrors argparse/click, the word users expect
+    factory: Callable[[], Any] | None = None,
+    path: bool = False,
+    validator: Any = None,
+    converter: Any = None,
+) -> Any:
+    """Declare one stage option as an attrs field.
+
+    Args:
+        default: The value used when the config leaves the option out; omit it to make
+            the option required.
+        help: One or two sentences for ``pipeline describe`` and the docs.
+        factory: Builds a fresh default (for lists and dicts) instead of ``default``.
+        path: The value is a file, folder or glob; a relative value is resolved against
+            the folder of the config file.
+        validator: An attrs validator (or list of them) for invariants such as ranges.
+        converter: An attrs converter applied after type checking.
+    """
+    metadata = {"help": help, "path": path}
+    if factory is not None:
+        return attrs.field(
+            factory=factory, validator=validator, converter=converter, metadata=metadata
+        )
+    return attrs.field(
+        default=default, validator=validator, converter=converter, metadata=metadata
+    )
+
+
+@attrs.frozen
+class OptionSpec:
+    """One option of a stage type, as read from its attrs class."""
+
+    name: str
+    type: Any
+    required: bool
+    default: Any
+    help: str
+    path: bool
+
+    @property
+    def type_name(self) -> str:
+        return describe_type(self.type)
+
+
+def option_specs(cls: type[Any]) -> list[OptionSpec]:
+    """Return the options of a stage class, in declaration order."""
+    if not attrs.has(cls):
+        return []
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for field in attrs.fields(cls):
+        if not field.init or field.name.startswith("_"):
+            continue
+        required = field.default is attrs.NOTHING
+        default: Any = None
+        if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            default = field.default.factory()  # type: ignore[union-attr]
+        elif not required:
+            default = field.default
+        specs.append(
+            OptionSpec(
+                name=field.name,
+                type=hints.get(field.name, Any),
+                required=required,
+                default=default,
+                help=str(field.metadata.get("help", "")),
+                path=bool(field.metadata.get("path", False)),
+            )
+        )
+    return specs
+
+
+class _Mismatch(Exception):
+    """A value does not fit a type; the message says what was expected."""
+
+
+def describe_type(hint: Any) -> str:
+    """A short, user-facing name for a type hint (``list of strings``, ``'a' or 'b'``)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return "any value"
+    if origin is Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in args if a is not type(None))
+    if origin in (list, tuple, frozenset, set) or hint in (list, tuple):
+        inner = describe_type(args[0]) if args else "values"
+        return f"a list of {inner}s" if not inner.startswith("a ") else f"a list of {inner}"
+    if origin is dict or hint is dict:
+        return "a table"
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    if hint in names:
+        return names[hint]
+    if hint is Path:
+        return "a path"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _toml_type(value: Any) -> str:
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }
+    return names.get(type(value), type(value).__name__)
+
+
+def coerce(value: Any, hint: Any) -> Any:
+    """Check ``value`` (from TOML) against ``hint`` and convert it; raise _Mismatch."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin is Literal:
+        if value in args:
+            return value
+        raise _Mismatch(f"must be one of {', '.join(repr(a) for a in args)}")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg)
+            except _Mismatch:
+                continue
+        raise _Mismatch(f"must be {describe_type(hint)}")
+    if origin in (list, tuple) or hint in (list, tuple):
+        if not isinstance(value, list):
+            raise _Mismatch(f"must be {describe_type(hint)}, not {_toml_type(value)}")
+        inner = args[0] if args else Any
+        items = [coerce(item, inner) for item in value]
+        return tuple(items) if (origin or hint) is tuple else items
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise _Mismatch(f"must be a table, not {_toml_type(value)}")
+        inner = args[1] if len(args) == 2 else Any
+        return {str(k): coerce(v, inner) for k, v in value.items()}
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is Path:
+        if isinstance(value, str):
+            return Path(value)
+    elif isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+    else:
+        return value
+    raise _Mismatch(f"must be {describe_type(hint)}, not {_toml_type(value)}")
+
+
+def resolve_path(value: str | Path, base: Path) -> str:
+    """Resolve a relative path or glob against ``base``; ``~`` expands to the home folder."""
+    text = os.path.expanduser(str(value))
+    if os.path.isabs(text):
+        return text
+    return os.path.normpath(os.path.join(base, text))
+
+
+def build_stage(
+    cls: type[T],
+    options: Mapping[str, Any],
+    *,
+    config_dir: Path,
+    error: Callable[[str, str | None], ConfigError],
+) -> T:
+    """Instantiate stage class ``cls`` from the TOML ``options`` of one ``[[stages]]`` table.
+
+    Args:
+        cls: The stage type's attrs class.
+        options: The table's keys other than ``use`` and ``name``.
+        config_dir: Base folder for path options.
+        error: Builds the ConfigError for a message about an option (or the stage, when
+            the option is None), adding file, line and stage.
+    """
+    specs = {spec.name: spec for spec in option_specs(cls)}
+    for key in options:
+        if key not in specs:
+            valid = one_of(specs) if specs else "(this stage takes no options)"
+            raise error(
+                f"unknown option '{key}'{did_you_mean(key, specs)}; valid options: {valid}",
+                key,
+            )
+    missing = [name for name, spec in specs.items() if spec.required and name not in options]
+    if missing:
+        spec = specs[missing[0]]
+        raise error(
+            f"missing required option '{spec.name}' ({spec.type_name}): {spec.help}", None
+        )
+    values: dict[str, Any] = {}
+    for key, raw in options.items():
+        spec = specs[key]
+        try:
+            value = coerce(raw, spec.type)
+        except _Mismatch as exc:
+            raise error(f"option '{key}' {exc}", key) from None
+        if spec.path and value is not None:
+            if isinstance(value, list):
+                value = [resolve_path(v, config_dir) for v in value]
+            else:
+                resolved = resolve_path(value, config_dir)
+                value = Path(resolved) if isinstance(value, Path) else resolved
+        values[key] = value
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:
+        message = str(exc) or type(exc).__name__
+        culprit = next((k for k in options if f"'{k}'" in message), None)
+        raise error(f"invalid option value: {message}", culprit) from None

@@ -1,0 +1,116 @@
+"""What the CLI prints for people: the run summary, the plan, the plugins, a stage's options."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.plan import Plan
+from pipeline.plugins import Plugins
+from pipeline.registry import StageType
+from pipeline.run import RunSummary
+
+
+def _dropped(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items())) or "0"
+
+
+def print_summary(console: Console, summary: RunSummary) -> None:
+    """The per-stage table (in, out, dropped by reason, errors, seconds) and the outcome."""
+    table = Table(title=f"Run {summary.run_id} — {summary.pipeline}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("stage")
+    table.add_column("kind")
+    table.add_column("in", justify="right")
+    table.add_column("out", justify="right")
+    table.add_column("dropped")
+    table.add_column("errors", justify="right")
+    table.add_column("seconds", justify="right")
+    for number, stats in enumerate(summary.stages, start=1):
+        name = stats.name if stats.name == stats.use else f"{stats.name} ({stats.use})"
+        table.add_row(
+            str(number),
+            name,
+            stats.kind,
+            f"{stats.docs_in:,}",
+            f"{stats.docs_out:,}",
+            _dropped(dict(stats.dropped)),
+            f"{stats.errors:,}",
+            f"{stats.seconds:.2f}",
+        )
+    console.print(table)
+    console.print(f"{summary.documents:,} documents out in {summary.seconds:.2f}s")
+    for path in summary.outputs:
+        console.print(f"wrote {path}")
+    if summary.quarantined:
+        console.print(
+            f"[yellow]{summary.quarantined:,} document(s) quarantined → "
+            f"{summary.quarantine_path}[/yellow]"
+        )
+    if summary.failed:
+        console.print(f"[red]run failed: {summary.failed}[/red]")
+
+
+def _value(value: Any) -> str:
+    return repr(str(value)) if not isinstance(value, (bool, int, float, list, dict)) else repr(
+        value
+    )
+
+
+def print_plan(console: Console, plan: Plan) -> None:
+    """The resolved plan: each stage, the plugin that provides it and its options."""
+    config = plan.config
+    console.print(f"[bold]{config.pipeline.name}[/bold] ({config.display_path})")
+    run = config.run
+    console.print(
+        f"run: executor={run.executor} on_error={run.on_error} batch_size={run.batch_size} "
+        f"quarantine={run.quarantine}"
+    )
+    table = Table()
+    table.add_column("#", justify="right")
+    table.add_column("stage")
+    table.add_column("kind")
+    table.add_column("plugin")
+    table.add_column("options")
+    for stage in plan.stages:
+        options = "\n".join(f"{k} = {_value(v)}" for k, v in stage.options().items())
+        name = stage.name if stage.name == stage.use else f"{stage.name} ({stage.use})"
+        table.add_row(str(stage.config.index), name, stage.kind, stage.type.origin, options)
+    console.print(table)
+
+
+def print_plugins(console: Console, plugins: Plugins) -> None:
+    """Installed plugins, where each comes from, its stages and hooks."""
+    table = Table()
+    table.add_column("plugin")
+    table.add_column("from")
+    table.add_column("status")
+    table.add_column("stages")
+    table.add_column("hooks")
+    for info in plugins.infos:
+        origin = info.distribution or info.location or ""
+        if info.source != "entry point":
+            origin = f"{origin} ({info.source})" if origin else info.source
+        status = info.status if not info.error else f"{info.status}: {info.error}"
+        stages = ", ".join(t.name for t in plugins.registry.by_plugin(info.name))
+        hooks = ", ".join(h.removeprefix("docstage_") for h in info.hooks)
+        table.add_row(info.name, origin, status, stages, hooks)
+    console.print(table)
+
+
+def print_stage(console: Console, stage: StageType) -> None:
+    """A stage type's documentation and its options (the config schema)."""
+    console.print(f"[bold]{stage.name}[/bold] ({stage.kind}) — from {stage.origin}")
+    console.print(inspect.getdoc(stage.cls) or "")
+    table = Table(title="options", title_justify="left")
+    table.add_column("option")
+    table.add_column("type")
+    table.add_column("default")
+    table.add_column("help")
+    for spec in stage.options:
+        default = "(required)" if spec.required else _value(spec.default)
+        table.add_row(spec.name, spec.type_name, default, spec.help)
+    console.print(table)

@@ -1,0 +1,139 @@
+"""A run and what it reports: per-stage counters and the summary observers and renderers get."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from pipeline.errors import EXIT_FAILED, EXIT_OK
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
+    from pipeline.plan import Plan, PlannedStage
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC timestamp plus a random suffix."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+@attrs.define(kw_only=True)
+class StageStats:
+    """Counters of one stage in one run.
+
+    Attributes:
+        name: The stage's name in the config.
+        use: The stage type.
+        kind: reader, transform, corpus or renderer.
+        docs_in: Documents the stage received (readers: files or records looked at).
+        docs_out: Documents it passed on.
+        dropped: Documents it dropped on purpose, by reason.
+        errors: Documents it failed on (quarantined, skipped or fatal).
+        seconds: Time spent inside the stage.
+    """
+
+    name: str
+    use: str
+    kind: str
+    docs_in: int = 0
+    docs_out: int = 0
+    dropped: collections.Counter[str] = attrs.Factory(collections.Counter)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def copy(self) -> StageStats:
+        return attrs.evolve(self, dropped=collections.Counter(self.dropped))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "use": self.use,
+            "kind": self.kind,
+            "in": self.docs_in,
+            "out": self.docs_out,
+            "dropped": dict(sorted(self.dropped.items())),
+            "errors": self.errors,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class RunSummary:
+    """The outcome of a run, handed to renderers, ``docstage_after_run`` and the CLI.
+
+    Attributes:
+        run_id: The run's id.
+        pipeline: The pipeline's name.
+        stages: Counters per stage, in config order.
+        documents: Documents that came out of the last stage.
+        quarantined: Documents written to the quarantine file.
+        quarantine_path: The quarantine file, when anything was quarantined.
+        outputs: Files the renderers wrote.
+        seconds: Wall-clock duration.
+        failed: Why the run stopped early, or None.
+        exit_code: What ``pipeline run`` exits with.
+        dry_run: True when nothing was processed.
+    """
+
+    run_id: str
+    pipeline: str
+    stages: tuple[StageStats, ...]
+    documents: int
+    quarantined: int
+    quarantine_path: Path | None
+    outputs: tuple[Path, ...] = ()
+    seconds: float = 0.0
+    failed: str | None = None
+    exit_code: int = EXIT_OK
+    dry_run: bool = False
+
+    @property
+    def errors(self) -> int:
+        return sum(s.errors for s in self.stages)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "documents": self.documents,
+            "quarantined": self.quarantined,
+            "quarantine_path": str(self.quarantine_path) if self.quarantine_path else None,
+            "outputs": [str(p) for p in self.outputs],
+            "seconds": round(self.seconds, 3),
+            "failed": self.failed,
+            "exit_code": self.exit_code,
+            "stages": [s.as_dict() for s in self.stages],
+        }
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code != EXIT_FAILED and self.failed is None
+
+
+@attrs.define(kw_only=True)
+class Run:
+    """One execution of a config; what hooks receive as ``run``.
+
+    Attributes:
+        run_id: Unique id of this run (also bound to every log line).
+        plan: The resolved stages, their types and options.
+        stats: Live counters per stage, in config order.
+    """
+
+    run_id: str
+    plan: Plan
+    stats: list[StageStats]
+
+    @property
+    def config(self) -> Config:
+        return self.plan.config
+
+    @property
+    def stages(self) -> tuple[PlannedStage, ...]:
+        return self.plan.stages

@@ -1,0 +1,176 @@
+"""The four kinds of stage, and the values stages hand back to the runner.
+
+A stage type is an attrs class that subclasses one of :class:`Reader`, :class:`Transform`,
+:class:`CorpusStage` or :class:`Renderer` and sets a ``name`` class variable. Its attrs
+fields, declared with :func:`pipeline.options.option`, are its options: the config schema
+and the documentation at once::
+
+    @attrs.define(kw_only=True)
+    class Shout(Transform):
+        \"\"\"Upper-case the text.\"\"\"
+
+        name: ClassVar[str] = "shout"
+        min_length: int = option(0, help="Leave shorter documents alone.")
+
+        def process(self, doc: Document) -> Document | Drop:
+            if len(doc.text) < self.min_length:
+                return Drop("too short")
+            return doc.evolve(text=doc.text.upper())
+
+The runner calls ``setup`` once before the first document and ``close`` once at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from pipeline.document import Document
+
+if TYPE_CHECKING:
+    import structlog
+
+    from pipeline.run import RunSummary
+
+KINDS = ("reader", "transform", "corpus", "renderer")
+
+
+@attrs.frozen
+class Drop:
+    """A stage's decision to drop a document, with the reason shown in the run summary.
+
+    A transform returns ``Drop(reason)`` for the document it received; a corpus stage or
+    reader yields ``Drop(reason, document=doc)`` (or ``location=`` for input it skipped).
+    """
+
+    reason: str
+    document: Document | None = None
+    location: str | None = None
+
+
+@attrs.frozen
+class BadInput:
+    """Input a reader could not turn into a document (a malformed JSONL line, say).
+
+    The runner treats it as an error at ``location`` (``file:line``): quarantined, skipped
+    or fatal, as ``[run] on_error`` says.
+    """
+
+    location: str
+    reason: str
+    raw: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StageContext:
+    """What a stage learns about its run in ``setup``.
+
+    Attributes:
+        run_id: The id of the current run.
+        config_dir: The folder of the config file; relative paths resolve against it.
+        stage_name: The stage's name in the config (its ``name`` key, else its type).
+        index: The stage's 1-based position in ``[[stages]]``.
+        log: A structlog logger bound to the run and the stage.
+        dry_run: True when the run only validates: check inputs and outputs, write nothing.
+    """
+
+    run_id: str
+    config_dir: Path
+    stage_name: str
+    index: int
+    log: structlog.typing.FilteringBoundLogger
+    dry_run: bool = False
+
+
+class Stage:
+    """Behaviour shared by every kind of stage."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+
+    def setup(self, context: StageContext) -> None:
+        """Prepare for the run: check inputs, open outputs, load models.
+
+        Raise :class:`pipeline.errors.OptionError` for a bad option value; the user then
+        sees the config file, line and stage.
+        """
+
+    def close(self) -> None:
+        """Release what ``setup`` acquired; called once, also after a failed run."""
+
+
+class Reader(Stage):
+    """Produces documents. Readers come first in ``[[stages]]``; several are chained."""
+
+    kind: ClassVar[str] = "reader"
+
+    def read(self) -> Iterator[Document | Drop | BadInput]:
+        """Yield documents, lazily: memory must not grow with the size of the input."""
+        raise NotImplementedError
+
+    def estimate(self) -> int | None:
+        """Return the number of documents ``read`` will yield, if it is cheap to know."""
+        return None
+
+
+class Transform(Stage):
+    """One document in, one document (or a :class:`Drop`) out. Runs in parallel executors."""
+
+    kind: ClassVar[str] = "transform"
+
+    def process(self, doc: Document) -> Document | Drop:
+        """Return the changed document (``doc.evolve(...)``), ``doc`` itself, or a Drop."""
+        raise NotImplementedError
+
+
+class CorpusStage(Stage):
+    """Sees the whole stream and keeps state across documents (dedup, learned boilerplate).
+
+    ``process_stream`` receives an iterator and yields documents or Drops, in any order
+    and at any time; it may hold documents back (to pick a survivor, say). An exception
+    raised here stops the run: handle per-document problems inside the stage.
+    """
+
+    kind: ClassVar[str] = "corpus"
+
+    def process_stream(self, docs: Iterator[Document]) -> Iterable[Document | Drop]:
+        """Yield every document to keep (changed or not) and a Drop for every other."""
+        raise NotImplementedError
+
+
+class Renderer(Stage):
+    """Writes documents out. Documents pass through a renderer unchanged.
+
+    ``setup`` opens the output (through :func:`pipeline.io.atomic_writer`, so a failed
+    run leaves the previous output intact), ``write`` receives each document, ``finish``
+    commits with the run summary, ``abort`` discards what was written.
+    """
+
+    kind: ClassVar[str] = "renderer"
+
+    def write(self, doc: Document) -> None:
+        """Write one document."""
+        raise NotImplementedError
+
+    def finish(self, summary: RunSummary) -> list[Path]:
+        """Complete and commit the output; return the files written."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Discard partial output; the previous output (if any) stays as it was."""
+
+
+def stage_kind(cls: type[Any]) -> str | None:
+    """Return the kind of a stage class, or None when it is not a stage."""
+    for base, kind in (
+        (Reader, "reader"),
+        (Transform, "transform"),
+        (CorpusStage, "corpus"),
+        (Renderer, "renderer"),
+    ):
+        if isinstance(cls, type) and issubclass(cls, base):
+            return kind
+    return None

@@ -1,0 +1,58 @@
+"""Built-in renderers: ``render.jsonl``, the machine-readable record of every document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import attrs
+
+from pipeline import Document, hookimpl
+from pipeline.io import AtomicFile, writable_folder
+from pipeline.options import option
+from pipeline.records import to_record
+from pipeline.registry import StageRegistry
+from pipeline.run import RunSummary
+from pipeline.stages import Renderer, StageContext
+
+
+@attrs.define(kw_only=True)
+class RenderJsonl(Renderer):
+    """Write one JSON record per document (the contract of SPEC §6.5), atomically.
+
+    The file appears under its name only when the run succeeds; a failed run leaves the
+    previous file as it was.
+    """
+
+    name: ClassVar[str] = "render.jsonl"
+
+    path: Path = option(path=True, help="The .jsonl file to write (its folder is created).")
+    ensure_ascii: bool = option(False, help="Escape non-ASCII characters as \\uXXXX.")
+    _file: AtomicFile | None = attrs.field(default=None, init=False, repr=False)
+
+    def setup(self, context: StageContext) -> None:
+        if context.dry_run:
+            writable_folder(self.path)
+        else:
+            self._file = AtomicFile.open(self.path)
+
+    def write(self, doc: Document) -> None:
+        assert self._file is not None, "render.jsonl used before setup"
+        self._file.write(json.dumps(to_record(doc), ensure_ascii=self.ensure_ascii) + "\n")
+
+    def finish(self, summary: RunSummary) -> list[Path]:
+        assert self._file is not None, "render.jsonl used before setup"
+        path = self._file.commit()
+        self._file = None
+        return [path]
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.discard()
+            self._file = None
+
+
+@hookimpl
+def docstage_register_stages(registry: StageRegistry) -> None:
+    registry.add(RenderJsonl)
