@@ -299,6 +299,14 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     return _build(config_path, data, lines)
 
 
+def config_from_dict(data: Mapping[str, Any], folder: str | Path) -> Config:
+    """Build a config from already-parsed TOML data (tests, embedding docstage).
+
+    Relative paths resolve against ``folder``; errors name ``<memory>`` as the file.
+    """
+    return _build(Path(folder).absolute() / "<memory>.toml", dict(data), _LineIndex())
+
+
 def _build(path: Path, data: dict[str, Any], lines: _LineIndex) -> Config:
     shown = display(path)
     for key in data:

@@ -42,6 +42,7 @@ class AtomicFile:
             raise OptionError(
                 option, f"cannot write to output folder '{folder}': {reason}; choose a writable path"
             ) from None
+        os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; outputs follow the umask
         handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         return cls(target, handle, Path(temp))
 
@@ -62,6 +63,12 @@ class AtomicFile:
             self.handle.close()
         with contextlib.suppress(FileNotFoundError):
             self._temp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def writable_folder(path: str | Path, *, option: str = "path") -> None:

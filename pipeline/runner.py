@@ -94,6 +94,7 @@ class Runner:
         dry_run: Set stages up (inputs found, outputs writable), process nothing.
         on_progress: Called with the number of documents read since the last call.
         on_total: Called once with the expected number of documents, when readers know.
+        on_output: Called with each batch of documents that leaves the last stage.
     """
 
     plan: Plan
@@ -101,6 +102,7 @@ class Runner:
     dry_run: bool = False
     on_progress: Callable[[int], None] | None = None
     on_total: Callable[[int], None] | None = None
+    on_output: Callable[[list[Document]], None] | None = None
     run: Run = attrs.field(init=False)
     _quarantine: Quarantine = attrs.field(init=False)
     _log: Any = attrs.field(init=False)
@@ -261,7 +263,12 @@ class Runner:
                 batches = self._corpus(stage, stats, batches)
             elif isinstance(instance, Renderer):
                 batches = self._render(stage, stats, batches)
-        return sum(len(batch) for batch in batches)
+        count = 0
+        for batch in batches:
+            count += len(batch)
+            if self.on_output is not None:
+                self.on_output(batch)
+        return count
 
     def _read(self) -> Batches:
         size = self.plan.config.run.batch_size

@@ -1,0 +1,218 @@
+"""Test helpers for plugin authors, also a pytest plugin (entry point ``pytest11``).
+
+Run one stage or a whole config on in-memory documents and assert on what came out::
+
+    def test_shout(run_stage):
+        result = run_stage("shout", [Document(id="1", text="hi")])
+        assert result.texts == ["HI"]
+        assert result.stage("shout").docs_out == 1
+
+    def test_lifecycle(run_pipeline, hook_recorder):
+        run_pipeline(CONFIG_TOML, plugins=[("recorder", hook_recorder)])
+        assert hook_recorder.names[0] == "docstage_before_run"
+
+Fixtures: ``run_stage``, ``run_pipeline`` (both write into ``tmp_path``) and
+``hook_recorder``. The plain functions :func:`run_stage` and :func:`run_pipeline` work
+outside pytest too.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from pipeline.config import Config, config_from_dict, load_config
+from pipeline.document import Document
+from pipeline.plan import make_plan
+from pipeline.plugins import hookimpl
+from pipeline.run import RunSummary, StageStats
+from pipeline.runner import Runner
+
+
+@attrs.frozen
+class RunResult:
+    """What a test run produced.
+
+    Attributes:
+        summary: The run summary (counters per stage, exit code, outputs).
+        documents: The documents that left the last stage, in order.
+        quarantine: The records written to the quarantine file.
+    """
+
+    summary: RunSummary
+    documents: list[Document]
+    quarantine: list[dict[str, Any]]
+
+    @property
+    def texts(self) -> list[str]:
+        return [doc.text for doc in self.documents]
+
+    @property
+    def ids(self) -> list[str]:
+        return [doc.id for doc in self.documents]
+
+    @property
+    def exit_code(self) -> int:
+        return self.summary.exit_code
+
+    def stage(self, name: str) -> StageStats:
+        """The counters of the stage called ``name`` (its config name or type)."""
+        for stats in self.summary.stages:
+            if name in (stats.name, stats.use):
+                return stats
+        raise KeyError(f"no stage {name!r} in this run: {[s.name for s in self.summary.stages]}")
+
+
+def _config(config: str | Path | Mapping[str, Any], folder: Path, overrides: Sequence[str]) -> Config:
+    if isinstance(config, Mapping):
+        if overrides:
+            raise ValueError("overrides apply to TOML configs; edit the mapping instead")
+        return config_from_dict(config, folder)
+    if isinstance(config, str) and ("\n" in config or "[[stages]]" in config):
+        path = folder / "pipeline.toml"
+        path.write_text(config, encoding="utf-8")
+        return load_config(path, overrides)
+    return load_config(config, overrides)
+
+
+def run_pipeline(
+    config: str | Path | Mapping[str, Any],
+    *,
+    documents: Iterable[Document] | None = None,
+    overrides: Sequence[str] = (),
+    plugins: Sequence[tuple[str, object]] = (),
+    folder: str | Path | None = None,
+) -> RunResult:
+    """Run a whole pipeline and collect its output.
+
+    Args:
+        config: A config file, TOML text, or the parsed TOML as a mapping.
+        documents: Feed these instead of running the readers (the config may then have
+            no reader).
+        overrides: ``--set`` expressions.
+        plugins: Extra ``(name, plugin)`` pairs, e.g. a :class:`HookRecorder`.
+        folder: Where TOML text is written and relative paths resolve (default: a new
+            temporary folder).
+    """
+    base = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="docstage-"))
+    loaded = _config(config, base, overrides)
+    plan = make_plan(loaded, extra_plugins=plugins, require_reader=documents is None)
+    output: list[Document] = []
+    runner = Runner(plan, documents=documents, on_output=output.extend)
+    summary = runner.execute()
+    quarantine: list[dict[str, Any]] = []
+    if summary.quarantine_path is not None:
+        with open(summary.quarantine_path, encoding="utf-8") as handle:
+            quarantine = [json.loads(line) for line in handle]
+    return RunResult(summary=summary, documents=output, quarantine=quarantine)
+
+
+class _Provides:
+    """A plugin that registers one stage class unless an installed plugin already does."""
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.cls = cls
+
+    @hookimpl
+    def docstage_register_stages(self, registry: Any) -> None:
+        if registry.get(self.cls.name) is None:
+            registry.add(self.cls)
+
+
+def run_stage(
+    stage: str | type[Any],
+    documents: Iterable[Document],
+    *,
+    plugins: Sequence[tuple[str, object]] = (),
+    folder: str | Path | None = None,
+    **options: Any,
+) -> RunResult:
+    """Run one stage, by name or class, on in-memory documents.
+
+    Args:
+        stage: A registered stage name, or a stage class (registered for this run if no
+            installed plugin provides it).
+        documents: The input.
+        plugins: Extra ``(name, plugin)`` pairs.
+        folder: Base folder for relative path options (default: a temporary folder).
+        **options: The stage's options, as they would appear in TOML.
+    """
+    extra = list(plugins)
+    if isinstance(stage, str):
+        name = stage
+    else:
+        name = stage.name
+        extra.append((f"test-provides-{name}", _Provides(stage)))
+    data = {"stages": [{"use": name, **options}]}
+    return run_pipeline(data, documents=documents, plugins=extra, folder=folder)
+
+
+class HookRecorder:
+    """A plugin that records every hook call, in order: ``calls`` and ``names``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def of(self, hook: str) -> list[dict[str, Any]]:
+        """The arguments of every call to ``hook``."""
+        return [kwargs for name, kwargs in self.calls if name == hook]
+
+    @hookimpl
+    def docstage_before_run(self, run: Any) -> None:
+        self.calls.append(("docstage_before_run", {"run": run}))
+
+    @hookimpl
+    def docstage_after_run(self, run: Any, summary: Any) -> None:
+        self.calls.append(("docstage_after_run", {"run": run, "summary": summary}))
+
+    @hookimpl
+    def docstage_on_document_error(
+        self, run: Any, stage: str, document: Any, error: BaseException
+    ) -> None:
+        self.calls.append(
+            ("docstage_on_document_error", {"stage": stage, "document": document, "error": error})
+        )
+
+    @hookimpl
+    def docstage_document_dropped(self, run: Any, stage: str, document: Any, reason: str) -> None:
+        self.calls.append(
+            ("docstage_document_dropped", {"stage": stage, "document": document, "reason": reason})
+        )
+
+
+@pytest.fixture
+def hook_recorder() -> HookRecorder:
+    """A fresh :class:`HookRecorder`; pass it as ``plugins=[("recorder", hook_recorder)]``."""
+    return HookRecorder()
+
+
+@pytest.fixture(name="run_pipeline")
+def _run_pipeline(tmp_path: Path) -> Any:
+    """:func:`run_pipeline` with relative paths resolved in ``tmp_path``."""
+
+    def bound(config: str | Path | Mapping[str, Any], **kwargs: Any) -> RunResult:
+        kwargs.setdefault("folder", tmp_path)
+        return run_pipeline(config, **kwargs)
+
+    return bound
+
+
+@pytest.fixture(name="run_stage")
+def _run_stage(tmp_path: Path) -> Any:
+    """:func:`run_stage` with relative paths resolved in ``tmp_path``."""
+
+    def bound(stage: str | type[Any], documents: Iterable[Document], **kwargs: Any) -> RunResult:
+        kwargs.setdefault("folder", tmp_path)
+        return run_stage(stage, documents, **kwargs)
+
+    return bound
