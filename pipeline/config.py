@@ -133,8 +133,9 @@ class Config:
         return ConfigError(message, file=self.display_path, line=line, where=stage.where)
 
 
-def display(path: Path) -> str:
+def display(path: str | Path) -> str:
     """A path as users should see it: relative to the working folder when inside it."""
+    path = Path(path)
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.config import display
 from pipeline.plan import Plan
 from pipeline.plugins import Plugins
 from pipeline.registry import StageType
@@ -44,20 +46,36 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(table)
     console.print(f"{summary.documents:,} documents out in {summary.seconds:.2f}s")
     for path in summary.outputs:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {display(path)}")
     if summary.quarantined:
         console.print(
             f"[yellow]{summary.quarantined:,} document(s) quarantined → "
-            f"{summary.quarantine_path}[/yellow]"
+            f"{display(summary.quarantine_path)}[/yellow]"
         )
     if summary.failed:
         console.print(f"[red]run failed: {summary.failed}[/red]")
 
 
 def _value(value: Any) -> str:
-    return repr(str(value)) if not isinstance(value, (bool, int, float, list, dict)) else repr(
-        value
-    )
+    if isinstance(value, Path) or (isinstance(value, str) and Path(value).is_absolute()):
+        return repr(display(value))
+    if isinstance(value, (bool, int, float, list, dict)):
+        return repr(value)
+    return repr(str(value))
+
+
+def _table(*columns: str, title: str | None = None) -> Table:
+    """A table whose long cells wrap instead of being cut off with an ellipsis."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold", justify="right" if column == "#" else "left")
+    return table
+
+
+def _reflow(doc: str) -> str:
+    """Join the lines of each paragraph of a docstring so the terminal can wrap them."""
+    paragraphs = [" ".join(p.split()) for p in doc.split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def print_plan(console: Console, plan: Plan) -> None:
@@ -67,14 +85,9 @@ def print_plan(console: Console, plan: Plan) -> None:
     run = config.run
     console.print(
         f"run: executor={run.executor} on_error={run.on_error} batch_size={run.batch_size} "
-        f"quarantine={run.quarantine}"
+        f"quarantine={display(run.quarantine)}"
     )
-    table = Table()
-    table.add_column("#", justify="right")
-    table.add_column("stage")
-    table.add_column("kind")
-    table.add_column("plugin")
-    table.add_column("options")
+    table = _table("#", "stage", "kind", "plugin", "options")
     for stage in plan.stages:
         options = "\n".join(f"{k} = {_value(v)}" for k, v in stage.options().items())
         name = stage.name if stage.name == stage.use else f"{stage.name} ({stage.use})"
@@ -84,19 +97,14 @@ def print_plan(console: Console, plan: Plan) -> None:
 
 def print_plugins(console: Console, plugins: Plugins) -> None:
     """Installed plugins, where each comes from, its stages and hooks."""
-    table = Table()
-    table.add_column("plugin")
-    table.add_column("from")
-    table.add_column("status")
-    table.add_column("stages")
-    table.add_column("hooks")
+    table = _table("plugin", "from", "status", "stages", "hooks")
     for info in plugins.infos:
         origin = info.distribution or info.location or ""
         if info.source != "entry point":
             origin = f"{origin} ({info.source})" if origin else info.source
         status = info.status if not info.error else f"{info.status}: {info.error}"
-        stages = ", ".join(t.name for t in plugins.registry.by_plugin(info.name))
-        hooks = ", ".join(h.removeprefix("docstage_") for h in info.hooks)
+        stages = "\n".join(t.name for t in plugins.registry.by_plugin(info.name))
+        hooks = "\n".join(h.removeprefix("docstage_") for h in info.hooks)
         table.add_row(info.name, origin, status, stages, hooks)
     console.print(table)
 
@@ -104,12 +112,8 @@ def print_plugins(console: Console, plugins: Plugins) -> None:
 def print_stage(console: Console, stage: StageType) -> None:
     """A stage type's documentation and its options (the config schema)."""
     console.print(f"[bold]{stage.name}[/bold] ({stage.kind}) — from {stage.origin}")
-    console.print(inspect.getdoc(stage.cls) or "")
-    table = Table(title="options", title_justify="left")
-    table.add_column("option")
-    table.add_column("type")
-    table.add_column("default")
-    table.add_column("help")
+    console.print(_reflow(inspect.getdoc(stage.cls) or ""), highlight=False)
+    table = _table("option", "type", "default", "help", title="options")
     for spec in stage.options:
         default = "(required)" if spec.required else _value(spec.default)
         table.add_row(spec.name, spec.type_name, default, spec.help)
