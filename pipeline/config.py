@@ -340,7 +340,7 @@ def _build(path: Path, data: dict[str, Any], lines: _LineIndex) -> Config:
     if not raw_stages:
         raise ConfigError(
             "the pipeline has no stages: add [[stages]] tables, starting with a reader "
-            "such as use = \"read.files\"",
+            'such as use = "read.files"',
             file=shown,
         )
     stages = []

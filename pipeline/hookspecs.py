@@ -98,9 +98,7 @@ def docstage_on_document_error(
 
 
 @hookspec
-def docstage_document_dropped(
-    run: Run, stage: str, document: Document | None, reason: str
-) -> None:
+def docstage_document_dropped(run: Run, stage: str, document: Document | None, reason: str) -> None:
     """Observe a document a stage dropped on purpose (a filter, a duplicate, empty input).
 
     Args:

@@ -40,7 +40,8 @@ class AtomicFile:
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise OptionError(
-                option, f"cannot write to output folder '{folder}': {reason}; choose a writable path"
+                option,
+                f"cannot write to output folder '{folder}': {reason}; choose a writable path",
             ) from None
         os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; outputs follow the umask
         handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
@@ -75,4 +76,3 @@ def writable_folder(path: str | Path, *, option: str = "path") -> None:
     """Check that the folder of ``path`` can be created and written to (for dry runs)."""
     probe = AtomicFile.open(path, option=option)
     probe.discard()
-

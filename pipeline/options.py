@@ -51,9 +51,7 @@ def option(
         return attrs.field(
             factory=factory, validator=validator, converter=converter, metadata=metadata
         )
-    return attrs.field(
-        default=default, validator=validator, converter=converter, metadata=metadata
-    )
+    return attrs.field(default=default, validator=validator, converter=converter, metadata=metadata)
 
 
 @attrs.frozen
@@ -229,9 +227,7 @@ def build_stage(
     missing = [name for name, spec in specs.items() if spec.required and name not in options]
     if missing:
         spec = specs[missing[0]]
-        raise error(
-            f"missing required option '{spec.name}' ({spec.type_name}): {spec.help}", None
-        )
+        raise error(f"missing required option '{spec.name}' ({spec.type_name}): {spec.help}", None)
     values: dict[str, Any] = {}
     for key, raw in options.items():
         spec = specs[key]

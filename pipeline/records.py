@@ -57,7 +57,8 @@ def to_record(doc: Document) -> dict[str, Any]:
     if "duplicate_of" in annotations:
         record["duplicate_of"] = to_jsonable(annotations["duplicate_of"])
     rest = {
-        k: v for k, v in annotations.items()
+        k: v
+        for k, v in annotations.items()
         if k not in TOP_LEVEL_ANNOTATIONS and k != "duplicate_of"
     }
     if rest:

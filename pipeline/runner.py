@@ -184,9 +184,7 @@ class Runner:
             except DocstageError:
                 raise
             except Exception as exc:
-                raise RunError(
-                    f"{stage.where}: setup failed: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise RunError(f"{stage.where}: setup failed: {type(exc).__name__}: {exc}") from exc
             self._set_up.append(stage)
 
     def _estimate(self) -> int | None:
@@ -432,7 +430,10 @@ class Runner:
         stats.dropped[reason] += 1
         if self.plan.plugins.has_impls("docstage_document_dropped"):
             self.plan.plugins.notify(
-                "docstage_document_dropped", run=self.run, stage=stage.name, document=doc,
+                "docstage_document_dropped",
+                run=self.run,
+                stage=stage.name,
+                document=doc,
                 reason=reason,
             )
 
@@ -468,8 +469,12 @@ class Runner:
         doc_id = doc.id if doc is not None else None
         policy = self.plan.config.run.on_error
         self._log.warning(
-            "document failed", stage=stage.name, doc_id=doc_id, location=location,
-            error=message, action=policy,
+            "document failed",
+            stage=stage.name,
+            doc_id=doc_id,
+            location=location,
+            error=message,
+            action=policy,
         )
         if policy == "fail":
             subject = f"document '{doc_id}'" if doc_id else f"input {location}"

@@ -144,7 +144,7 @@ class CorpusStage(Stage):
 class Renderer(Stage):
     """Writes documents out. Documents pass through a renderer unchanged.
 
-    ``setup`` opens the output (through :func:`pipeline.io.atomic_writer`, so a failed
+    ``setup`` opens the output (through :class:`pipeline.io.AtomicFile`, so a failed
     run leaves the previous output intact), ``write`` receives each document, ``finish``
     commits with the run summary, ``abort`` discards what was written.
     """

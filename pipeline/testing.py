@@ -69,7 +69,9 @@ class RunResult:
         raise KeyError(f"no stage {name!r} in this run: {[s.name for s in self.summary.stages]}")
 
 
-def _config(config: str | Path | Mapping[str, Any], folder: Path, overrides: Sequence[str]) -> Config:
+def _config(
+    config: str | Path | Mapping[str, Any], folder: Path, overrides: Sequence[str]
+) -> Config:
     if isinstance(config, Mapping):
         if overrides:
             raise ValueError("overrides apply to TOML configs; edit the mapping instead")

@@ -129,9 +129,7 @@ class ReadJsonl(Reader):
         "{stem}",
         help="Source for records without a source field; placeholders as in read.files.",
     )
-    keep_other_fields: bool = option(
-        True, help="Keep record keys that no field maps as metadata."
-    )
+    keep_other_fields: bool = option(True, help="Keep record keys that no field maps as metadata.")
     allow_empty: bool = option(
         False, help="Accept a glob that matches no file (otherwise that is an error)."
     )
@@ -160,8 +158,9 @@ class ReadJsonl(Reader):
                     if not raw.strip():
                         continue
                     location = f"{relative}:{number}"
-                    yield self._record(raw, location, relative, number, source, mapping, extra,
-                                       used)
+                    yield self._record(
+                        raw, location, relative, number, source, mapping, extra, used
+                    )
 
     def _record(
         self,
@@ -180,8 +179,7 @@ class ReadJsonl(Reader):
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return BadInput(location, f"invalid JSON: {exc}", shown)
         if not isinstance(record, dict):
-            return BadInput(location, f"expected a JSON object, got {type(record).__name__}",
-                            shown)
+            return BadInput(location, f"expected a JSON object, got {type(record).__name__}", shown)
         text = record.get(mapping["text"])
         if not isinstance(text, str):
             problem = "missing" if text is None else f"not a string ({type(text).__name__})"
