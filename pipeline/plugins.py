@@ -136,7 +136,7 @@ class Plugins:
 
 def _implementation_in(tb: TracebackType | None, impls: Iterable[Any]) -> str | None:
     """Find which hook implementation's frame is on the traceback ``tb``."""
-    codes = {impl.function.__code__: impl.plugin_name for impl in impls}
+    codes: dict[Any, str] = {impl.function.__code__: impl.plugin_name for impl in impls}
     while tb is not None:
         name = codes.get(tb.tb_frame.f_code)
         if name is not None:
@@ -149,7 +149,7 @@ def _distribution_of_module(module_name: str) -> str | None:
     top = module_name.split(".")[0]
     try:
         names = importlib.metadata.packages_distributions().get(top)
-    except Exception:  # noqa: BLE001 - broken metadata must not stop plugin loading
+    except Exception:
         return None
     if not names:
         return None
@@ -264,7 +264,7 @@ def load_plugins(
             continue
         try:
             obj = ep.load()
-        except Exception as exc:  # noqa: BLE001 - any import error is reported, not raised
+        except Exception as exc:
             failed = attrs.evolve(info, status="failed", error=_short_error(exc))
             fail(failed, f"; fix or uninstall it, or disable it with {DISABLE_ENV}={ep.name}")
             continue
@@ -288,7 +288,7 @@ def load_plugins(
             else:
                 obj = importlib.import_module(spec)
                 info = attrs.evolve(info, distribution=_distribution_of_module(spec))
-        except Exception as exc:  # noqa: BLE001 - any import error is reported, not raised
+        except Exception as exc:
             message = f"plugin '{spec}' failed to import: {_short_error(exc)}"
             if strict:
                 raise ConfigError(

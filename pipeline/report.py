@@ -47,7 +47,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(f"{summary.documents:,} documents out in {summary.seconds:.2f}s")
     for path in summary.outputs:
         console.print(f"wrote {display(path)}")
-    if summary.quarantined:
+    if summary.quarantined and summary.quarantine_path is not None:
         console.print(
             f"[yellow]{summary.quarantined:,} document(s) quarantined → "
             f"{display(summary.quarantine_path)}[/yellow]"

@@ -202,7 +202,7 @@ class Runner:
             if isinstance(stage.instance, Renderer):
                 try:
                     stage.instance.abort()
-                except Exception:  # noqa: BLE001 - aborting must not hide the first error
+                except Exception:
                     self._log.exception("renderer abort failed", stage=stage.name)
         self._quarantine.discard()
 
@@ -210,7 +210,7 @@ class Runner:
         for stage in reversed(self._set_up):
             try:
                 stage.instance.close()
-            except Exception:  # noqa: BLE001 - closing must not hide the first error
+            except Exception:
                 self._log.exception("stage close failed", stage=stage.name)
         self._set_up.clear()
 
@@ -278,16 +278,17 @@ class Runner:
         if self.documents is not None:
             docs = list(self.documents)
             for start in range(0, len(docs), size):
-                batch = docs[start : start + size]
+                given = docs[start : start + size]
                 if progress:
-                    progress(len(batch))
-                yield batch
+                    progress(len(given))
+                yield given
             return
         for index, stage in enumerate(self.plan.stages):
             if not isinstance(stage.instance, Reader):
                 continue
             stats = self.run.stats[index]
-            items = iter(stage.instance.read())
+            # Typed as object: a third-party reader may yield anything, and we report it.
+            items: Iterator[object] = iter(stage.instance.read())
             exhausted = False
             while not exhausted:
                 started = perf()
@@ -295,7 +296,7 @@ class Runner:
                 seen = 0
                 for item in items:
                     seen += 1
-                    if type(item) is Document or isinstance(item, Document):
+                    if isinstance(item, Document):
                         batch.append(item)
                         if len(batch) >= size:
                             break
@@ -327,8 +328,8 @@ class Runner:
             out: list[Document] = []
             for doc in batch:
                 try:
-                    result = process(doc)
-                except Exception as exc:  # noqa: BLE001 - a stage's failure is per document
+                    result: object = process(doc)
+                except Exception as exc:
                     self._failed(stage, stats, doc, exc)
                     continue
                 if result is doc:
@@ -368,7 +369,7 @@ class Runner:
                     received[id(doc)] = doc
                     yield doc
 
-        results = iter(stage.instance.process_stream(feed()))
+        results: Iterator[object] = iter(stage.instance.process_stream(feed()))
         out: list[Document] = []
         while True:
             started, upstream_before = perf(), upstream
@@ -409,7 +410,7 @@ class Runner:
             for position, doc in enumerate(batch):
                 try:
                     write(doc)
-                except Exception as exc:  # noqa: BLE001 - a stage's failure is per document
+                except Exception as exc:
                     if out is batch:
                         out = batch[:position]
                     self._failed(stage, stats, doc, exc)

@@ -38,5 +38,5 @@ def twenty_news(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         if hasattr(tarfile, "data_filter"):
             tar.extractall(target, filter="data")
         else:  # Python < 3.10.12 / 3.11.4
-            tar.extractall(target)  # noqa: S202 - our own evaluation archive
+            tar.extractall(target)
     return target
