@@ -151,7 +151,7 @@ def run(
     if dry_run:
         console = Console()
         print_plan(console, plan)
-        total = runner._estimate()
+        total = runner.estimate()
         found = f"{total:,} input document(s)" if total is not None else "input found"
         console.print(f"dry run: config valid, {found}, outputs writable; nothing written")
         sys.exit(0)

@@ -33,7 +33,7 @@ _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class PipelineSection:
     """The ``[pipeline]`` table."""
 
@@ -60,7 +60,7 @@ def _exit_code(instance: Any, attribute: attrs.Attribute[int], value: int) -> No
         raise ValueError(f"'{attribute.name}' must be between 0 and 255, got {value}")
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class RunSection:
     """The ``[run]`` table."""
 

@@ -73,6 +73,26 @@ def _umask() -> int:
 
 
 def writable_folder(path: str | Path, *, option: str = "path") -> None:
-    """Check that the folder of ``path`` can be created and written to (for dry runs)."""
-    probe = AtomicFile.open(path, option=option)
-    probe.discard()
+    """Check, without creating anything, that the folder of ``path`` could be written to.
+
+    For dry runs: the nearest existing ancestor must be a folder we may write into.
+
+    Raises:
+        OptionError: It is not (named by ``option``).
+    """
+    folder = Path(path).absolute().parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = "a file is in the way" if existing != folder else "not a folder"
+        problem = f"'{existing}' is {reason}" if existing != folder else reason
+        raise OptionError(
+            option, f"cannot write to output folder '{folder}': {problem}; choose a writable path"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OptionError(
+            option,
+            f"cannot write to output folder '{folder}': no permission to write in "
+            f"'{existing}'; choose a writable path",
+        )

@@ -100,7 +100,10 @@ def make_plan(
     stages = []
     for stage_config in config.stages:
         stage_type = plugins.registry.lookup(
-            stage_config.use, file=shown, line=stage_config.line, where=stage_config.where
+            stage_config.use,
+            file=shown,
+            line=stage_config.option_lines.get("use", stage_config.line),
+            where=stage_config.where,
         )
 
         def error(message: str, option: str | None, sc: StageConfig = stage_config) -> ConfigError:

@@ -130,7 +130,7 @@ class Runner:
         try:
             self._setup()
             if self.dry_run:
-                self._estimate()
+                self.estimate()
                 return self._summary(started, documents=0, dry_run=True)
             plugins.notify("docstage_before_run", run=self.run)
             self._log.info("run started", stages=len(self.plan.stages))
@@ -187,7 +187,7 @@ class Runner:
                 raise RunError(f"{stage.where}: setup failed: {type(exc).__name__}: {exc}") from exc
             self._set_up.append(stage)
 
-    def _estimate(self) -> int | None:
+    def estimate(self) -> int | None:
         total = 0
         for stage in self.plan.readers:
             assert isinstance(stage.instance, Reader)
@@ -272,7 +272,7 @@ class Runner:
         size = self.plan.config.run.batch_size
         progress = self.on_progress
         if self.on_total is not None:
-            total = self._estimate()
+            total = self.estimate()
             if total is not None:
                 self.on_total(total)
         if self.documents is not None:
