@@ -13,6 +13,7 @@ finishes; a failed or interrupted run leaves earlier output untouched.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import weakref
@@ -276,19 +277,17 @@ class Runner:
             if total is not None:
                 self.on_total(total)
         if self.documents is not None:
-            docs = list(self.documents)
-            for start in range(0, len(docs), size):
-                given = docs[start : start + size]
+            given = iter(self.documents)
+            while chunk := list(itertools.islice(given, size)):
                 if progress:
-                    progress(len(given))
-                yield given
+                    progress(len(chunk))
+                yield chunk
             return
         for index, stage in enumerate(self.plan.stages):
             if not isinstance(stage.instance, Reader):
                 continue
             stats = self.run.stats[index]
-            # Typed as object: a third-party reader may yield anything, and we report it.
-            items: Iterator[object] = iter(stage.instance.read())
+            items = self._guarded(stage, iter(stage.instance.read()))
             exhausted = False
             while not exhausted:
                 started = perf()
@@ -318,6 +317,23 @@ class Runner:
                     progress(seen)
                 if batch:
                     yield batch
+
+    @staticmethod
+    def _guarded(stage: PlannedStage, items: Iterator[object]) -> Iterator[object]:
+        """A reader's items; a reader that raises stops the run, named in the error.
+
+        Typed as object: a third-party reader may yield anything, and the runner reports it.
+        """
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise RunError(
+                    f"{stage.where} raised while reading: {type(exc).__name__}: {exc}"
+                ) from exc
+            yield item
 
     def _transform(self, stage: PlannedStage, stats: StageStats, batches: Batches) -> Batches:
         assert isinstance(stage.instance, Transform)

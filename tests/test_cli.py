@@ -106,9 +106,8 @@ def test_quarantine_gives_exit_code_1_and_says_where(example: Path) -> None:
     (example.parent / "picky.py").write_text(BROKEN_STAGE, encoding="utf-8")
     text = example.read_text(encoding="utf-8")
     text = text.replace('name = "example"', 'name = "example"\nplugins = ["./picky.py"]')
-    text = text.replace(
-        '[[stages]]\nuse = "render.jsonl"', '[[stages]]\nuse = "local.picky"\n\n[[stages]]\nuse = "render.jsonl"'
-    )
+    render = '[[stages]]\nuse = "render.jsonl"'
+    text = text.replace(render, '[[stages]]\nuse = "local.picky"\n\n' + render)
     example.write_text(text, encoding="utf-8")
     code, output = invoke("run", str(example))
     assert code == 1, output

@@ -130,7 +130,7 @@ def shout() -> None:
     """The tiny third-party package of tests/plugins/docstage-shout, installed by tox."""
     if not shout_installed():
         if REQUIRE_TEST_PLUGIN:
-            pytest.fail("docstage-shout is not installed: pip install -e tests/plugins/docstage-shout")
+            pytest.fail("docstage-shout missing: pip install -e tests/plugins/docstage-shout")
         pytest.skip("docstage-shout is not installed (tox installs it)")
 
 
@@ -174,6 +174,7 @@ def test_env_variable_blocks_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert found.info("shout").status == "blocked"
     assert found.registry.get("render.jsonl") is None
     code, output = invoke("plugins")
+    assert code == 0
     assert "blocked" in output
 
 

@@ -280,3 +280,44 @@ def test_quarantine_file_is_jsonl_next_to_the_config(tmp_path: Path, run_pipelin
     out = (tmp_path / "out" / "docs.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in out] == ["a.txt"]
     assert result.exit_code == 1
+
+
+@attrs.define
+class Crashing(Reader):
+    name: ClassVar[str] = "test.crashing"
+
+    def read(self) -> Iterator[Document]:
+        yield Document(id="1", text="first")
+        raise OSError("disk vanished")
+
+
+class CrashingStages:
+    @hookimpl
+    def docstage_register_stages(self, registry: object) -> None:
+        registry.add(Crashing)  # type: ignore[attr-defined]
+
+
+def test_a_reader_that_raises_fails_the_run_naming_it(tmp_path: Path, run_pipeline) -> None:
+    config = {"stages": [{"use": "test.crashing"}, {"use": "render.jsonl", "path": "o.jsonl"}]}
+    result = run_pipeline(config, plugins=[("crashing", CrashingStages())], folder=tmp_path)
+    assert result.exit_code == 3
+    assert "[[stages]] #1 (test.crashing) raised while reading" in result.summary.failed
+    assert "OSError: disk vanished" in result.summary.failed
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_in_memory_input_is_consumed_lazily(run_pipeline) -> None:
+    pulled: list[int] = []
+
+    def many() -> Iterator[Document]:
+        for number in range(100_000):
+            pulled.append(number)
+            yield Document(id=str(number), text="a b c d")
+
+    with pytest.raises(KeyboardInterrupt):  # test.stop_after interrupts at id 1000
+        run_pipeline(
+            pipeline_of({"use": "test.stop_after"}, batch_size=10),
+            documents=many(),
+            plugins=[("streaming", StreamingStages())],
+        )
+    assert len(pulled) <= 1010
