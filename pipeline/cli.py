@@ -166,10 +166,15 @@ def run(
 @CONFIG
 @OVERRIDES
 def check(config: Path, overrides: tuple[str, ...]) -> None:
-    """Validate CONFIG and print the resolved plan: stages, their plugins and options."""
+    """Validate CONFIG and print the resolved plan: stages, their plugins and options.
+
+    Stages are also set up as for a dry run, so a missing input or an unwritable output
+    is reported here too; nothing is read or written.
+    """
     configure_logging("console")
     with _user_errors():
         plan = make_plan(load_config(config, overrides))
+        Runner(plan, dry_run=True).execute()
     console = Console()
     print_plan(console, plan)
     console.print("[green]config is valid[/green]")

@@ -8,6 +8,7 @@ counted.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import string
@@ -75,7 +76,10 @@ def iter_files(pattern: str, *, option: str = "path") -> Iterator[tuple[str, str
     """Yield ``(absolute path, path relative to the glob's base)`` for matching files.
 
     Hidden files and folders (names starting with ``.``) are skipped unless the pattern
-    names them. The order is deterministic: names sorted within each folder.
+    names them. The order is deterministic: names sorted within each folder. Symbolic
+    links to folders are followed, but a folder already walked is not walked again, so a
+    link loop ends instead of recursing; a link that cannot be resolved is yielded as a
+    file (the reader then reports it).
 
     Raises:
         OptionError: The base folder does not exist.
@@ -87,11 +91,17 @@ def iter_files(pattern: str, *, option: str = "path") -> Iterator[tuple[str, str
         raise OptionError(option, f"no such folder '{base}'; check the path or the glob")
     regex = glob_regex(rest)
     show_hidden = "/." in "/" + rest
+    walked: set[tuple[int, int]] = set()
     stack = [""]
     while stack:
         folder = stack.pop()
+        path = os.path.join(base, folder)
         try:
-            entries = sorted(os.scandir(os.path.join(base, folder)), key=lambda e: e.name)
+            info = os.stat(path)
+            if (info.st_dev, info.st_ino) in walked:
+                continue
+            walked.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
         except OSError:
             continue
         subfolders = []
@@ -99,21 +109,41 @@ def iter_files(pattern: str, *, option: str = "path") -> Iterator[tuple[str, str
             if entry.name.startswith(".") and not show_hidden:
                 continue
             relative = f"{folder}/{entry.name}" if folder else entry.name
-            if entry.is_dir():
+            try:
+                is_dir = entry.is_dir()
+            except OSError:  # a link loop such as a -> a
+                is_dir = False
+            if is_dir:
                 subfolders.append(relative)
             elif regex.match(relative):
                 yield os.path.join(base, relative), relative
         stack.extend(reversed(subfolders))
 
 
-def source_formatter(pattern: str, *, option: str = "source") -> SourceFormat:
-    """Check a source pattern such as ``{parent}`` once, at setup."""
-    fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+def source_formatter(pattern: str, *, option: str = "source", base: str = "") -> SourceFormat:
+    """Check a source pattern such as ``{parent}`` once, at setup.
+
+    Args:
+        pattern: Literal text with placeholders (see :data:`SOURCE_FIELDS`).
+        option: The option named in errors.
+        base: The folder the glob starts at (:func:`split_glob`); its name is the
+            ``{parent}`` of the files directly inside it.
+
+    Raises:
+        OptionError: An unknown placeholder or a stray brace.
+    """
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:
+        raise OptionError(
+            option, f"invalid pattern '{pattern}': {exc} (write {{{{ or }}}} for a literal brace)"
+        ) from None
     for name in fields:
         if name not in SOURCE_FIELDS:
             valid = ", ".join("{" + f + "}" for f in SOURCE_FIELDS)
             raise OptionError(option, f"unknown placeholder '{{{name}}}'; valid: {valid}")
-    return SourceFormat(pattern, bool(fields))
+    base_name = os.path.basename(os.path.normpath(base)) if base else ""
+    return SourceFormat(pattern, bool(fields), base_name)
 
 
 @attrs.frozen
@@ -122,6 +152,7 @@ class SourceFormat:
 
     pattern: str
     has_fields: bool
+    base_name: str = ""
 
     def __call__(self, relative: str) -> str:
         if not self.has_fields:
@@ -129,7 +160,7 @@ class SourceFormat:
         folder, _, name = relative.rpartition("/")
         stem = name.rpartition(".")[0] if "." in name.lstrip(".") else name
         return self.pattern.format(
-            parent=folder.rpartition("/")[2],
+            parent=folder.rpartition("/")[2] if folder else self.base_name,
             folder=folder,
             stem=stem,
             name=name,
@@ -146,11 +177,25 @@ class Decoded:
     replaced: int
 
 
+#: Byte order marks of the wide Unicode encodings; UTF-32 first, its LE mark starts with
+#: UTF-16's.
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_REPLACEMENT = "\ufffd"
+_REPLACEMENT_UTF8 = _REPLACEMENT.encode("utf-8")
+
+
 def decode(data: bytes, encoding: str = "auto") -> Decoded:
     """Decode bytes without failing.
 
-    With ``encoding="auto"``: UTF-8 (a BOM is dropped) when the bytes are valid UTF-8,
-    otherwise the encoding charset-normalizer detects; bytes that still do not decode
+    With ``encoding="auto"``: UTF-8 (a BOM is dropped) when the bytes are valid UTF-8;
+    UTF-16 or UTF-32 when they start with that encoding's BOM; still UTF-8 when at least
+    half of the non-ASCII characters decode as UTF-8 (a UTF-8 article with a few stray
+    bytes); otherwise the encoding detected (:func:`_detect`). Bytes that do not decode
     become U+FFFD and are counted in ``replaced``.
     """
     if encoding == "auto":
@@ -162,10 +207,38 @@ def decode(data: bytes, encoding: str = "auto") -> Decoded:
             if text.startswith("\ufeff"):
                 text = text[1:]
             return Decoded(text, "utf-8", 0)
-        encoding = _detect(data)
-    before = data.count(b"\xef\xbf\xbd") if encoding.replace("_", "-") == "utf-8" else 0
+        encoding = _wide_bom(data) or ("utf-8" if _mostly_utf8(data) else _detect(data))
+    before = data.count(_REPLACEMENT_UTF8) if codecs.lookup(encoding).name == "utf-8" else 0
     text = data.decode(encoding, errors="replace")
-    return Decoded(text, encoding, text.count("\ufffd") - before)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return Decoded(text, encoding, text.count(_REPLACEMENT) - before)
+
+
+def _wide_bom(data: bytes) -> str | None:
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            return name
+    return None
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """True when at least as many non-ASCII characters decode as UTF-8 as fail to.
+
+    Text in a single-byte code page almost never forms valid UTF-8 sequences by chance,
+    so as many valid ones as invalid means UTF-8 with some damage, which is best read as
+    UTF-8 with the damaged bytes replaced rather than as mojibake from end to end.
+    """
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count(_REPLACEMENT) - data.count(_REPLACEMENT_UTF8)
+    good = len(text) - len(text.encode("ascii", errors="ignore")) - bad
+    return good >= bad
+
+
+#: How much worse (in charset-normalizer's "chaos" score) cp1252 may read than the best
+#: guess and still be preferred; on a few hundred bytes of Western text the scores of
+#: related code pages differ by noise of this size.
+_CP1252_TOLERANCE = 0.05
 
 
 def _detect(data: bytes) -> str:
@@ -173,22 +246,36 @@ def _detect(data: bytes) -> str:
 
     Mostly-ASCII text with a few stray high bytes (Western mail, Usenet and scraped news)
     is read as cp1252, which statistical detection often mistakes for an exotic code page
-    on so little evidence; everything else goes to charset-normalizer.
+    on so little evidence. Everything else goes to charset-normalizer, but cp1252 is still
+    preferred when it reads the text about as well as the best guess (Portuguese or
+    German in Latin-1 is otherwise often taken for cp1250).
     """
     high = len(data) - len(data.decode("ascii", errors="ignore"))
-    if high <= max(8, len(data) // 50):
-        try:
-            data.decode("cp1252")
-        except UnicodeDecodeError:
-            pass
-        else:
-            return "cp1252"
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        cp1252 = False
+    else:
+        cp1252 = True
+    if cp1252 and high <= max(8, len(data) // 50):
+        return "cp1252"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    return best.encoding if best is not None else "utf-8"
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        return "utf-8"
+    if cp1252 and any(
+        "cp1252" in match.could_be_from_charset and match.chaos <= best.chaos + _CP1252_TOLERANCE
+        for match in matches
+    ):
+        return "cp1252"
+    return str(best.encoding)
 
 
 def looks_binary(data: bytes) -> bool:
-    """True for data with NUL bytes near the start (images, archives, executables)."""
-    return b"\x00" in data[:8192]
+    """True for data with NUL bytes near the start (images, archives, executables).
+
+    Text in UTF-16 or UTF-32 has NUL bytes too; it is recognised by its byte order mark.
+    """
+    return b"\x00" in data[:8192] and _wide_bom(data) is None

@@ -67,7 +67,16 @@ class AtomicFile:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    # Elsewhere os.umask can only be read by setting it; set it back at once.
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

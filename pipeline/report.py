@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.config import display
 from pipeline.plan import Plan
@@ -16,13 +18,18 @@ from pipeline.registry import StageType
 from pipeline.run import RunSummary
 
 
+def _row(table: Table, *cells: str) -> None:
+    """Add a row of plain text: names, paths and option values are never rich markup."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
 def _dropped(reasons: dict[str, int]) -> str:
     return ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items())) or "0"
 
 
 def print_summary(console: Console, summary: RunSummary) -> None:
     """The per-stage table (in, out, dropped by reason, errors, seconds) and the outcome."""
-    table = Table(title=f"Run {summary.run_id} — {summary.pipeline}", title_justify="left")
+    table = Table(title=escape(f"Run {summary.run_id} — {summary.pipeline}"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("stage")
     table.add_column("kind")
@@ -33,7 +40,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     table.add_column("seconds", justify="right")
     for number, stats in enumerate(summary.stages, start=1):
         name = stats.name if stats.name == stats.use else f"{stats.name} ({stats.use})"
-        table.add_row(
+        _row(
+            table,
             str(number),
             name,
             stats.kind,
@@ -46,14 +54,14 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     console.print(table)
     console.print(f"{summary.documents:,} documents out in {summary.seconds:.2f}s")
     for path in summary.outputs:
-        console.print(f"wrote {display(path)}")
+        console.print(f"wrote {escape(display(path))}")
     if summary.quarantined and summary.quarantine_path is not None:
         console.print(
             f"[yellow]{summary.quarantined:,} document(s) quarantined → "
-            f"{display(summary.quarantine_path)}[/yellow]"
+            f"{escape(display(summary.quarantine_path))}[/yellow]"
         )
     if summary.failed:
-        console.print(f"[red]run failed: {summary.failed}[/red]")
+        console.print(f"[red]run failed: {escape(summary.failed)}[/red]")
 
 
 def _value(value: Any) -> str:
@@ -81,17 +89,18 @@ def _reflow(doc: str) -> str:
 def print_plan(console: Console, plan: Plan) -> None:
     """The resolved plan: each stage, the plugin that provides it and its options."""
     config = plan.config
-    console.print(f"[bold]{config.pipeline.name}[/bold] ({config.display_path})")
+    console.print(f"[bold]{escape(config.pipeline.name)}[/bold] ({escape(config.display_path)})")
     run = config.run
     console.print(
         f"run: executor={run.executor} on_error={run.on_error} batch_size={run.batch_size} "
-        f"quarantine={display(run.quarantine)}"
+        f"quarantine={display(run.quarantine)}",
+        markup=False,
     )
     table = _table("#", "stage", "kind", "plugin", "options")
     for stage in plan.stages:
         options = "\n".join(f"{k} = {_value(v)}" for k, v in stage.options().items())
         name = stage.name if stage.name == stage.use else f"{stage.name} ({stage.use})"
-        table.add_row(str(stage.config.index), name, stage.kind, stage.type.origin, options)
+        _row(table, str(stage.config.index), name, stage.kind, stage.type.origin, options)
     console.print(table)
 
 
@@ -105,16 +114,16 @@ def print_plugins(console: Console, plugins: Plugins) -> None:
         status = info.status if not info.error else f"{info.status}: {info.error}"
         stages = "\n".join(t.name for t in plugins.registry.by_plugin(info.name))
         hooks = "\n".join(h.removeprefix("docstage_") for h in info.hooks)
-        table.add_row(info.name, origin, status, stages, hooks)
+        _row(table, info.name, origin, status, stages, hooks)
     console.print(table)
 
 
 def print_stage(console: Console, stage: StageType) -> None:
     """A stage type's documentation and its options (the config schema)."""
-    console.print(f"[bold]{stage.name}[/bold] ({stage.kind}) — from {stage.origin}")
-    console.print(_reflow(inspect.getdoc(stage.cls) or ""), highlight=False)
+    console.print(f"[bold]{stage.name}[/bold] ({stage.kind}) — from {escape(stage.origin)}")
+    console.print(_reflow(inspect.getdoc(stage.cls) or ""), highlight=False, markup=False)
     table = _table("option", "type", "default", "help", title="options")
     for spec in stage.options:
         default = "(required)" if spec.required else _value(spec.default)
-        table.add_row(spec.name, spec.type_name, default, spec.help)
+        _row(table, spec.name, spec.type_name, default, spec.help)
     console.print(table)

@@ -136,6 +136,8 @@ class Runner:
             plugins.notify("docstage_before_run", run=self.run)
             self._log.info("run started", stages=len(self.plan.stages))
             documents = self._drain()
+            summary = self._summary(started, documents=documents)
+            outputs, quarantine = self._finish(summary)
         except RunError as exc:
             self._abort()
             summary = self._summary(started, documents=0, failed=str(exc))
@@ -147,25 +149,35 @@ class Runner:
             raise
         finally:
             self._close()
-        summary = self._summary(started, documents=documents)
-        outputs: list[Path] = []
-        try:
-            for stage in self.plan.renderers:
-                assert isinstance(stage.instance, Renderer)
-                outputs.extend(stage.instance.finish(summary))
-            quarantine = self._quarantine.commit()
-        except Exception as exc:
-            self._abort()
-            failed = f"writing output failed: {type(exc).__name__}: {exc}"
-            summary = attrs.evolve(summary, failed=failed, exit_code=EXIT_FAILED)
-            self._notify_after(summary)
-            return summary
         summary = attrs.evolve(
             summary, outputs=tuple(outputs), quarantine_path=quarantine, seconds=perf() - started
         )
         self._log.info("run finished", documents=documents, seconds=round(summary.seconds, 3))
         self._notify_after(summary)
         return summary
+
+    def _finish(self, summary: RunSummary) -> tuple[list[Path], Path | None]:
+        """Let every renderer commit its output, then the quarantine file (if any).
+
+        Raises:
+            RunError: A renderer or the quarantine could not be written; renderers not yet
+                finished are aborted by the caller (earlier ones have committed).
+        """
+        outputs: list[Path] = []
+        for stage in self.plan.renderers:
+            assert isinstance(stage.instance, Renderer)
+            try:
+                outputs.extend(stage.instance.finish(summary))
+            except Exception as exc:
+                raise RunError(
+                    f"{stage.where}: writing output failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            self._set_up.remove(stage)
+        try:
+            quarantine = self._quarantine.commit()
+        except OSError as exc:
+            raise RunError(f"writing the quarantine file failed: {exc}") from exc
+        return outputs, quarantine
 
     def _setup(self) -> None:
         config = self.plan.config
@@ -300,7 +312,7 @@ class Runner:
                         if len(batch) >= size:
                             break
                     elif isinstance(item, Drop):
-                        self._dropped(stage, stats, item.document, item.reason)
+                        self._dropped(stage, stats, item.document, item.reason, item.location)
                     elif isinstance(item, BadInput):
                         error = StageError(
                             f"bad input at {item.location}: {item.reason}", stage=stage.name
@@ -442,9 +454,17 @@ class Runner:
     # --- outcomes -----------------------------------------------------------------------
 
     def _dropped(
-        self, stage: PlannedStage, stats: StageStats, doc: Document | None, reason: str
+        self,
+        stage: PlannedStage,
+        stats: StageStats,
+        doc: Document | None,
+        reason: str,
+        location: str | None = None,
     ) -> None:
         stats.dropped[reason] += 1
+        if location is not None or doc is not None:
+            where = location or doc.id  # type: ignore[union-attr]
+            self._log.info("document dropped", stage=stage.name, reason=reason, location=where)
         if self.plan.plugins.has_impls("docstage_document_dropped"):
             self.plan.plugins.notify(
                 "docstage_document_dropped",

@@ -10,7 +10,14 @@ import attrs
 
 from pipeline import Document, hookimpl
 from pipeline.errors import OptionError
-from pipeline.files import SourceFormat, decode, iter_files, looks_binary, source_formatter
+from pipeline.files import (
+    SourceFormat,
+    decode,
+    iter_files,
+    looks_binary,
+    source_formatter,
+    split_glob,
+)
 from pipeline.options import option
 from pipeline.registry import StageRegistry
 from pipeline.stages import BadInput, Drop, Reader, StageContext
@@ -18,6 +25,11 @@ from pipeline.stages import BadInput, Drop, Reader, StageContext
 
 def _first_match(pattern: str) -> bool:
     return next(iter_files(pattern), None) is not None
+
+
+def _source_format(pattern: str, path: str) -> SourceFormat:
+    """The ``source`` option checked, knowing the folder where the ``path`` glob starts."""
+    return source_formatter(pattern, base=split_glob(path)[0])
 
 
 @attrs.define(kw_only=True)
@@ -51,7 +63,7 @@ class ReadFiles(Reader):
     _source: SourceFormat | None = attrs.field(default=None, init=False, repr=False)
 
     def setup(self, context: StageContext) -> None:
-        self._source = source_formatter(self.source)
+        self._source = _source_format(self.source, self.path)
         if self.encoding != "auto":
             try:
                 "".encode(self.encoding)
@@ -66,7 +78,7 @@ class ReadFiles(Reader):
         return sum(1 for _ in iter_files(self.path))
 
     def read(self) -> Iterator[Document | Drop | BadInput]:
-        source = self._source or source_formatter(self.source)
+        source = self._source or _source_format(self.source, self.path)
         stages = (self.name,)
         for full, relative in iter_files(self.path):
             try:
@@ -82,6 +94,9 @@ class ReadFiles(Reader):
                 yield Drop("binary file", location=relative)
                 continue
             decoded = decode(data, self.encoding)
+            if not decoded.text.strip():  # a byte order mark or Unicode spaces only
+                yield Drop("empty file", location=relative)
+                continue
             metadata: dict[str, Any] = {"path": relative}
             if decoded.encoding != "utf-8":
                 metadata["encoding"] = decoded.encoding
@@ -136,14 +151,14 @@ class ReadJsonl(Reader):
     _source: SourceFormat | None = attrs.field(default=None, init=False, repr=False)
 
     def setup(self, context: StageContext) -> None:
-        self._source = source_formatter(self.source)
+        self._source = _source_format(self.source, self.path)
         if not self.allow_empty and not _first_match(self.path):
             raise OptionError(
                 "path", f"no file matches '{self.path}' (set allow_empty = true to accept that)"
             )
 
     def read(self) -> Iterator[Document | Drop | BadInput]:
-        source = self._source or source_formatter(self.source)
+        source = self._source or _source_format(self.source, self.path)
         mapping = {name: self.fields.get(name, name) for name in _DOCUMENT_FIELDS}
         extra = {k: v for k, v in self.fields.items() if k not in _DOCUMENT_FIELDS}
         used = {*mapping.values(), *extra.values(), "metadata"}

@@ -9,6 +9,7 @@ from typing import ClassVar
 import attrs
 
 from pipeline import Document, hookimpl
+from pipeline.errors import OptionError
 from pipeline.io import AtomicFile, writable_folder
 from pipeline.options import option
 from pipeline.records import to_record
@@ -32,6 +33,10 @@ class RenderJsonl(Renderer):
     _file: AtomicFile | None = attrs.field(default=None, init=False, repr=False)
 
     def setup(self, context: StageContext) -> None:
+        if self.path.is_dir():
+            raise OptionError(
+                "path", f"'{self.path}' is a folder; give the path of the .jsonl file to write"
+            )
         if context.dry_run:
             writable_folder(self.path)
         else:
@@ -43,8 +48,12 @@ class RenderJsonl(Renderer):
 
     def finish(self, summary: RunSummary) -> list[Path]:
         assert self._file is not None, "render.jsonl used before setup"
-        path = self._file.commit()
-        self._file = None
+        file, self._file = self._file, None
+        try:
+            path = file.commit()
+        except BaseException:
+            file.discard()  # no temporary file left behind, whoever handles the error
+            raise
         return [path]
 
     def abort(self) -> None:

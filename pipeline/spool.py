@@ -1,0 +1,70 @@
+"""A second pass over a document stream without holding it in memory.
+
+Corpus stages that must see every document before they can change any (learned
+boilerplate, survivor choice in dedup) append the documents to a :class:`Spool` on the
+first pass and read them back, in the same order, on the second. The spool is an
+anonymous temporary file (``$TMPDIR``), deleted when closed or when the process ends.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from collections.abc import Iterator
+from types import TracebackType
+from typing import IO
+
+from pipeline.document import Document
+
+
+class Spool:
+    """An append-only, disk-backed sequence of documents.
+
+    Example::
+
+        with Spool() as spool:
+            for doc in docs:
+                learn(doc)
+                spool.append(doc)
+            for doc in spool:
+                yield clean(doc)
+    """
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="docstage-spool-")  # noqa: SIM115 - lives as long as the spool
+        self._pickler = pickle.Pickler(self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._count = 0
+
+    def append(self, doc: Document) -> None:
+        """Add ``doc`` at the end."""
+        self._pickler.dump(doc)
+        # The pickler's memo would otherwise keep every document alive.
+        self._pickler.clear_memo()
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Document]:
+        """The documents in the order they were appended (may be read more than once)."""
+        self._file.flush()
+        self._file.seek(0)
+        unpickler = pickle.Unpickler(self._file)
+        for _ in range(self._count):
+            yield unpickler.load()
+        self._file.seek(0, 2)
+
+    def close(self) -> None:
+        """Delete the file."""
+        self._file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pipeline.document import Document, Entity
+from pipeline.spool import Spool
+
+
+def test_spool_gives_documents_back_in_order_twice() -> None:
+    docs = [
+        Document(
+            id=str(n),
+            text=f"text {n}",
+            source="wire",
+            metadata={"n": n},
+            entities=[Entity(label="GPE", text="Oslo", start=0, end=4)],
+        )
+        for n in range(1000)
+    ]
+    with Spool() as spool:
+        for doc in docs:
+            spool.append(doc)
+        assert len(spool) == 1000
+        assert list(spool) == docs
+        assert list(spool) == docs
+        spool.append(Document(id="late", text="appended after reading"))
+        assert [d.id for d in spool][-2:] == ["999", "late"]
