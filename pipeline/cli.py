@@ -52,6 +52,8 @@ def _user_errors() -> Iterator[None]:
         yield
     except DocstageError as exc:
         _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; partial output was discarded", EXIT_FAILED)
 
 
 CONFIG = click.argument("config", type=click.Path(path_type=Path))
@@ -205,7 +207,7 @@ def plugins(config: Path | None) -> None:
 @cli.command()
 @click.argument("stage")
 def describe(stage: str) -> None:
-    """Show what STAGE (e.g. read.files) does and every option it takes."""
+    """Show what a stage does and every option it takes: pipeline describe read.files"""
     configure_logging("console")
     with _user_errors():
         found = load_plugins(strict=False)

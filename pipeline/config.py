@@ -245,7 +245,7 @@ def _expand_env(value: Any, fail: Any) -> Any:
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             found = os.environ.get(name)
-            if found is None:
+            if found is None or (found == "" and default is not None):  # as the shell's :-
                 if default is None:
                     raise fail(
                         f"environment variable '{name}' is not set "

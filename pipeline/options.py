@@ -116,8 +116,16 @@ def describe_type(hint: Any) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(describe_type(a) for a in args if a is not type(None))
     if origin in (list, tuple, frozenset, set) or hint in (list, tuple):
-        inner = describe_type(args[0]) if args else "values"
-        return f"a list of {inner}s" if not inner.startswith("a ") else f"a list of {inner}"
+        inner = describe_type(args[0]) if args else "any value"
+        plurals = {
+            "a string": "strings",
+            "an integer": "integers",
+            "a number": "numbers",
+            "true or false": "booleans",
+            "a path": "paths",
+            "a table": "tables",
+        }
+        return f"a list of {plurals.get(inner, inner)}"
     if origin is dict or hint is dict:
         return "a table"
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
@@ -245,6 +253,11 @@ def build_stage(
                 resolved = resolve_path(value, config_dir)
                 value = Path(resolved) if isinstance(value, Path) else resolved
         values[key] = value
+    for name, spec in specs.items():
+        # A relative default path means the config's folder too, like a written one.
+        if spec.path and name not in values and isinstance(spec.default, (str, Path)):
+            resolved = resolve_path(spec.default, config_dir)
+            values[name] = Path(resolved) if isinstance(spec.default, Path) else resolved
     try:
         return cls(**values)
     except (ValueError, TypeError) as exc:

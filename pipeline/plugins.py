@@ -252,6 +252,14 @@ def load_plugins(
             failed = attrs.evolve(info, status="failed", error=_validation_message(exc))
             fail(failed, f"; disable it with {DISABLE_ENV}={info.name}")
             return
+        except ValueError:
+            # pluggy refuses an object or a name it already has.
+            first = manager.get_name(obj) or info.name
+            failed = attrs.evolve(
+                info, status="failed", error=f"already loaded (as plugin '{first}')"
+            )
+            fail(failed, "; load each plugin module once")
+            return
         hooks = tuple(sorted(c.name for c in manager.get_hookcallers(obj) or ()))
         infos.append(attrs.evolve(info, hooks=hooks))
 

@@ -89,10 +89,9 @@ class StageRegistry:
         existing = self._types.get(name)
         if existing is not None:
             raise PluginError(
-                f"stage '{name}' is registered twice: by {existing.origin} and by "
-                f"plugin '{self._plugin}'"
-                + (f" ({self._distribution})" if self._distribution else "")
-                + "; disable one of them with [pipeline] disabled_plugins"
+                f"stage '{name}' is registered twice: by plugin '{existing.plugin}'"
+                + (f" ({existing.distribution})" if existing.distribution else "")
+                + f" and by {owner}; disable one of them with [pipeline] disabled_plugins"
             )
         self._types[name] = StageType(name, cls, kind, self._plugin, self._distribution)
 

@@ -52,7 +52,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"{stats.seconds:.2f}",
         )
     console.print(table)
-    console.print(f"{summary.documents:,} documents out in {summary.seconds:.2f}s")
+    noun = "document" if summary.documents == 1 else "documents"
+    console.print(f"{summary.documents:,} {noun} out in {summary.seconds:.2f}s")
     for path in summary.outputs:
         console.print(f"wrote {escape(display(path))}")
     if summary.quarantined and summary.quarantine_path is not None:

@@ -216,3 +216,16 @@ def test_config_objects_are_frozen(folder: Path) -> None:
     loaded = load_config(write(folder, GOOD))
     with pytest.raises(AttributeError):
         loaded.run.on_error = "fail"  # type: ignore[misc]
+
+
+def test_default_with_empty_variable_as_in_the_shell(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCSTAGE_TEST_EMPTY", "")
+    text = GOOD.replace('name = "t"', 'name = "${DOCSTAGE_TEST_EMPTY:-fallback}"')
+    assert load_config(write(folder, text)).pipeline.name == "fallback"
+
+
+def test_default_quarantine_lives_next_to_the_config(folder: Path) -> None:
+    loaded = load_config(write(folder, GOOD))
+    assert Path(loaded.run.quarantine) == folder / ".docstage" / "quarantine.jsonl"
