@@ -77,7 +77,14 @@ def _table(*columns: str, title: str | None = None) -> Table:
     """A table whose long cells wrap instead of being cut off with an ellipsis."""
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold", justify="right" if column == "#" else "left")
+        # Names stay whole (they are what users type); long text wraps.
+        whole = column in ("#", "plugin", "stage", "stages", "option", "hooks", "status")
+        table.add_column(
+            column,
+            overflow="fold",
+            no_wrap=whole,
+            justify="right" if column == "#" else "left",
+        )
     return table
 
 

@@ -17,7 +17,7 @@ import itertools
 import json
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -348,18 +348,40 @@ class Runner:
             yield item
 
     def _transform(self, stage: PlannedStage, stats: StageStats, batches: Batches) -> Batches:
-        assert isinstance(stage.instance, Transform)
-        process = stage.instance.process
+        instance = stage.instance
+        assert isinstance(instance, Transform)
+        process = instance.process
+        batched = type(instance).process_batch is not Transform.process_batch
         use = stage.use
         for batch in batches:
             started = perf()
             out: list[Document] = []
-            for doc in batch:
+            results: Sequence[object] | None = None
+            if batched:
                 try:
-                    result: object = process(doc)
+                    results = instance.process_batch(batch)
+                    if len(results) != len(batch):
+                        raise StageError(
+                            f"process_batch returned {len(results)} results for "
+                            f"{len(batch)} documents",
+                            stage=stage.name,
+                        )
                 except Exception as exc:
-                    self._failed(stage, stats, doc, exc)
-                    continue
+                    self._log.warning(
+                        "batch failed; processing its documents one by one",
+                        stage=stage.name,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                    results = None
+            for position, doc in enumerate(batch):
+                if results is not None:
+                    result: object = results[position]
+                else:
+                    try:
+                        result = process(doc)
+                    except Exception as exc:
+                        self._failed(stage, stats, doc, exc)
+                        continue
                 if result is doc:
                     out.append(doc)
                 elif isinstance(result, Document):

@@ -321,3 +321,49 @@ def test_in_memory_input_is_consumed_lazily(run_pipeline) -> None:
             plugins=[("streaming", StreamingStages())],
         )
     assert len(pulled) <= 1010
+
+
+@attrs.define
+class Batched(Transform):
+    """Upper-cases a batch at once; raises for the whole batch when one text says boom."""
+
+    name: ClassVar[str] = "test.batched"
+    sizes: list[int] = attrs.field(factory=list)
+
+    def process(self, doc: Document) -> Document:
+        if "boom" in doc.text:
+            raise ValueError("boom")
+        return doc.evolve(text=doc.text.upper())
+
+    def process_batch(self, docs):  # type: ignore[no-untyped-def]
+        self.sizes.append(len(docs))
+        if any("boom" in d.text for d in docs):
+            raise ValueError("boom somewhere in the batch")
+        return [d.evolve(text=d.text.upper()) if d.text else Drop("empty") for d in docs]
+
+
+class BatchedStages:
+    @hookimpl
+    def docstage_register_stages(self, registry: object) -> None:
+        registry.add(Batched)  # type: ignore[attr-defined]
+
+
+def test_process_batch_gets_whole_batches(run_pipeline) -> None:
+    result = run_pipeline(
+        pipeline_of({"use": "test.batched"}, batch_size=4),
+        documents=docs("a", "b", "", "d", "e", "f"),
+        plugins=[("batched", BatchedStages())],
+    )
+    assert result.texts == ["A", "B", "D", "E", "F"]
+    assert result.stage("test.batched").dropped == {"empty": 1}
+
+
+def test_a_failing_batch_falls_back_to_one_by_one(run_pipeline) -> None:
+    result = run_pipeline(
+        pipeline_of({"use": "test.batched"}, batch_size=10),
+        documents=docs("a", "boom", "c"),
+        plugins=[("batched", BatchedStages())],
+    )
+    assert result.texts == ["A", "C"]
+    [record] = result.quarantine
+    assert record["error"] == "ValueError: boom"

@@ -1,0 +1,15 @@
+"""The cleanup stages: metadata out of stray headers and footers, mail and Usenet headers,
+learned boilerplate, Unicode and whitespace normalisation (SPEC §6.2)."""
+
+from __future__ import annotations
+
+from pipeline.plugins import hookimpl
+from pipeline.registry import StageRegistry
+from plugins.cleanup import metadata, normalize
+
+
+@hookimpl
+def docstage_register_stages(registry: StageRegistry) -> None:
+    for module in (metadata, normalize):
+        for stage in module.STAGES:
+            registry.add(stage)
