@@ -39,41 +39,17 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
+from common import BENCH_DIR, ROOT, default_tarball, peak_rss_mib, unpack
+
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "overhead.json"
 TARGET_RATIO = 1.25
 NOOP_STAGES = 5
 SCALES = (1, 2, 4)
-
-
-def shared_folder() -> Path:
-    """The shared evaluation folder: ``$DOCSTAGE_SHARED``, else ``../shared``."""
-    return Path(os.environ.get("DOCSTAGE_SHARED", ROOT.parent / "shared"))
-
-
-def default_tarball() -> Path:
-    return shared_folder() / "corpora" / "20news" / "20news-19997.tar.gz"
-
-
-# --- corpora ----------------------------------------------------------------------------
-
-
-def unpack(archive: Path, target: Path) -> Path:
-    """Unpack the 20 Newsgroups archive into ``target``; return the folder of its files."""
-    with tarfile.open(archive) as tar:
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(target, filter="data")
-        else:  # Python < 3.10.12 / 3.11.4
-            tar.extractall(target)
-    raw = target / "raw"
-    return raw if raw.is_dir() else target
 
 
 _WORDS = (
@@ -264,26 +240,6 @@ def run_runner(glob: str, quarantine: Path) -> dict[str, Any]:
     }
 
 
-def _peak_rss_mib() -> float:
-    """This process's peak resident set size, in MiB.
-
-    On Linux this is ``VmHWM``: ``ru_maxrss`` would not do, because Linux carries the
-    parent's peak over into a child across ``exec``, so every child would report at least
-    the benchmark's own peak.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 def child(mode: str, glob: str, quarantine: Path) -> None:
     """Run one contestant in this fresh process and print its figures and peak RSS."""
     from pipeline.log import configure_logging
@@ -291,10 +247,10 @@ def child(mode: str, glob: str, quarantine: Path) -> None:
     for module in ("pipeline.plan", "pipeline.runner", "plugins.readers"):
         importlib.import_module(module)  # so that "before" includes the code, not the run
     configure_logging("console")
-    before = _peak_rss_mib()
+    before = peak_rss_mib()
     result = run_plain_loop(glob) if mode == "loop" else run_runner(glob, quarantine)
     result["peak_rss_before_mib"] = before
-    result["peak_rss_mib"] = _peak_rss_mib()
+    result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result))
 
 
