@@ -49,9 +49,10 @@ class Spool:
         """The documents in the order they were appended (may be read more than once)."""
         self._file.flush()
         self._file.seek(0)
-        unpickler = pickle.Unpickler(self._file)
         for _ in range(self._count):
-            yield unpickler.load()
+            # One load per document: the pickler's memo is cleared after each one, so a
+            # shared unpickler would resolve back-references to earlier documents.
+            yield pickle.load(self._file)
         self._file.seek(0, 2)
 
     def close(self) -> None:

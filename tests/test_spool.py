@@ -23,3 +23,15 @@ def test_spool_gives_documents_back_in_order_twice() -> None:
         assert list(spool) == docs
         spool.append(Document(id="late", text="appended after reading"))
         assert [d.id for d in spool][-2:] == ["999", "late"]
+
+
+def test_documents_with_different_values_come_back_intact() -> None:
+    docs = [
+        Document(id="a", text="x", source="x", metadata={"k": "v"}),
+        Document(id="b", text="y", source="y", metadata={"k": "w"}),
+        Document(id="c", text="x", source="y", metadata={"k": "v"}),
+    ]
+    with Spool() as spool:
+        for doc in docs:
+            spool.append(doc)
+        assert list(spool) == docs
