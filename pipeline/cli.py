@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,8 +28,10 @@ from rich.progress import (
 from rich.text import Text
 
 from pipeline import __version__
+from pipeline.commands import OVERRIDES, fail, user_errors
 from pipeline.config import load_config
-from pipeline.errors import EXIT_FAILED, DocstageError, PluginError
+from pipeline.errors import EXIT_FAILED, PluginError
+from pipeline.evaluation import eval_group
 from pipeline.log import configure_logging
 from pipeline.plan import make_plan
 from pipeline.plugins import load_plugins
@@ -40,31 +41,7 @@ from pipeline.runner import Runner
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn docstage errors into one line on stderr and their exit code."""
-    try:
-        yield
-    except DocstageError as exc:
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted; partial output was discarded", EXIT_FAILED)
-
-
 CONFIG = click.argument("config", type=click.Path(path_type=Path))
-OVERRIDES = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override one config value, e.g. --set stages.dedup.threshold=0.7 or "
-    "--set run.on_error=fail. Repeatable.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,7 +104,7 @@ def run(
     configure_logging("json" if log_format == "json" else "console", verbosity=verbose)
     if executor:
         overrides = (*overrides, f"run.executor={json.dumps(executor)}")
-    with _user_errors():
+    with user_errors():
         plan = make_plan(load_config(config, overrides))
         stderr = Console(stderr=True)
         show_progress = progress if progress is not None else stderr.is_terminal
@@ -174,7 +151,7 @@ def check(config: Path, overrides: tuple[str, ...]) -> None:
     is reported here too; nothing is read or written.
     """
     configure_logging("console")
-    with _user_errors():
+    with user_errors():
         plan = make_plan(load_config(config, overrides))
         Runner(plan, dry_run=True).execute()
     console = Console()
@@ -190,7 +167,7 @@ def plugins(config: Path | None) -> None:
     With CONFIG, the config's own [pipeline] plugins and disabled_plugins count too.
     """
     configure_logging("console")
-    with _user_errors():
+    with user_errors():
         if config is not None:
             loaded = load_config(config)
             found = load_plugins(
@@ -209,10 +186,13 @@ def plugins(config: Path | None) -> None:
 def describe(stage: str) -> None:
     """Show what a stage does and every option it takes: pipeline describe read.files"""
     configure_logging("console")
-    with _user_errors():
+    with user_errors():
         found = load_plugins(strict=False)
         stage_type = found.registry.lookup(stage, file="", line=None, where="pipeline describe")
     print_stage(Console(), stage_type)
+
+
+cli.add_command(eval_group)
 
 
 def main() -> None:
@@ -220,6 +200,6 @@ def main() -> None:
     try:
         cli(prog_name="pipeline")
     except PluginError as exc:  # pragma: no cover - raised outside a command's guard
-        _fail(str(exc), exc.exit_code)
+        fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted; partial output was discarded", EXIT_FAILED)
+        fail("interrupted; partial output was discarded", EXIT_FAILED)

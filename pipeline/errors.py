@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_QUARANTINED = 1
@@ -22,6 +23,19 @@ class DocstageError(Exception):
     """Base class of docstage's own errors; ``str(error)`` is the one line shown to users."""
 
     exit_code = EXIT_USAGE
+
+
+class DataError(DocstageError):
+    """A data file given on the command line (gold, predictions, label map) that cannot be
+    used; the message names the file and, where known, the line."""
+
+    def __init__(self, message: str, *, file: str | Path | None = None, line: int | None = None):
+        if file is not None:
+            from pipeline.config import display
+
+            where = f"{display(file)}:{line}" if line is not None else display(file)
+            message = f"{where}: {message}"
+        super().__init__(message)
 
 
 class ConfigError(DocstageError):

@@ -17,7 +17,7 @@ from pipeline.errors import ConfigError
 from pipeline.options import build_stage
 from pipeline.plugins import Plugins, load_plugins
 from pipeline.registry import StageType
-from pipeline.stages import Stage
+from pipeline.stages import KINDS, Stage
 
 
 @attrs.frozen
@@ -64,6 +64,17 @@ class Plan:
     @property
     def renderers(self) -> tuple[PlannedStage, ...]:
         return tuple(s for s in self.stages if s.kind == "renderer")
+
+    def only(self, *kinds: str) -> Plan:
+        """This plan with only the stages of ``kinds``, in order.
+
+        ``plan.only("transform", "corpus")`` runs a config's processing stages on
+        documents given to the runner, without setting up its readers or renderers.
+        """
+        unknown = set(kinds) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown stage kinds {sorted(unknown)}; kinds are {KINDS}")
+        return attrs.evolve(self, stages=tuple(s for s in self.stages if s.kind in kinds))
 
 
 def load_config_plugins(config: Config, extra: Sequence[tuple[str, object]] = ()) -> Plugins:

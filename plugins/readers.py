@@ -225,3 +225,8 @@ class ReadJsonl(Reader):
 def docstage_register_stages(registry: StageRegistry) -> None:
     registry.add(ReadFiles)
     registry.add(ReadJsonl)
+    # read.html imports trafilatura (the html extra) only when a run sets it up.
+    from plugins.html import STAGES as HTML_STAGES
+
+    for stage in HTML_STAGES:
+        registry.add(stage)

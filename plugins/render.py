@@ -64,4 +64,8 @@ class RenderJsonl(Renderer):
 
 @hookimpl
 def docstage_register_stages(registry: StageRegistry) -> None:
+    from plugins.render_csv import STAGES as CSV_STAGES
+
     registry.add(RenderJsonl)
+    for stage in CSV_STAGES:
+        registry.add(stage)

@@ -67,4 +67,5 @@ def test_arbitrary_text_never_crashes_and_keeps_its_lines(text: str) -> None:
     out = run(text)
     restored = restore(out.text, out.get(REMOVED) or ())
     assert restored.count("\n") == text.count("\n")
-    assert run(out.text).text == out.text  # idempotent
+    # Idempotent, but for ftfy itself, which may find new mojibake in repaired nonsense.
+    assert run(out.text, mojibake=False).text == out.text

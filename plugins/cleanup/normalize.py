@@ -52,11 +52,10 @@ class CleanupNormalize(Transform):
             import ftfy  # noqa: F401 - fail at setup, not on the first document
 
     def process(self, doc: Document) -> Document:
-        if self.whitespace:
-            doc = self._cut_blank_lines(doc)
+        # Within lines first (the line count stays), then blank lines are cut and recorded.
         text = doc.text
         fixed = text
-        if self.mojibake and not text.isascii():
+        if self.mojibake and not fixed.isascii():
             import ftfy
 
             fixed = ftfy.fix_text(
@@ -68,9 +67,11 @@ class CleanupNormalize(Transform):
             fixed = _ZERO_WIDTH.sub("", fixed) if not fixed.isascii() else fixed
             fixed = _CONTROL.sub("", fixed)
             fixed = "\n".join(_SPACES.sub(" ", line).rstrip() for line in fixed.split("\n"))
-        if fixed == text:
-            return doc
-        return doc.evolve(text=fixed)
+        if fixed != text:
+            doc = doc.evolve(text=fixed)
+        if self.whitespace:
+            doc = self._cut_blank_lines(doc)
+        return doc
 
     def _cut_blank_lines(self, doc: Document) -> Document:
         spans = list(lines(doc.text))
