@@ -36,15 +36,31 @@ class Cut:
     rule: str
 
 
-def lines(text: str) -> Iterator[tuple[int, int, str]]:
+def lines(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int, str]]:
     """Each line of ``text`` as ``(start, end, line)``; ``end`` includes the newline.
 
     ``line`` has no newline. Spans tile the text exactly, so cutting whole lines by
-    their spans removes the line break with them.
+    their spans removes the line break with them. ``start`` and ``end`` limit the scan
+    to a part of the text that begins at a line start (offsets stay absolute).
     """
-    for match in _LINE.finditer(text):
+    for match in _LINE.finditer(text, start, len(text) if end is None else end):
         start, end = match.span()
         yield start, end, text[start:end].rstrip("\n")
+
+
+def tail_start(text: str, count: int) -> int:
+    """Offset of the line start from which ``text`` has its last ``count`` non-blank lines.
+
+    Scans back from the end, so finding a long document's footer costs its footer only.
+    """
+    position = len(text)
+    found = 0
+    while position > 0 and found < count:
+        previous = text.rfind("\n", 0, position - 1) + 1
+        if text[previous:position].strip():
+            found += 1
+        position = previous
+    return position
 
 
 def apply_cuts(doc: Document, cuts: Iterable[Cut], stage: str) -> Document:
@@ -82,7 +98,8 @@ def apply_cuts(doc: Document, cuts: Iterable[Cut], stage: str) -> Document:
         position = cut.end
     kept.append(text[position:])
     previous = doc.get(REMOVED) or ()
-    return doc.evolve(text="".join(kept)).annotate(REMOVED, (*previous, *removals))
+    annotations = {**doc.annotations, REMOVED.name: (*previous, *removals)}
+    return attrs.evolve(doc, text="".join(kept), annotations=annotations)
 
 
 def restore(text: str, removals: Sequence[Removal]) -> str:

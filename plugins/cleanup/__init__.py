@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pipeline.plugins import hookimpl
 from pipeline.registry import StageRegistry
-from plugins.cleanup import metadata, normalize
+from plugins.cleanup import boilerplate, mail, metadata, normalize
 
 
 @hookimpl
 def docstage_register_stages(registry: StageRegistry) -> None:
-    for module in (metadata, normalize):
+    for module in (mail, metadata, boilerplate, normalize):
         for stage in module.STAGES:
             registry.add(stage)

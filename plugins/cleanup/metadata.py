@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from pipeline.cleaning import Cut, apply_cuts, lines
+from pipeline.cleaning import Cut, apply_cuts, lines, tail_start
 from pipeline.document import Document
 from pipeline.options import option
 from pipeline.stages import Transform
@@ -187,7 +187,7 @@ class CleanupMetadata(Transform):
 
     def process(self, doc: Document) -> Document:
         text = doc.text
-        spans = list(lines(text))
+        spans = self._window(text)
         content = [i for i, (_, _, line) in enumerate(spans) if line.strip()]
         if not content:
             return doc
@@ -227,6 +227,28 @@ class CleanupMetadata(Transform):
                 cuts.append(Cut(start, end, "blank"))
         cleaned = apply_cuts(doc, cuts, self.name)
         return self._merge_metadata(cleaned, found)
+
+    def _window(self, text: str) -> list[tuple[int, int, str]]:
+        """The lines that may be headers or footers: the top and bottom of the text.
+
+        The middle of a long article is skipped (it is article text either way), so the
+        stage's cost does not grow with the article's length.
+        """
+        head: list[tuple[int, int, str]] = []
+        seen = 0
+        for span in lines(text):
+            if span[2].strip():
+                if seen == self.header_lines:
+                    break
+                seen += 1
+            head.append(span)
+        head_end = head[-1][1] if head else 0
+        tail_from = tail_start(text, self.footer_lines + 1)
+        if tail_from <= head_end:
+            return [*head, *lines(text, head_end)]
+        # One line of the middle stands for all of it: it is article text.
+        middle = (head_end, head_end, "\u2026")
+        return [*head, middle, *lines(text, tail_from)]
 
     def _header_line(self, line: str, found: dict[str, Any]) -> tuple[str, int] | None:
         """The rule and the length of a header at the start of ``line``, or None."""
