@@ -268,7 +268,8 @@ class ReadHtml(Reader):
         if extracted is None:
             return Drop(NO_MAIN_TEXT, location=location)
         text, found = extracted
-        metadata: dict[str, Any] = {"path": location}
+        # extracted_by: the text is already the main text (cleanup.boilerplate reads it).
+        metadata: dict[str, Any] = {"path": location, "extracted_by": "trafilatura"}
         if url:
             metadata["url"] = url
         metadata.update(found)

@@ -12,10 +12,20 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import structlog
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> object:
+    """Each test starts with structlog's defaults: a command run by an earlier test
+    (which sets the level to warnings) must not hide the log lines a test captures."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

@@ -536,3 +536,16 @@ def test_aeb_token_f1_of_the_text_route(shared: Path) -> None:
     assert everything["f1"] == pytest.approx(0.698, abs=0.001)
     assert ours["f1"] >= 0.80, ours
     assert ours["precision"] > everything["precision"]
+
+
+def test_extracted_main_text_gets_no_furniture_heuristic(run_stage) -> None:
+    text = (
+        "Menu\nHome | World | Sport\n"
+        + "The ferry link reopened on Monday after a long winter. " * 3
+    )
+    raw = Document(id="a", source="lone", text=text)
+    extracted = raw.evolve(id="b", source="other", metadata={"extracted_by": "trafilatura"})
+    result = run_stage("cleanup.boilerplate", [raw, extracted])
+    by_id = {d.id: d for d in result.documents}
+    assert "Home | World | Sport" not in by_id["a"].text
+    assert by_id["b"].text == text

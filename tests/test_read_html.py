@@ -167,6 +167,7 @@ def test_metadata_from_the_page(tmp_path: Path) -> None:
     (doc,) = read_html(tmp_path).documents
     assert dict(doc.metadata) == {
         "path": "harbortimes/strike.html",
+        "extracted_by": "trafilatura",
         "title": "Harbor strike ends after nine days",
         "published": "2024-03-14",
         "authors": ["Jane Doe", "Omar Lindqvist"],
@@ -180,7 +181,10 @@ def test_metadata_from_the_page(tmp_path: Path) -> None:
 def test_without_metadata_only_the_path_is_kept(tmp_path: Path) -> None:
     write(tmp_path, "pages/harbortimes/strike.html", news_page())
     (doc,) = read_html(tmp_path, with_metadata=False).documents
-    assert dict(doc.metadata) == {"path": "harbortimes/strike.html"}
+    assert dict(doc.metadata) == {
+        "path": "harbortimes/strike.html",
+        "extracted_by": "trafilatura",
+    }
     assert PARAGRAPHS[0] in doc.text
 
 

@@ -124,7 +124,9 @@ class CleanupBoilerplate(CorpusStage):
     cut, nor a line without a letter or digit (a rule, the ``--`` above a signature).
 
     Documents of a source with fewer than ``min_documents`` documents, where nothing can
-    be learned, get the ``furniture`` heuristic instead (see :func:`furniture_lines`).
+    be learned, get the ``furniture`` heuristic instead (see :func:`furniture_lines`),
+    unless a reader already extracted their main text (``metadata.extracted_by``, set by
+    ``read.html``).
 
     Every cut is recorded under ``removed`` with the rule ``cleanup.boilerplate:learned``
     or ``cleanup.boilerplate:furniture``; each source's counts are logged at the end, and
@@ -229,7 +231,10 @@ class CleanupBoilerplate(CorpusStage):
                 for index in [i for i, key in enumerate(keys) if key in learned]:
                     rules[index] = LEARNED
                     summary.count_learned(keys[index], text_lines[index].strip())
-        if self.furniture and (self.furniture_everywhere or not learning):
+        # An extractor (read.html) already took the main text out of the page: the
+        # furniture heuristic would only cut article text there.
+        extracted = bool(doc.metadata.get(EXTRACTED_BY))
+        if self.furniture and not extracted and (self.furniture_everywhere or not learning):
             furniture = furniture_lines(text_lines, rules)
             for index in furniture:
                 rules[index] = FURNITURE
@@ -513,6 +518,10 @@ _REACH = 2  # short lines kept between prose lines at most this far away
 _SHORT_COST = 4  # score of a short line in the main-block search (prose scores its words)
 _FURNITURE_COST = 6
 _PARAGRAPH_WORDS = 20  # a line this long is a whole paragraph: the text is not hard-wrapped
+
+
+#: Metadata key a reader sets when its text is already an article's main text.
+EXTRACTED_BY = "extracted_by"
 
 
 def _is_furniture(line: str, words: int) -> bool:
