@@ -19,6 +19,16 @@ EXAMPLES = ROOT / "examples"
 CONFIGS = ROOT / "configs"
 
 
+def news_outputs(folder: Path) -> list[str]:
+    """``--set`` overrides that send every file configs/news.toml writes into ``folder``."""
+    return [
+        f"stages.render.jsonl.path={(folder / 'news.jsonl').as_posix()}",
+        f"stages.render.csv.path={(folder / 'entities.csv').as_posix()}",
+        f"stages.cleanup.boilerplate.report={(folder / 'boilerplate.json').as_posix()}",
+        f"run.quarantine={(folder / 'quarantine.jsonl').as_posix()}",
+    ]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_logging() -> object:
     """Each test starts with structlog's defaults: a command run by an earlier test
@@ -50,3 +60,23 @@ def twenty_news(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:  # Python < 3.10.12 / 3.11.4
             tar.extractall(target)
     return target
+
+
+@pytest.fixture(scope="session")
+def spacy_model() -> str:
+    """The installed English spaCy pipeline; skips the test when there is none."""
+    pytest.importorskip("spacy")
+    from plugins.entities import spacy_backend
+
+    try:
+        return spacy_backend.find_model()
+    except spacy_backend.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(params=["rules", "spacy"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each ``entities`` backend in turn; ``spacy`` skips when spaCy or a model is absent."""
+    if request.param == "spacy":
+        request.getfixturevalue("spacy_model")
+    return str(request.param)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pipeline.cleaning import restore
 from pipeline.document import REMOVED, Document
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, news_outputs
 
 CHAIN = [
     {"use": "cleanup.mail"},
@@ -26,9 +26,7 @@ def test_news_config_on_the_seed_articles(shared: Path, run_pipeline, tmp_path: 
         CONFIGS / "news.toml",
         overrides=[
             f"stages.read.files.path={seeds.as_posix()}/*.txt",
-            f"stages.render.jsonl.path={(tmp_path / 'news.jsonl').as_posix()}",
-            f"stages.cleanup.boilerplate.report={(tmp_path / 'boilerplate.json').as_posix()}",
-            f"run.quarantine={(tmp_path / 'q.jsonl').as_posix()}",
+            *news_outputs(tmp_path),
         ],
     )
     assert result.exit_code == 0
@@ -46,11 +44,7 @@ def test_news_config_on_the_seed_articles(shared: Path, run_pipeline, tmp_path: 
 def test_news_config_on_the_invented_examples(run_pipeline, tmp_path: Path) -> None:
     result = run_pipeline(
         CONFIGS / "news.toml",
-        overrides=[
-            f"stages.render.jsonl.path={(tmp_path / 'news.jsonl').as_posix()}",
-            f"stages.cleanup.boilerplate.report={(tmp_path / 'boilerplate.json').as_posix()}",
-            f"run.quarantine={(tmp_path / 'q.jsonl').as_posix()}",
-        ],
+        overrides=news_outputs(tmp_path),
     )
     docs = {d.id.split("/")[-1]: d for d in result.documents}
     talks = docs["2024-03-12-port-strike-talks.txt"]
