@@ -77,6 +77,12 @@ class RunSection:
         path=True,
         help="Where quarantined documents are written (JSONL, replaced by every run).",
     )
+    state: str = option(
+        ".docstage/state.sqlite",
+        path=True,
+        help="The state store: an SQLite file kept between runs (the dedup index, so that "
+        "a later run deduplicates against earlier ones). Created only when a stage uses it.",
+    )
     quarantine_exit_code: int = option(
         1,
         validator=_exit_code,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,6 +40,7 @@ from pipeline.plugins import format_traceback
 from pipeline.records import to_record
 from pipeline.run import Run, RunSummary, StageStats, new_run_id
 from pipeline.stages import BadInput, CorpusStage, Drop, Reader, Renderer, StageContext, Transform
+from pipeline.state import StateStore
 
 log = structlog.get_logger()
 
@@ -106,6 +108,7 @@ class Runner:
     on_output: Callable[[list[Document]], None] | None = None
     run: Run = attrs.field(init=False)
     _quarantine: Quarantine = attrs.field(init=False)
+    _state: StateStore | None = attrs.field(init=False)
     _log: Any = attrs.field(init=False)
     _set_up: list[PlannedStage] = attrs.Factory(list)
 
@@ -114,6 +117,12 @@ class Runner:
         stats = [StageStats(name=s.name, use=s.use, kind=s.kind) for s in self.plan.stages]
         self.run = Run(run_id=run_id, plan=self.plan, stats=stats)
         self._quarantine = Quarantine(Path(self.plan.config.run.quarantine), run_id)
+        run = self.plan.config.run
+        self._state = (
+            None
+            if self.dry_run
+            else StateStore(Path(run.state), run_id, self.plan.config.pipeline.name)
+        )
         self._log = log.bind(run_id=run_id, pipeline=self.plan.config.pipeline.name)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -177,6 +186,12 @@ class Runner:
             quarantine = self._quarantine.commit()
         except OSError as exc:
             raise RunError(f"writing the quarantine file failed: {exc}") from exc
+        # Last: the store must never remember documents whose output was not written.
+        if self._state is not None:
+            try:
+                self._state.commit()
+            except sqlite3.Error as exc:
+                raise RunError(f"[run] state: {self._state.path}: commit failed: {exc}") from exc
         return outputs, quarantine
 
     def _setup(self) -> None:
@@ -189,6 +204,7 @@ class Runner:
                 index=index,
                 log=self._log.bind(stage=stage.name),
                 dry_run=self.dry_run,
+                state=self._state,
             )
             try:
                 stage.instance.setup(context)
@@ -218,6 +234,11 @@ class Runner:
                 except Exception:
                     self._log.exception("renderer abort failed", stage=stage.name)
         self._quarantine.discard()
+        if self._state is not None:
+            try:
+                self._state.rollback()
+            except sqlite3.Error:
+                self._log.exception("state store rollback failed")
 
     def _close(self) -> None:
         for stage in reversed(self._set_up):
@@ -226,6 +247,8 @@ class Runner:
             except Exception:
                 self._log.exception("stage close failed", stage=stage.name)
         self._set_up.clear()
+        if self._state is not None:
+            self._state.close()
 
     def _notify_after(self, summary: RunSummary) -> None:
         try:

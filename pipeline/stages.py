@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import structlog
 
     from pipeline.run import RunSummary
+    from pipeline.state import StateStore
 
 KINDS = ("reader", "transform", "corpus", "renderer")
 
@@ -75,6 +76,8 @@ class StageContext:
         index: The stage's 1-based position in ``[[stages]]``.
         log: A structlog logger bound to the run and the stage.
         dry_run: True when the run only validates: check inputs and outputs, write nothing.
+        state: The run's state store (``[run] state``), for stages that remember across
+            runs; opened on first use. None in a dry run and when no store is configured.
     """
 
     run_id: str
@@ -83,6 +86,7 @@ class StageContext:
     index: int
     log: structlog.typing.FilteringBoundLogger
     dry_run: bool = False
+    state: StateStore | None = None
 
 
 class Stage:

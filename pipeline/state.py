@@ -1,0 +1,124 @@
+"""The state store: one embedded SQLite file that outlives a run (SPEC §7).
+
+Stages that remember across runs (the dedup index, so that tomorrow's run deduplicates
+against today's) keep their tables here, each under its own name prefix. The file is
+``[run] state`` (``.docstage/state.sqlite`` next to the config by default); it is opened
+only when a stage first asks for it, so a pipeline that needs no state never creates it.
+
+Everything a run writes is one transaction, committed by the runner only after the run's
+outputs are committed: a failed or interrupted run leaves the store as it was, so the next
+run never skips documents whose output was never written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import attrs
+
+from pipeline.errors import DataError
+
+#: Bumped when the store's own tables change shape; stages version their tables themselves.
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docstage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docstage_runs (
+    run_id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL
+);
+"""
+
+
+@attrs.define
+class StateStore:
+    """The SQLite file of ``[run] state``, opened on first use.
+
+    Attributes:
+        path: The database file; its folder is created when the store is first opened.
+        run_id: The run writing to the store (recorded in ``docstage_runs``).
+        pipeline: The pipeline's name.
+    """
+
+    path: Path
+    run_id: str
+    pipeline: str = ""
+    _connection: sqlite3.Connection | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def opened(self) -> bool:
+        """True once a stage has used the store in this run."""
+        return self._connection is not None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, inside this run's transaction (opens the file if needed).
+
+        Raises:
+            DataError: The file cannot be created or is not a docstage state store.
+        """
+        if self._connection is None:
+            self._connection = self._open()
+        return self._connection
+
+    def _open(self) -> sqlite3.Connection:
+        where = f"[run] state: {self.path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise DataError(f"{where}: cannot open the state store: {exc}") from None
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.executescript(_SCHEMA)
+            found = connection.execute(
+                "SELECT value FROM docstage_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if found is None:
+                connection.execute(
+                    "INSERT INTO docstage_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif int(found[0]) > SCHEMA_VERSION:
+                raise DataError(
+                    f"{where}: written by a newer docstage (state schema {found[0]}, this "
+                    f"version reads up to {SCHEMA_VERSION}); upgrade docstage or use another "
+                    "state file"
+                )
+            connection.execute("BEGIN")
+            connection.execute(
+                "INSERT OR REPLACE INTO docstage_runs (run_id, pipeline, started) VALUES (?, ?, ?)",
+                (self.run_id, self.pipeline, time.time()),
+            )
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise DataError(f"{where}: not a docstage state store ({exc})") from None
+        return connection
+
+    def commit(self) -> None:
+        """Make everything this run wrote permanent (called by the runner on success)."""
+        if self._connection is None:
+            return
+        self._connection.execute(
+            "UPDATE docstage_runs SET finished = ? WHERE run_id = ?", (time.time(), self.run_id)
+        )
+        self._connection.execute("COMMIT")
+        self._connection.execute("BEGIN")
+
+    def rollback(self) -> None:
+        """Forget everything this run wrote (a failed or interrupted run)."""
+        if self._connection is not None and self._connection.in_transaction:
+            self._connection.execute("ROLLBACK")
+            self._connection.execute("BEGIN")
+
+    def close(self) -> None:
+        """Close the file, discarding anything not committed."""
+        if self._connection is not None:
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+            self._connection.close()
+            self._connection = None

@@ -1,0 +1,124 @@
+"""The state store (SPEC §7): opened on first use, one transaction per run, committed only
+when the run's outputs are."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import attrs
+import pytest
+
+from pipeline.document import Document
+from pipeline.errors import DataError
+from pipeline.stages import CorpusStage, Drop, StageContext
+from pipeline.state import StateStore
+
+
+@attrs.define(kw_only=True)
+class Remember(CorpusStage):
+    """Counts documents across runs in the state store; fails on a document reading 'boom'."""
+
+    name: ClassVar[str] = "test.remember"
+    _context: StageContext | None = attrs.field(default=None, init=False)
+
+    def setup(self, context: StageContext) -> None:
+        self._context = context
+
+    def process_stream(self, docs: Iterator[Document]) -> Iterable[Document | Drop]:
+        assert self._context is not None
+        assert self._context.state is not None
+        db = self._context.state.connection
+        db.execute("CREATE TABLE IF NOT EXISTS remember (id TEXT PRIMARY KEY)")
+        for doc in docs:
+            if doc.text == "boom":
+                raise RuntimeError("boom")
+            seen = db.execute("SELECT 1 FROM remember WHERE id = ?", (doc.id,)).fetchone()
+            db.execute("INSERT OR IGNORE INTO remember VALUES (?)", (doc.id,))
+            yield Drop("seen in an earlier run") if seen else doc
+
+
+class Stages:
+    def docstage_register_stages(self, registry: object) -> None:
+        registry.add(Remember)  # type: ignore[attr-defined]
+
+
+def run(run_pipeline, folder: Path, *texts: str, stages: tuple[str, ...] = ("test.remember",)):
+    documents = [Document(id=f"d{i}", text=t) for i, t in enumerate(texts)]
+    return run_pipeline(
+        {"run": {"state": "state/db.sqlite"}, "stages": [{"use": s} for s in stages]},
+        documents=documents,
+        plugins=[("stages", Stages())],
+        folder=folder,
+    )
+
+
+def remembered(folder: Path) -> list[str]:
+    with sqlite3.connect(folder / "state" / "db.sqlite") as db:
+        return [row[0] for row in db.execute("SELECT id FROM remember ORDER BY id")]
+
+
+def test_a_later_run_sees_what_an_earlier_one_stored(run_pipeline, tmp_path: Path) -> None:
+    first = run(run_pipeline, tmp_path, "a", "b")
+    assert [d.id for d in first.documents] == ["d0", "d1"]
+    second = run(run_pipeline, tmp_path, "a", "b", "c")
+    assert [d.id for d in second.documents] == ["d2"]
+    assert second.summary.stages[0].dropped == {"seen in an earlier run": 2}
+    assert remembered(tmp_path) == ["d0", "d1", "d2"]
+    with sqlite3.connect(tmp_path / "state" / "db.sqlite") as db:
+        runs = db.execute("SELECT run_id, finished FROM docstage_runs").fetchall()
+    assert {r[0] for r in runs} == {first.summary.run_id, second.summary.run_id}
+    assert all(r[1] is not None for r in runs)
+
+
+def test_a_failed_run_leaves_the_store_as_it_was(run_pipeline, tmp_path: Path) -> None:
+    run(run_pipeline, tmp_path, "a")
+    failed = run(run_pipeline, tmp_path, "x", "y", "boom")
+    assert failed.summary.exit_code == 3
+    assert remembered(tmp_path) == ["d0"]
+
+
+def test_a_pipeline_that_needs_no_state_creates_no_file(run_pipeline, tmp_path: Path) -> None:
+    result = run_pipeline(
+        {
+            "run": {"state": "state/db.sqlite"},
+            "stages": [{"use": "render.jsonl", "path": "out.jsonl"}],
+        },
+        documents=[Document(id="a", text="a")],
+        folder=tmp_path,
+    )
+    assert result.summary.exit_code == 0
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    path.write_bytes(b"this is not sqlite, just some text that happens to be here" * 20)
+    store = StateStore(path, "run-1")
+    with pytest.raises(DataError) as error:
+        store.connection  # noqa: B018 - opening is the point
+    assert str(error.value).startswith(f"[run] state: {path}: not a docstage state store")
+    assert "\n" not in str(error.value)
+
+
+def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE docstage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO docstage_meta VALUES ('schema_version', '99')")
+    with pytest.raises(DataError, match="written by a newer docstage"):
+        StateStore(path, "run-1").connection  # noqa: B018
+
+
+def test_close_discards_what_was_not_committed(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = StateStore(path, "run-1")
+    store.connection.execute("CREATE TABLE t (x INTEGER)")
+    store.commit()
+    store.connection.execute("INSERT INTO t VALUES (1)")
+    store.close()
+    assert not store.opened
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
