@@ -89,7 +89,7 @@ def test_dry_run_writes_nothing(example: Path) -> None:
     code, output = invoke("run", "--dry-run", str(example))
     assert code == 0, output
     assert "dry run" in output
-    assert "3 input document(s)" in output
+    assert "4 input document(s)" in output
     assert not (example.parent.parent / "out").exists()
 
 
@@ -97,7 +97,7 @@ def test_json_log_format_prints_the_summary_as_json(example: Path) -> None:
     result = CliRunner().invoke(cli, ["run", "--log-format", "json", str(example)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["documents"] == 3
+    assert summary["documents"] == 4
     assert [s["name"] for s in summary["stages"]] == ["read.files", "render.jsonl"]
     assert summary["exit_code"] == 0
 
@@ -117,7 +117,7 @@ def test_quarantine_gives_exit_code_1_and_says_where(example: Path) -> None:
     assert records
     assert all(r["error"] == "ValueError: cannot parse this one" for r in records)
     written = (example.parent.parent / "out" / "example.jsonl").read_text(encoding="utf-8")
-    assert len(written.splitlines()) == 3 - len(records)
+    assert len(written.splitlines()) == 4 - len(records)
 
 
 def test_set_override_from_the_command_line(example: Path) -> None:
