@@ -109,6 +109,46 @@ REMOVED: Key[tuple[Removal, ...]] = Key("removed", "text removed by cleanup stag
 STORY_ID: Key[str] = Key("story_id", "the story cluster this document belongs to")
 
 
+@attrs.frozen(kw_only=True)
+class Duplicate:
+    """A copy of a document (dedup provenance, SPEC §6.4).
+
+    Attributes:
+        id: The copy's id.
+        source: The copy's source.
+        relation: ``exact`` (same normalised text) or ``near`` (Jaccard similarity at or
+            above the threshold).
+        score: The two texts' Jaccard similarity over word shingles (1.0 for exact).
+    """
+
+    id: str
+    source: str
+    relation: str
+    score: float
+
+
+@attrs.frozen(kw_only=True)
+class Original:
+    """The document a copy duplicates: like :class:`Duplicate`, plus the run that kept it
+    (an earlier run's, when the copy was matched against the state store's index)."""
+
+    id: str
+    source: str
+    relation: str
+    score: float
+    run_id: str
+
+
+#: On a survivor: the copies it stands for (dropped, or kept in annotate mode).
+DUPLICATES: Key[tuple[Duplicate, ...]] = Key("duplicates", "copies this document stands for")
+#: On a copy kept in annotate mode (and on a dropped copy the hooks see): its original.
+DUPLICATE_OF: Key[Original] = Key("duplicate_of", "the original this document copies")
+#: Passages (quotes) this document shares with documents of other sources.
+SHARED_PASSAGES: Key[tuple[Any, ...]] = Key(
+    "shared_passages", "passages shared with documents of other sources"
+)
+
+
 def _entities(value: Iterable[Entity]) -> tuple[Entity, ...]:
     return value if type(value) is tuple else tuple(value)
 
