@@ -97,6 +97,9 @@ class StateStore:
         except sqlite3.DatabaseError as exc:
             connection.close()
             raise DataError(f"{where}: not a docstage state store ({exc})") from None
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
     def commit(self) -> None:

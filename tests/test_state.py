@@ -4,6 +4,7 @@ when the run's outputs are."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -56,7 +57,7 @@ def run(run_pipeline, folder: Path, *texts: str, stages: tuple[str, ...] = ("tes
 
 
 def remembered(folder: Path) -> list[str]:
-    with sqlite3.connect(folder / "state" / "db.sqlite") as db:
+    with closing(sqlite3.connect(folder / "state" / "db.sqlite")) as db, db:
         return [row[0] for row in db.execute("SELECT id FROM remember ORDER BY id")]
 
 
@@ -67,7 +68,7 @@ def test_a_later_run_sees_what_an_earlier_one_stored(run_pipeline, tmp_path: Pat
     assert [d.id for d in second.documents] == ["d2"]
     assert second.summary.stages[0].dropped == {"seen in an earlier run": 2}
     assert remembered(tmp_path) == ["d0", "d1", "d2"]
-    with sqlite3.connect(tmp_path / "state" / "db.sqlite") as db:
+    with closing(sqlite3.connect(tmp_path / "state" / "db.sqlite")) as db, db:
         runs = db.execute("SELECT run_id, finished FROM docstage_runs").fetchall()
     assert {r[0] for r in runs} == {first.summary.run_id, second.summary.run_id}
     assert all(r[1] is not None for r in runs)
@@ -105,7 +106,7 @@ def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> Non
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE docstage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         db.execute("INSERT INTO docstage_meta VALUES ('schema_version', '99')")
     with pytest.raises(DataError, match="written by a newer docstage"):
@@ -120,5 +121,5 @@ def test_close_discards_what_was_not_committed(tmp_path: Path) -> None:
     store.connection.execute("INSERT INTO t VALUES (1)")
     store.close()
     assert not store.opened
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
