@@ -118,7 +118,8 @@ class Duplicate:
         source: The copy's source.
         relation: ``exact`` (same normalised text) or ``near`` (Jaccard similarity at or
             above the threshold).
-        score: The two texts' Jaccard similarity over word shingles (1.0 for exact).
+        score: The copy's Jaccard similarity over word shingles with the survivor (1.0 for
+            exact); below the threshold only when it was linked through another copy.
     """
 
     id: str
@@ -143,8 +144,42 @@ class Original:
 DUPLICATES: Key[tuple[Duplicate, ...]] = Key("duplicates", "copies this document stands for")
 #: On a copy kept in annotate mode (and on a dropped copy the hooks see): its original.
 DUPLICATE_OF: Key[Original] = Key("duplicate_of", "the original this document copies")
+
+
+@attrs.frozen(kw_only=True)
+class PassageMatch:
+    """A document of another source that carries a passage too.
+
+    Attributes:
+        id: That document's id.
+        source: That document's source.
+        score: Word-sequence similarity of the two passages, 0-1 (1.0: the same words).
+    """
+
+    id: str
+    source: str
+    score: float
+
+
+@attrs.frozen(kw_only=True)
+class SharedPassage:
+    """A sentence (typically a quote) found, perhaps slightly reworded, in other sources.
+
+    Attributes:
+        start: Offset of the passage in this document's text.
+        end: Offset just past it.
+        text: The passage as this document words it (``text[start:end]``).
+        matches: The documents of other sources that carry it, best match first.
+    """
+
+    start: int
+    end: int
+    text: str
+    matches: tuple[PassageMatch, ...]
+
+
 #: Passages (quotes) this document shares with documents of other sources.
-SHARED_PASSAGES: Key[tuple[Any, ...]] = Key(
+SHARED_PASSAGES: Key[tuple[SharedPassage, ...]] = Key(
     "shared_passages", "passages shared with documents of other sources"
 )
 

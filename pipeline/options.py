@@ -157,7 +157,10 @@ def coerce(value: Any, hint: Any) -> Any:
     if origin is Literal:
         if value in args:
             return value
-        raise _Mismatch(f"must be one of {', '.join(repr(a) for a in args)}")
+        hint_text = did_you_mean(value, [str(a) for a in args]) if isinstance(value, str) else ""
+        raise _Mismatch(
+            f"must be one of {', '.join(repr(a) for a in args)}, got {value!r}{hint_text}"
+        )
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None

@@ -69,3 +69,9 @@ def test_arbitrary_text_never_crashes_and_keeps_its_lines(text: str) -> None:
     assert restored.count("\n") == text.count("\n")
     # Idempotent, but for ftfy itself, which may find new mojibake in repaired nonsense.
     assert run(out.text, mojibake=False).text == out.text
+
+
+def test_mojibake_repair_never_joins_lines() -> None:
+    # ftfy reads the bytes C0 0A of this nonsense as one character, line break and all
+    out = run("À\x80À\nThe harbour reopened.")
+    assert out.text.endswith("\nThe harbour reopened.")

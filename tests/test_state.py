@@ -4,8 +4,8 @@ when the run's outputs are."""
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import ClassVar
 

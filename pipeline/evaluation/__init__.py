@@ -2,7 +2,8 @@
 
 Each subcommand reads a gold file given with ``--gold`` and prints precision, recall and
 F1 (``--json`` for machines): ``cleanup`` scores kept text against gold text,
-``entities`` exact entity spans.
+``entities`` exact entity spans, ``dedup`` copies and stories against labelled pairs or
+clusters.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import click
 
 from pipeline.evaluation.cleanup import cleanup_command
+from pipeline.evaluation.dedup import dedup_command
 from pipeline.evaluation.entities import entities_command
 
 
@@ -19,4 +21,5 @@ def eval_group() -> None:
 
 
 eval_group.add_command(cleanup_command)
+eval_group.add_command(dedup_command)
 eval_group.add_command(entities_command)

@@ -14,8 +14,6 @@ The routes it compares, each on the same gold records:
   same stages (or none, without a config);
 - baselines: **keep everything** (the page text as it is) and **plain trafilatura**
   (``trafilatura.extract`` with its defaults on the HTML).
-
-Later issues add ``pipeline eval dedup`` and ``pipeline eval entities`` to the group.
 """
 
 from __future__ import annotations

@@ -21,6 +21,24 @@ _LEADING = re.compile(r"\n+")
 _BREAKS = re.compile(r"\n\n+")
 
 
+def _fix_mojibake(text: str) -> str:
+    """ftfy's repair, line by line where it would join lines (it reads bytes such as
+    ``C0 0A`` in nonsense as one character, swallowing the line break)."""
+    import ftfy
+
+    def fix(part: str) -> str:
+        return ftfy.fix_text(part, normalization=None, uncurl_quotes=False, fix_line_breaks=False)
+
+    fixed = fix(text)
+    if fixed.count("\n") == text.count("\n"):
+        return fixed
+    lines = []
+    for line in text.split("\n"):
+        repaired = fix(line) if not line.isascii() else line
+        lines.append(repaired if "\n" not in repaired else line)
+    return "\n".join(lines)
+
+
 def _tidy_spaces(text: str) -> str:
     """Collapse runs of spaces and tabs to one space and cut trailing spaces.
 
@@ -76,11 +94,7 @@ class CleanupNormalize(Transform):
         text = doc.text
         fixed = text
         if self.mojibake and not fixed.isascii():
-            import ftfy
-
-            fixed = ftfy.fix_text(
-                fixed, normalization=None, uncurl_quotes=False, fix_line_breaks=False
-            )
+            fixed = _fix_mojibake(fixed)
         if self.form != "none" and not fixed.isascii():
             fixed = unicodedata.normalize(self.form, fixed)
         if self.whitespace:

@@ -1,0 +1,514 @@
+"""Same-story clustering against plain TF-IDF average link: quality, robustness, scale.
+
+Contestants:
+
+* **ours**: :func:`plugins.dedup.stories.cluster_stories` with the default
+  :class:`~plugins.dedup.stories.StoryOptions` (and sweeps of single options around them);
+* **baseline**: what SPEC §10 measures: ``TfidfVectorizer(stop_words="english",
+  sublinear_tf=True)`` on title and text, cosine, average-link clustering cut at a
+  similarity threshold (SciPy's ``linkage(method="average")`` on the dense distance
+  matrix), at 0.15 (its best on Giveme5W1H) and 0.3, optionally with a hard 3-day window
+  (pairs further apart get distance 1).
+
+Collections:
+
+1. **Giveme5W1H** (``corpora/newsclusters``, 383 articles, 69 events): the defaults were
+   chosen on it. Entities for ``StoryDoc.entities`` come from the docstage ``entities``
+   stage (``rules`` backend, and ``spacy`` when installed): canonical names of PERSON,
+   ORG, GPE, LOC, NORP and EVENT mentions in title and text.
+2. **20 Newsgroups threads + the two seed articles**, never used to choose anything: the
+   19,466 distinct messages (one copy per Message-ID) with the bodies as texts, no title
+   (the Subject is the gold key, so it is left out) and no entities; the gold "story" of a
+   message is its newsgroup plus its Subject without ``Re:`` prefixes, and the seeds are
+   one more story. A rough proxy: a thread drifts from its first post, and unrelated
+   threads can share a Subject such as "Help". Ours runs on all of it, in a fresh process
+   (seconds and peak RSS); the dense baseline cannot (19,466² distances), so both also run
+   on the messages of 4 of the 20 groups.
+
+Reported: pairwise precision, recall and F1, adjusted Rand index (ARI), clusters, seconds.
+
+Usage::
+
+    python benchmarks/stories.py                 # everything; writes results/stories.json
+    python benchmarks/stories.py --entities none # no entity extraction (faster)
+    python benchmarks/stories.py --no-20news     # Giveme5W1H only
+    python benchmarks/stories.py --smoke         # invented articles, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import email.utils
+import functools
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import BENCH_DIR, ROOT, default_tarball, peak_rss_mib, shared_folder
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics.cluster import pair_confusion_matrix
+
+sys.path.insert(0, str(ROOT))
+
+STORY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT"})
+SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+BASELINE_SWEEP = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+TARGET_ARI = 0.85
+_REPLY = re.compile(r"^\s*(?:(?:re|fwd?|fw)\s*(?:\^\d+|\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+def article(
+    id: str, source: str, date: str | None, title: str | None, text: str, gold: str
+) -> dict[str, Any]:
+    return {"id": id, "source": source, "date": date, "title": title, "text": text, "gold": gold}
+
+
+def giveme5w1h(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    return [
+        article(r["id"], r["source"], r["date"], r["title"], r["text"], r["cluster_id"])
+        for r in rows
+    ]
+
+
+def twenty_news_threads(archive: Path) -> list[dict[str, Any]]:
+    """One message per Message-ID; gold = newsgroup + Subject without reply prefixes."""
+    seen: set[str] = set()
+    out = []
+    with tarfile.open(archive) as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile()), key=_member_key)
+        for member in members:
+            handle = tar.extractfile(member)
+            assert handle is not None
+            raw = handle.read().decode("latin-1")
+            head, _, body = raw.partition("\n\n")
+            headers: dict[str, str] = {}
+            for line in re.sub(r"\n[ \t]+", " ", head).split("\n"):
+                key, _, value = line.partition(":")
+                headers.setdefault(key.strip().lower(), value.strip())
+            message_id = headers.get("message-id", member.name)
+            if message_id in seen:
+                continue
+            seen.add(message_id)
+            group = Path(member.name).parent.name
+            subject = " ".join(_REPLY.sub("", headers.get("subject", "")).lower().split())
+            try:
+                date = email.utils.parsedate_to_datetime(headers["date"]).date().isoformat()
+            except (KeyError, TypeError, ValueError):
+                date = None
+            name = f"{group}/{Path(member.name).name}"
+            out.append(
+                article(name, headers.get("from", ""), date, None, body, f"{group}|{subject}")
+            )
+    return out
+
+
+def _member_key(member: tarfile.TarInfo) -> tuple[str, int]:
+    path = Path(member.name)
+    return (path.parent.name, int(path.name) if path.name.isdigit() else -1)
+
+
+def seeds(folder: Path) -> list[dict[str, Any]]:
+    return [
+        article(f"seeds/{p.stem}", f"seed outlet {i}", None, None, p.read_text("utf-8"), "seeds")
+        for i, p in enumerate(sorted(folder.glob("*.txt")))
+    ]
+
+
+def invented() -> list[dict[str, Any]]:
+    """Six invented events told by three outlets each, and ten articles on their own."""
+    places = ["Lindqvist", "Oskarsby", "Tarnow", "Vellmar", "Ruskin", "Almaden"]
+    events = [
+        ("dam", "reservoir dam burst flooding homes evacuated rescue crews river"),
+        ("rates", "central bank interest rate inflation mortgage governor currency"),
+        ("cup", "football cup final header penalty league fans stadium"),
+        ("strike", "rail workers strike trains cancelled union pay talks commuters"),
+        ("fire", "forest fire wind firefighters villages smoke helicopters hectares"),
+        ("launch", "rocket launch satellite orbit space agency engines countdown"),
+    ]
+    outlets = ["Gazette", "Courier", "Herald"]
+    rows = []
+    for number, (key, words) in enumerate(events):
+        vocabulary = words.split()
+        for k, outlet in enumerate(outlets):
+            picked = [vocabulary[(k + i) % len(vocabulary)] for i in range(6)]
+            text = (
+                f"In {places[number]} on day {number}, " + " ".join(picked) + ". "
+                f"Officials in {places[number]} said the {key} " + " ".join(picked[::-1]) + "."
+            )
+            date = f"2024-03-{10 + number:02d}"
+            rows.append(article(f"{outlet}/{key}", outlet, date, None, text, key))
+    for i in range(10):
+        words = [f"topic{i}word{j}" for j in range(8)]
+        rows.append(article(f"Herald/alone{i}", "Herald", None, None, " ".join(words), f"alone{i}"))
+    return rows
+
+
+def entity_names(rows: Sequence[dict[str, Any]], backend: str) -> list[tuple[str, ...]]:
+    """Canonical names of the story labels, from the docstage ``entities`` stage."""
+    from pipeline.document import Document
+    from pipeline.testing import run_stage
+    from plugins.entities.extract import Entities
+
+    docs = [
+        Document(
+            id=str(i), text=f"{row['title']}\n\n{row['text']}" if row["title"] else row["text"]
+        )
+        for i, row in enumerate(rows)
+    ]
+    result = run_stage(Entities, docs, backend=backend)
+    names: dict[str, tuple[str, ...]] = {
+        doc.id: tuple(
+            sorted({e.canonical or e.text for e in doc.entities if e.label in STORY_LABELS})
+        )
+        for doc in result.documents
+    }
+    return [names.get(str(i), ()) for i in range(len(rows))]
+
+
+# --- contestants --------------------------------------------------------------------
+
+
+def ours(
+    rows: Sequence[dict[str, Any]],
+    entities: Sequence[tuple[str, ...]] | None = None,
+    **options: Any,
+) -> list[str]:
+    from plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
+
+    docs = [
+        StoryDoc(
+            id=row["id"],
+            source=row["source"],
+            title=row["title"],
+            published=row["date"],
+            entities=entities[i] if entities else (),
+        )
+        for i, row in enumerate(rows)
+    ]
+    return cluster_stories(docs, lambda: (row["text"] for row in rows), StoryOptions(**options))
+
+
+class Baseline:
+    """Plain TF-IDF cosine + average link, the tree built once and cut at any threshold."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]], window: int | None = None) -> None:
+        texts = [f"{r['title']}\n{r['text']}" if r["title"] else r["text"] for r in rows]
+        matrix = TfidfVectorizer(stop_words="english", sublinear_tf=True).fit_transform(texts)
+        similarity = (matrix @ matrix.T).toarray()
+        if window is not None:
+            days = np.array(
+                [
+                    dt.date.fromisoformat(r["date"]).toordinal() if r["date"] else np.nan
+                    for r in rows
+                ]
+            )
+            apart = np.abs(days[:, None] - days[None, :])
+            similarity[apart > window] = 0.0
+        distance = np.clip(1.0 - similarity, 0.0, None)
+        np.fill_diagonal(distance, 0.0)
+        self.tree = linkage(squareform(distance, checks=False), method="average")
+
+    def cut(self, threshold: float) -> list[int]:
+        labels: list[int] = fcluster(self.tree, 1.0 - threshold, criterion="distance").tolist()
+        return labels
+
+
+# --- scoring ------------------------------------------------------------------------
+
+
+def score(gold: Sequence[str], predicted: Sequence[Any]) -> dict[str, float]:
+    matrix = pair_confusion_matrix(gold, predicted)
+    tp, fp, fn = int(matrix[1, 1]), int(matrix[0, 1]), int(matrix[1, 0])
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "ari": float(adjusted_rand_score(gold, predicted)),
+        "p": p,
+        "r": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "clusters": len(set(predicted)),
+    }
+
+
+def timed(function: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    value = function()
+    return value, time.perf_counter() - started
+
+
+def row_line(name: str, s: dict[str, float], seconds: float | None = None) -> str:
+    took = f" | {seconds:.2f}" if seconds is not None else " | –"
+    return (
+        f"| {name} | **{s['ari']:.3f}** | {s['p']:.3f} | {s['r']:.3f} | {s['f1']:.3f} | "
+        f"{s['clusters']}{took} |"
+    )
+
+
+HEADER = [
+    "| contestant | ARI | pair P | pair R | pair F1 | clusters | seconds |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+]
+
+
+# --- the second collection at full size, in a fresh process ---------------------------
+
+
+def scale_child(archive: Path, seeds_folder: Path | None) -> None:
+    """Run in a fresh process: ours on all of 20 Newsgroups (+ seeds); print JSON."""
+    rows = twenty_news_threads(archive)
+    if seeds_folder is not None:
+        rows += seeds(seeds_folder)
+    import plugins.dedup.stories  # noqa: F401  (imports are not part of the time)
+
+    before = peak_rss_mib()
+    predicted, seconds = timed(lambda: ours(rows))
+    gold = [row["gold"] for row in rows]
+    seed_ids = {predicted[i] for i, row in enumerate(rows) if row["gold"] == "seeds"}
+    print(
+        json.dumps(
+            {
+                "documents": len(rows),
+                "threads": len(set(gold)),
+                "seconds": seconds,
+                "rss_before_mib": before,
+                "peak_rss_mib": peak_rss_mib(),
+                "seeds_one_story": len(seed_ids) == 1 if seed_ids else None,
+                "quality": score(gold, predicted),
+            }
+        )
+    )
+
+
+def run_scale(archive: Path, seeds_folder: Path | None) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--scale-child", "--tarball", str(archive)]
+    if seeds_folder is not None:
+        command += ["--seeds", str(seeds_folder)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"20 Newsgroups run failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- main ---------------------------------------------------------------------------
+
+
+def evaluate_news(
+    rows: list[dict[str, Any]], backends: Sequence[str], lines: list[str], figures: dict[str, Any]
+) -> None:
+    """Giveme5W1H (or the invented articles): ours against the baseline, sweeps."""
+    gold = [row["gold"] for row in rows]
+    entities: dict[str, list[tuple[str, ...]] | None] = {"none": None}
+    for backend in backends:
+        names, seconds = timed(functools.partial(entity_names, rows, backend))
+        entities[backend] = names
+        print(f"  entities ({backend}): {seconds:.1f} s")
+
+    table: dict[str, Any] = {}
+    lines += HEADER
+    for name, names in entities.items():
+        predicted, seconds = timed(functools.partial(ours, rows, names))
+        table[f"ours, entities {name}"] = {**score(gold, predicted), "seconds": seconds}
+        lines.append(
+            row_line(f"ours (defaults), entities: {name}", score(gold, predicted), seconds)
+        )
+    predicted, seconds = timed(lambda: ours(rows, entities["none"], date_window=3))
+    table["ours, 3-day window"] = {**score(gold, predicted), "seconds": seconds}
+    lines.append(row_line("ours, date_window = 3", score(gold, predicted), seconds))
+    baseline, seconds = timed(lambda: Baseline(rows))
+    for threshold in (0.15, 0.3):
+        s = score(gold, baseline.cut(threshold))
+        table[f"baseline {threshold}"] = {**s, "seconds": seconds}
+        lines.append(row_line(f"baseline at {threshold}", s, seconds))
+    windowed = Baseline(rows, window=3)
+    s = score(gold, windowed.cut(0.15))
+    table["baseline 0.15, 3-day window"] = s
+    lines.append(row_line("baseline at 0.15, 3-day window", s))
+    figures["contestants"] = table
+
+    lines += [
+        "",
+        "ARI over thresholds (ours: shared-neighbourhood affinity; baseline: cosine):",
+        "",
+    ]
+    sweeps: dict[str, dict[str, float]] = {}
+    for name, names in entities.items():
+        sweeps[f"ours, entities {name}"] = {
+            str(t): score(gold, ours(rows, names, threshold=t))["ari"] for t in SWEEP
+        }
+    sweeps["baseline"] = {str(t): score(gold, baseline.cut(t))["ari"] for t in BASELINE_SWEEP}
+    for name, curve in sweeps.items():
+        lines.append(f"- {name}: " + ", ".join(f"{t}: {a:.3f}" for t, a in curve.items()))
+    figures["threshold_sweeps"] = sweeps
+
+    lines += ["", "Ours, one other option changed (threshold at its default), ARI:", ""]
+    knobs: dict[str, float] = {}
+    for option, value in [
+        ("neighbours", 5),
+        ("neighbours", 20),
+        ("min_similarity", 0.05),
+        ("min_similarity", 0.15),
+        ("title_weight", 0.0),
+        ("date_half_life", None),
+        ("date_floor", 1.0),
+        ("entity_weight", 1.0),
+    ]:
+        names = entities[backends[0]] if option == "entity_weight" and backends else None
+        knobs[f"{option}={value}"] = score(gold, ours(rows, names, **{option: value}))["ari"]
+    lines.append(", ".join(f"{k}: {v:.3f}" for k, v in knobs.items()))
+    figures["options"] = knobs
+
+
+def evaluate_threads(
+    archive: Path, seeds_folder: Path | None, lines: list[str], figures: dict[str, Any]
+) -> None:
+    """The second collection: 4 groups against the baseline, then all of it."""
+    every = twenty_news_threads(archive)
+    groups = sorted({row["id"].split("/")[0] for row in every})[::5]
+    rows = [row for row in every if row["id"].split("/")[0] in groups]
+    gold = [row["gold"] for row in rows]
+    lines += [
+        "",
+        f"20 Newsgroups threads, groups {', '.join(groups)}: {len(rows):,} messages, "
+        f"{len(set(gold)):,} threads (gold: group + Subject), no titles, no entities:",
+        "",
+        *HEADER,
+    ]
+    table: dict[str, Any] = {"groups": groups, "documents": len(rows), "threads": len(set(gold))}
+    predicted, seconds = timed(lambda: ours(rows))
+    table["ours"] = {**score(gold, predicted), "seconds": seconds}
+    lines.append(row_line("ours (defaults)", score(gold, predicted), seconds))
+    baseline, seconds = timed(lambda: Baseline(rows))
+    for threshold in (0.15, 0.3):
+        s = score(gold, baseline.cut(threshold))
+        table[f"baseline {threshold}"] = {**s, "seconds": seconds}
+        lines.append(row_line(f"baseline at {threshold}", s, seconds))
+    sweeps = {
+        "ours": {str(t): score(gold, ours(rows, threshold=t))["ari"] for t in SWEEP},
+        "baseline": {str(t): score(gold, baseline.cut(t))["ari"] for t in BASELINE_SWEEP},
+    }
+    table["threshold_sweeps"] = sweeps
+    lines.append("")
+    for name, curve in sweeps.items():
+        lines.append(f"- {name}: " + ", ".join(f"{t}: {a:.3f}" for t, a in curve.items()))
+    figures["20news_4_groups"] = table
+
+    full = run_scale(archive, seeds_folder)
+    figures["20news_all"] = full
+    q = full["quality"]
+    lines += [
+        "",
+        f"All of it, ours with defaults, fresh process: {full['documents']:,} documents "
+        f"({full['threads']:,} gold stories) in {full['seconds']:.1f} s, peak RSS "
+        f"{full['peak_rss_mib']:.0f} MiB ({full['rss_before_mib']:.0f} MiB before the call, "
+        f"texts in memory); ARI {q['ari']:.3f}, pair P {q['p']:.3f} R {q['r']:.3f} "
+        f"F1 {q['f1']:.3f}, {q['clusters']:,} stories; seeds one story: "
+        f"{full['seeds_one_story']}",
+    ]
+
+
+def machine_note() -> dict[str, Any]:
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, help="giveme5w1h.jsonl")
+    parser.add_argument("--tarball", type=Path, default=default_tarball())
+    parser.add_argument("--seeds", type=Path, help="folder of the seed articles")
+    parser.add_argument(
+        "--entities",
+        default="rules,spacy",
+        help="entity backends to fill StoryDoc.entities on Giveme5W1H, comma-separated, "
+        "or 'none' (spacy is skipped when not installed)",
+    )
+    parser.add_argument("--no-20news", action="store_true", help="skip the second collection")
+    parser.add_argument("--smoke", action="store_true", help="invented articles, seconds")
+    parser.add_argument(
+        "--output", type=Path, help="JSON figures (default: results/stories.json; none for --smoke)"
+    )
+    parser.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    shared = shared_folder()
+    seeds_folder = args.seeds or shared / "seeds"
+    if args.scale_child:
+        scale_child(args.tarball, seeds_folder if seeds_folder.is_dir() else None)
+        return 0
+
+    from pipeline.log import configure_logging
+
+    configure_logging("console")
+    backends = [b for b in args.entities.split(",") if b and b != "none"]
+    if "spacy" in backends:
+        from plugins.entities import spacy_backend
+
+        try:
+            spacy_backend.find_model()
+        except spacy_backend.BackendUnavailable as exc:
+            print(f"spaCy not available ({exc}): no spacy entities")
+            backends.remove("spacy")
+    figures: dict[str, Any] = {"machine": machine_note()}
+    lines: list[str] = []
+    if args.smoke:
+        rows = invented()
+        lines.append(f"invented: {len(rows)} articles, {len({r['gold'] for r in rows})} stories")
+        lines.append("")
+        evaluate_news(rows, ["rules"] if "rules" in backends else [], lines, figures)
+    else:
+        source = args.corpus or shared / "corpora" / "newsclusters" / "giveme5w1h.jsonl"
+        if not source.is_file():
+            parser.error(f"{source} not found: give --corpus or set DOCSTAGE_SHARED")
+        rows = giveme5w1h(source)
+        lines.append(
+            f"Giveme5W1H: {len(rows)} articles, {len({r['gold'] for r in rows})} events; "
+            f"target ARI ≥ {TARGET_ARI} with the defaults"
+        )
+        lines.append("")
+        evaluate_news(rows, backends, lines, figures)
+        if not args.no_20news:
+            if not args.tarball.is_file():
+                parser.error(f"{args.tarball} not found: give --tarball or use --no-20news")
+            evaluate_threads(
+                args.tarball, seeds_folder if seeds_folder.is_dir() else None, lines, figures
+            )
+    import attrs
+
+    from plugins.dedup.stories import StoryOptions
+
+    figures["defaults"] = attrs.asdict(StoryOptions())
+    print("\n".join(lines))
+    output = args.output or (None if args.smoke else BENCH_DIR / "results" / "stories.json")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(figures, indent=1), encoding="utf-8")
+        print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""The ``dedup`` stage: exact and near copies, stories and shared passages across sources,
+with provenance, and an index in the state store for later runs (SPEC §6.4)."""
+
+from __future__ import annotations
+
+from pipeline.plugins import hookimpl
+from pipeline.registry import StageRegistry
+from plugins.dedup import stage
+
+
+@hookimpl
+def docstage_register_stages(registry: StageRegistry) -> None:
+    for cls in stage.STAGES:
+        registry.add(cls)

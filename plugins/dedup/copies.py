@@ -1,0 +1,279 @@
+"""Exact and near copies: which documents are the same text, and which one survives.
+
+:class:`CopyFinder` sees documents one at a time (the first pass of the ``dedup`` stage),
+finds their exact copies (same normalised text) and near copies (MinHash LSH over word
+shingles, every candidate verified by its true Jaccard similarity), and groups them with
+union-find. Documents indexed by earlier runs (:class:`CopyIndex`, tables in the state
+store) take part as well: a new document that copies one of them joins its group, and
+the earlier document, already published, stays the survivor.
+
+:func:`choose_survivors` then applies the declared policy to each group.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+import numpy as np
+
+from plugins.dedup import minhash
+from plugins.dedup.index import CopyIndex, IndexedDoc
+
+Keep = Literal["earliest", "longest", "first"]
+
+
+@attrs.frozen(kw_only=True)
+class DocInfo:
+    """What survivor choice needs to know of a document (kept in memory for each one).
+
+    Attributes:
+        row: Position in the run's input (0-based); earlier runs' documents have none.
+        id: The document id.
+        source: Its source.
+        published: ISO 8601 date, or None.
+        length: Characters of text.
+        earlier: The run that indexed it, for a document of an earlier run.
+    """
+
+    row: int | None
+    id: str
+    source: str
+    published: str | None
+    length: int
+    earlier: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Copy:
+    """A copy and how it relates to its group's survivor."""
+
+    doc: DocInfo
+    relation: Literal["exact", "near"]
+    score: float
+
+
+@attrs.frozen(kw_only=True)
+class Group:
+    """A survivor and its copies (an exact or near duplicate cluster)."""
+
+    survivor: DocInfo
+    copies: tuple[Copy, ...]
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while x != root:  # path compression
+            parent[x], x = root, parent.get(x, x)
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+@attrs.define
+class CopyFinder:
+    """Finds exact and near copies among a run's documents and an earlier index.
+
+    Nodes are numbered: earlier runs' documents first (their index rows), then this
+    run's documents in input order. Call :meth:`add` for every document, then
+    :meth:`groups`.
+
+    Attributes:
+        exact: Look for exact copies.
+        near: Look for near copies.
+        threshold: Jaccard similarity at or above which two texts are near copies.
+        shingle_size: Words per shingle.
+        min_words: Texts with fewer words are never exact copies (near copies need a
+            shingle, so ``shingle_size`` words, anyway).
+        permutations: MinHash permutations.
+        index: Documents of earlier runs, or None.
+    """
+
+    exact: bool = True
+    near: bool = True
+    threshold: float = 0.8
+    shingle_size: int = 5
+    min_words: int = 5
+    permutations: int = 128
+    index: CopyIndex | None = None
+    _hasher: minhash.MinHasher = attrs.field(init=False)
+    _bands: tuple[int, int] = attrs.field(init=False)
+    _lsh: minhash.LshIndex = attrs.field(init=False)
+    _by_key: dict[bytes, int] = attrs.Factory(dict)
+    _sets: dict[int, bytes] = attrs.Factory(dict)
+    _keys: dict[int, bytes] = attrs.Factory(dict)
+    _docs: list[DocInfo] = attrs.Factory(list)
+    _uf: _UnionFind = attrs.Factory(_UnionFind)
+    _earlier: int = 0
+    #: Earlier runs' documents by id, and this run's documents that are one of them read
+    #: again (node -> earlier node): the same document, never a copy of itself.
+    _earlier_ids: dict[str, int] = attrs.Factory(dict)
+    _reread: dict[int, int] = attrs.Factory(dict)
+    #: Earlier runs' documents that were copies of another earlier one.
+    _earlier_copies: set[int] = attrs.Factory(set)
+    #: Per new document: its exact key, shingle set and band keys, for :meth:`to_index`.
+    fingerprints: dict[int, tuple[bytes, bytes, np.ndarray]] = attrs.Factory(dict)
+
+    def __attrs_post_init__(self) -> None:
+        self._hasher = minhash.MinHasher(permutations=self.permutations)
+        self._bands = minhash.choose_bands(self.threshold, self.permutations)
+        self._lsh = minhash.LshIndex()
+        if self.index is not None:
+            originals: list[tuple[int, str]] = []
+            for doc in self.index.documents():
+                node = self._add_earlier(doc)
+                if doc.original is not None:
+                    originals.append((node, doc.original))
+            # An earlier copy stands with its original: what matches it copies that one.
+            for node, original in originals:
+                other = self._earlier_ids.get(original)
+                if other is not None:
+                    self._uf.union(other, node)
+                    self._earlier_copies.add(node)
+
+    def _add_earlier(self, doc: IndexedDoc) -> int:
+        node = len(self._docs)
+        self._docs.append(
+            DocInfo(
+                row=None,
+                id=doc.id,
+                source=doc.source,
+                published=doc.published,
+                length=doc.length,
+                earlier=doc.run_id,
+            )
+        )
+        self._earlier += 1
+        self._earlier_ids.setdefault(doc.id, node)
+        self._by_key.setdefault(doc.exact, node)
+        self._keys[node] = doc.exact
+        if self.near and doc.bands.size:
+            self._lsh.add(node, doc.bands)
+            self._sets[node] = doc.shingles
+        return node
+
+    def add_many(self, docs: Sequence[DocInfo], texts: Sequence[str]) -> None:
+        """Add a batch of this run's documents (hashing is vectorised over the batch)."""
+        sets = [minhash.shingles(t, self.shingle_size) for t in texts] if self.near else []
+        if sets:
+            signatures = self._hasher.signatures(sets)
+            keys = minhash.band_keys(signatures, *self._bands)
+        for i, (doc, text) in enumerate(zip(docs, texts, strict=True)):
+            node = len(self._docs)
+            self._docs.append(doc)
+            key = minhash.exact_key(text)
+            self._keys[node] = key
+            earlier = self._earlier_ids.get(doc.id)
+            if earlier is not None:
+                self._reread[node] = earlier
+                self._uf.union(earlier, node)
+            encoded = b""
+            bands = np.empty(0, dtype=np.uint64)
+            if self.exact and _has_words(text, self.min_words):
+                first = self._by_key.setdefault(key, node)
+                # The same document read again (an earlier run indexed its id) is not a copy.
+                if first != node and self._docs[first].id != doc.id:
+                    self._uf.union(first, node)
+            if self.near and sets[i].size:
+                bands = keys[i]
+                encoded = minhash.encode_set(sets[i])
+                self._match(node, sets[i], bands)
+                self._lsh.add(node, bands)
+                self._sets[node] = encoded
+            self.fingerprints[node] = (key, encoded, bands)
+
+    def _match(self, node: int, shingles: np.ndarray, bands: np.ndarray) -> None:
+        for other in sorted(self._lsh.candidates(bands)):
+            if self._uf.find(other) == self._uf.find(node):
+                continue
+            if self._docs[other].id == self._docs[node].id:
+                continue
+            score = minhash.jaccard(shingles, minhash.decode_set(self._sets[other]))
+            if score >= self.threshold:
+                self._uf.union(other, node)
+
+    def groups(self, keep: Keep, source_priority: Sequence[str] = ()) -> list[Group]:
+        """Every group with at least one copy from this run, survivor chosen by policy.
+
+        A group holding documents of earlier runs keeps the earliest-indexed of them as
+        its survivor: it was published already.
+        """
+        members: dict[int, list[int]] = {}
+        for node in range(len(self._docs)):
+            members.setdefault(self._uf.find(node), []).append(node)
+        rank = {source: i for i, source in enumerate(source_priority)}
+        out = []
+        for nodes in members.values():
+            if len(nodes) < 2 or all(n < self._earlier for n in nodes):
+                continue
+            # An earlier run published its survivor already: it stays the survivor.
+            earlier = [n for n in nodes if n < self._earlier and n not in self._earlier_copies] or [
+                n for n in nodes if n < self._earlier
+            ]
+            best = min(earlier or nodes, key=lambda n: _policy_key(self._docs[n], keep, rank))
+            # Documents read again are the earlier ones, kept as before: never copies
+            # (unless the earlier one was a copy too).
+            copies = [
+                self._copy(best, n)
+                for n in nodes
+                if n != best and n >= self._earlier and self._reread.get(n, -1) not in earlier
+            ]
+            if not copies:
+                continue
+            copies.sort(key=lambda c: c.doc.id)
+            out.append(Group(survivor=self._survivor(best, nodes), copies=tuple(copies)))
+        out.sort(key=lambda g: g.survivor.id)
+        return out
+
+    def _survivor(self, best: int, nodes: list[int]) -> DocInfo:
+        """The survivor; an earlier run's document read again in this run is that one."""
+        survivor = self._docs[best]
+        again = [n for n in nodes if self._reread.get(n) == best]
+        if again:
+            return attrs.evolve(self._docs[min(again)], earlier=survivor.earlier)
+        return survivor
+
+    def _copy(self, survivor: int, node: int) -> Copy:
+        doc = self._docs[node]
+        if self._keys[survivor] == self._keys[node]:
+            return Copy(doc=doc, relation="exact", score=1.0)
+        a, b = self._sets.get(survivor), self._sets.get(node)
+        score = (
+            minhash.jaccard(minhash.decode_set(a), minhash.decode_set(b))
+            if a is not None and b is not None
+            else 0.0
+        )
+        return Copy(doc=doc, relation="near", score=round(score, 4))
+
+    def node_of(self, row: int) -> int:
+        """The node number of this run's document at input position ``row``."""
+        return self._earlier + row
+
+
+def _has_words(text: str, count: int) -> bool:
+    """Whether ``text`` has at least ``count`` words (it stops counting there)."""
+    return sum(1 for _ in itertools.islice(minhash.TOKEN.finditer(text), count)) >= count
+
+
+def _policy_key(doc: DocInfo, keep: Keep, rank: dict[str, int]) -> tuple[object, ...]:
+    priority = rank.get(doc.source, len(rank))
+    if keep == "earliest":
+        # Undated documents come after dated ones; ISO dates sort as text.
+        policy: tuple[object, ...] = (doc.published is None, doc.published or "")
+    elif keep == "longest":
+        policy = (-doc.length,)
+    else:
+        policy = (doc.row if doc.row is not None else -1,)
+    return (priority, *policy, doc.id)

@@ -1,0 +1,495 @@
+"""``plugins.dedup.minhash``: the promises the ``dedup`` stage and its state store rely on.
+
+Shingles, keys and signatures are stored and compared with the values a later run (another
+process, another ``PYTHONHASHSEED``) computes, so they must be the same everywhere; MinHash
+must estimate Jaccard similarity; the bands must catch pairs at the threshold; verification
+must never let a pair below the threshold through; stored shingle sets must come back
+intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plugins.dedup.minhash import (
+    LshIndex,
+    MinHasher,
+    band_keys,
+    candidate_probability,
+    choose_bands,
+    decode_set,
+    encode_set,
+    exact_key,
+    jaccard,
+    near_pairs,
+    shingle_batch,
+    shingles,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+MINHASH_FILE = ROOT / "plugins" / "dedup" / "minhash.py"
+FOX = "The quick brown fox jumps over the lazy dog"
+UNICODE = "Ünïcödé ΑΒΓ δέλτα Ωmega 東京 straße İstanbul naïve café"
+# The canonical near-copy of SPEC §2: the same quote in two wordings.
+ENCOUNTER = "We encounter this every year"
+COME_ACROSS = "We come across this every year"
+VOCABULARY = [f"w{i}" for i in range(400)]
+
+
+def as_set(values: list[int]) -> np.ndarray:
+    return np.array(sorted(set(values)), dtype=np.uint32)
+
+
+def words(rng: random.Random, n: int) -> list[str]:
+    return [rng.choice(VOCABULARY) for _ in range(n)]
+
+
+def edited(rng: random.Random, tokens: list[str], edits: int) -> list[str]:
+    """``tokens`` with ``edits`` random positions replaced by random words."""
+    out = list(tokens)
+    for _ in range(edits):
+        out[rng.randrange(len(out))] = rng.choice(VOCABULARY)
+    return out
+
+
+def brute_force(sets: list[np.ndarray], threshold: float) -> set[tuple[int, int]]:
+    return {
+        (i, j)
+        for i in range(len(sets))
+        for j in range(i + 1, len(sets))
+        if sets[i].size and sets[j].size and jaccard(sets[i], sets[j]) >= threshold
+    }
+
+
+# --- shingles ----------------------------------------------------------------------------
+
+
+def test_shingles_are_sorted_unique_uint32_and_the_same_on_every_call() -> None:
+    first = shingles(FOX)
+    assert first.dtype == np.uint32
+    assert first.size == 5  # 9 tokens, 5 five-grams, all distinct
+    assert np.all(np.diff(first.astype(np.int64)) > 0)
+    assert np.array_equal(first, shingles(FOX))
+    assert np.array_equal(first, shingles(FOX + " " + FOX[:0]))
+
+
+def test_shingle_values_are_pinned() -> None:
+    """Stored shingle sets are compared with a later run's: changing a hash constant breaks
+    every state store, so the values themselves are part of the contract."""
+    assert shingles(FOX).tolist() == [741352963, 1448050824, 2616601020, 3183480880, 3727304742]
+    assert exact_key("Hello, World").hex() == "30e1e8aebab5b386e37fd06fc6e0088a"
+    assert MinHasher(permutations=8, seed=1).signature(shingles(FOX)).tolist() == [
+        952192031,
+        1647045012,
+        329954590,
+        171136223,
+        124519956,
+        446900664,
+        919973823,
+        142243444,
+    ]
+    stored = "01050000001d0326300c11f0c9f2a6d86f1808e06e82a2e2014a05"
+    assert encode_set(shingles(FOX)).hex() == stored
+
+
+def test_shingles_keys_and_signatures_are_the_same_in_another_process() -> None:
+    # The child loads the module file by its path: the package would import the whole
+    # dedup stage (scikit-learn among it), a second of start-up this test does not need.
+    program = (
+        "import importlib.util, json, sys\n"
+        "spec = importlib.util.spec_from_file_location('minhash', sys.argv[2])\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "MinHasher, exact_key, shingles = module.MinHasher, module.exact_key, module.shingles\n"
+        "texts = json.loads(sys.argv[1])\n"
+        "print(json.dumps({\n"
+        "    'hash': hash('docstage'),\n"
+        "    'shingles': [shingles(t).tolist() for t in texts],\n"
+        "    'keys': [exact_key(t).hex() for t in texts],\n"
+        "    'signature': MinHasher(32, 7).signature(shingles(texts[0])).tolist(),\n"
+        "}))\n"
+    )
+    texts = [FOX, UNICODE, "x" * 100 + " y z w v u"]
+    seed = "54321" if os.environ.get("PYTHONHASHSEED") == "12345" else "12345"
+    done = subprocess.run(
+        [sys.executable, "-c", program, json.dumps(texts), str(MINHASH_FILE)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": seed},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    child = json.loads(done.stdout)
+    assert child["hash"] != hash("docstage")  # the salt really differs
+    assert child["shingles"] == [shingles(t).tolist() for t in texts]
+    assert child["keys"] == [exact_key(t).hex() for t in texts]
+    assert child["signature"] == MinHasher(32, 7).signature(shingles(FOX)).tolist()
+
+
+def test_shingles_ignore_case_punctuation_and_spacing() -> None:
+    plain = shingles("the quick brown fox jumps over the lazy dog")
+    assert np.array_equal(shingles("THE Quick, brown fox -- jumps over... the lazy dog!"), plain)
+    assert np.array_equal(shingles("the\nquick\t brown (fox) jumps over the 'lazy' dog"), plain)
+    assert np.array_equal(shingles(UNICODE), shingles(UNICODE.lower()))
+    # (Not UNICODE.upper(): "straße" becomes "STRASSE", another word.)
+    greek = "Ünïcödé ΑΒΓ δέλτα Ωmega 東京 naïve café"
+    assert np.array_equal(shingles(greek.upper()), shingles(greek))
+
+
+def test_shingles_depend_on_words_and_their_order() -> None:
+    plain = shingles("the quick brown fox jumps over the lazy dog")
+    assert not np.array_equal(shingles("the quick brown fox leaps over the lazy dog"), plain)
+    assert shingles("a b c d e").tolist() != shingles("e d c b a").tolist()
+    assert shingles("one two three four five").size == 1
+    # Tokens longer than the precomputed powers (64 characters), differing only at the end.
+    long_a = "x" * 99 + "a"
+    long_b = "x" * 99 + "b"
+    assert shingles(f"{long_a} q r s t").tolist() != shingles(f"{long_b} q r s t").tolist()
+    assert shingles(f"{'x' * 100} q r s t").tolist() != shingles(f"{'x' * 101} q r s t").tolist()
+
+
+def test_texts_shorter_than_a_shingle_have_none() -> None:
+    assert shingles("").size == 0
+    assert shingles("   ... !!! --  ").size == 0
+    assert shingles("one two three four").size == 0  # documented: fewer than size tokens
+    assert shingles("one two three four five").size == 1
+    assert shingles("one two", size=2).size == 1
+    assert shingles("").dtype == np.uint32
+
+
+def test_shingle_size_is_the_number_of_words() -> None:
+    text = "a b c a b c"
+    assert shingles(text, size=1).size == 3
+    assert shingles(text, size=2).size == 3  # ab bc ca
+    assert shingles(text, size=6).size == 1
+    with pytest.raises(ValueError, match="shingle size must be at least 1, not 0"):
+        shingles(text, size=0)
+
+
+def test_a_batch_gives_each_text_its_own_shingles() -> None:
+    rng = random.Random(3)
+    texts = [" ".join(words(rng, rng.randrange(0, 300))) for _ in range(400)]
+    texts += ["a b", "c d e f g", "", UNICODE, "x" * 70_000 + " y z w v"]
+    assert sum(map(len, texts)) > 3 * 65_536  # several chunks
+    batch = shingle_batch(texts)
+    assert len(batch) == len(texts)
+    for text, got in zip(texts, batch, strict=True):
+        assert np.array_equal(got, shingles(text)), text[:40]
+    # No shingle runs from one text into the next.
+    assert [s.size for s in shingle_batch(["a b", "c d e"])] == [0, 0]
+    assert [s.size for s in shingle_batch(["a b c", "d e f g"], size=4)] == [0, 1]
+
+
+# --- exact keys ----------------------------------------------------------------------------
+
+
+def test_exact_key_ignores_whitespace_case_and_compatibility_forms() -> None:
+    key = exact_key("Hello World, file 12")
+    assert len(key) == 16
+    assert exact_key("  hello\n\tWORLD,   file 12\n") == key
+    assert exact_key("Ｈｅｌｌｏ World, \ufb01le １２") == key  # fullwidth, the fi ligature
+    assert exact_key("Hello\u00a0World, file 12") == key  # no-break space
+    assert exact_key("HELLO WORLD, FILE 12") == key
+
+
+def test_exact_key_tells_different_words_apart() -> None:
+    assert exact_key("Hello World") != exact_key("Hello Word")
+    assert exact_key("Hello World") != exact_key("World Hello")
+    assert exact_key("Hello World") != exact_key("HelloWorld")
+    assert exact_key("") != exact_key("a")
+
+
+# --- signatures ----------------------------------------------------------------------------
+
+
+def test_signatures_of_equal_sets_are_equal_and_an_empty_set_is_all_ones() -> None:
+    a = shingles(FOX)
+    sigs = MinHasher().signatures([a, a.copy(), np.empty(0, dtype=np.uint32), a[:3]])
+    assert sigs.shape == (4, 128)
+    assert sigs.dtype == np.uint32
+    assert np.array_equal(sigs[0], sigs[1])
+    assert np.all(sigs[2] == 0xFFFFFFFF)
+    assert not np.array_equal(sigs[0], sigs[3])
+    # A subset's minimum can only be larger.
+    assert np.all(sigs[3] >= sigs[0])
+    assert MinHasher().signatures([]).shape == (0, 128)
+
+
+def test_signatures_depend_on_the_seed_only_through_the_seed() -> None:
+    a = shingles(FOX)
+    assert np.array_equal(MinHasher(64, 5).signature(a), MinHasher(64, 5).signature(a))
+    assert not np.array_equal(MinHasher(64, 5).signature(a), MinHasher(64, 6).signature(a))
+    with pytest.raises(ValueError, match="permutations must be at least 1"):
+        MinHasher(permutations=0)
+
+
+def test_a_batch_gives_each_set_its_own_signature() -> None:
+    """Large sets span several internal windows; a batch must not mix them."""
+    rng = np.random.default_rng(11)
+    sets = [
+        np.unique(rng.integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32))
+        for n in (3, 40_000, 0, 70_000, 1, 500)
+    ]
+    hasher = MinHasher(permutations=20, seed=3)
+    batch = hasher.signatures(sets)
+    for row, one in zip(batch, sets, strict=True):
+        assert np.array_equal(row, hasher.signature(one))
+
+
+@pytest.mark.parametrize("similarity", [0.1, 0.3, 0.5, 0.8, 0.95])
+def test_signatures_estimate_jaccard_similarity(similarity: float) -> None:
+    rng = np.random.default_rng(int(similarity * 100))
+    values = np.unique(rng.integers(0, 2**32, size=3000, dtype=np.uint64).astype(np.uint32))
+    rng.shuffle(values)
+    # |A ∩ B| = k, |A ∪ B| = n: A = first n - d values, B = last n - d values.
+    n = 1000
+    shared = round(similarity * n)
+    only = (n - shared) // 2
+    a = np.sort(values[: shared + only])
+    b = np.sort(values[only : only + shared + only])
+    truth = jaccard(a, b)
+    assert truth == pytest.approx(similarity, abs=0.01)
+    for seed in (1, 2, 3):
+        sig = MinHasher(permutations=128, seed=seed).signatures([a, b])
+        estimate = float(np.mean(sig[0] == sig[1]))
+        assert abs(estimate - truth) <= 0.1, (seed, estimate, truth)
+
+
+# --- bands -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+@pytest.mark.parametrize("permutations", [64, 128, 256])
+def test_bands_catch_pairs_at_the_threshold(threshold: float, permutations: int) -> None:
+    bands, rows = choose_bands(threshold, permutations)
+    assert bands * rows <= permutations
+    assert candidate_probability(threshold, bands, rows) >= 0.995
+    # Above the threshold it only gets better.
+    assert candidate_probability(min(1.0, threshold + 0.05), bands, rows) >= 0.995
+
+
+def test_bands_at_the_documented_point() -> None:
+    assert choose_bands(0.8, 128) == (21, 6)
+    assert candidate_probability(0.8, 21, 6) == pytest.approx(0.9983, abs=1e-4)
+    assert candidate_probability(0.3, 21, 6) < 0.02
+    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\], not 0"):
+        choose_bands(0.0, 128)
+    with pytest.raises(ValueError, match="permutations must be at least 1, not 0"):
+        choose_bands(0.8, 0)
+
+
+def test_band_keys_are_63_bit_and_equal_only_for_equal_bands() -> None:
+    rng = np.random.default_rng(5)
+    sigs = rng.integers(0, 2**32, size=(50, 128), dtype=np.uint64).astype(np.uint32)
+    sigs[1, :6] = sigs[0, :6]  # rows 0 and 1 share band 0 only
+    keys = band_keys(sigs, 21, 6)
+    assert keys.shape == (50, 21)
+    assert keys.dtype == np.uint64
+    assert int(keys.max()) < 2**63
+    assert keys[0, 0] == keys[1, 0]
+    assert np.all(keys[0, 1:] != keys[1, 1:])
+    # Every value of a band counts: changing one changes that band's key and no other.
+    for position in range(12):
+        changed = sigs[:1].copy()
+        changed[0, position] ^= 1
+        differs = band_keys(changed, 21, 6)[0] != keys[0]
+        assert np.flatnonzero(differs).tolist() == [position // 6]
+    # Equal values in different bands do not give equal keys.
+    same = np.tile(sigs[0, :6], 21)[None, :]
+    assert len(set(band_keys(same, 21, 6)[0].tolist())) == 21
+    with pytest.raises(ValueError, match="22 bands of 6 rows need signatures of at least 132"):
+        band_keys(sigs, 22, 6)
+
+
+# --- exact similarity and storage ------------------------------------------------------------
+
+
+def test_jaccard_is_exact() -> None:
+    assert jaccard(as_set([1, 2, 3]), as_set([2, 3, 4])) == 0.5
+    assert jaccard(as_set([1, 2, 3]), as_set([1, 2, 3])) == 1.0
+    assert jaccard(as_set([1, 2]), as_set([3, 4])) == 0.0
+    assert jaccard(as_set([]), as_set([])) == 0.0
+    assert jaccard(as_set([]), as_set([1])) == 0.0
+    assert jaccard(as_set([5]), as_set([1, 2, 3, 4, 5])) == 0.2
+    assert jaccard(as_set([0, 2**32 - 1]), as_set([2**32 - 1])) == 0.5
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sets(st.integers(0, 60), max_size=40),
+    st.sets(st.integers(0, 60), max_size=40),
+)
+def test_jaccard_matches_python_sets(a: set[int], b: set[int]) -> None:
+    expected = len(a & b) / len(a | b) if a | b else 0.0
+    assert jaccard(as_set(list(a)), as_set(list(b))) == pytest.approx(expected)
+
+
+UINT32 = st.integers(0, 2**32 - 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        st.sets(UINT32, max_size=300),
+        st.sets(st.integers(2**32 - 2000, 2**32 - 1), max_size=300),  # large values
+        st.sets(st.integers(0, 600), max_size=500),  # dense: low bits 23 and fewer
+        st.just({0, 2**32 - 1}),
+        st.just({2**32 - 1}),
+        st.just(set()),
+    )
+)
+def test_encoded_sets_come_back_intact(values: set[int]) -> None:
+    a = as_set(list(values))
+    data = encode_set(a)
+    back = decode_set(data)
+    assert back.dtype == np.uint32
+    assert np.array_equal(back, a)
+    assert encode_set(a.copy()) == data  # deterministic
+
+
+def test_a_dense_range_comes_back_intact() -> None:
+    a = np.arange(0, 200_000, 3, dtype=np.uint32)
+    assert np.array_equal(decode_set(encode_set(a)), a)
+
+
+@pytest.mark.parametrize("n", [50, 300, 1_000, 10_000])
+def test_encoded_sets_are_smaller_than_four_bytes_a_value(n: int) -> None:
+    rng = np.random.default_rng(n)
+    a = np.unique(rng.integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32))
+    assert len(encode_set(a)) < 4 * a.size
+    text = " ".join(words(random.Random(n), n + 4))
+    real = shingles(text)
+    assert len(encode_set(real)) < 4 * real.size
+
+
+def test_an_unknown_format_is_refused() -> None:
+    data = bytearray(encode_set(as_set([1, 2, 3])))
+    data[0] = 9
+    with pytest.raises(ValueError, match="unknown shingle set format 9"):
+        decode_set(bytes(data))
+
+
+# --- the banded index ------------------------------------------------------------------------
+
+
+def corpus(seed: int, n: int, length: int = 120) -> list[list[str]]:
+    rng = random.Random(seed)
+    return [words(rng, length) for _ in range(n)]
+
+
+def test_the_index_finds_an_added_near_copy() -> None:
+    rng = random.Random(1)
+    docs = corpus(2, 300)  # 300 x 21 keys: the index merges its recent keys on the way
+    hasher = MinHasher()
+    bands, rows = choose_bands(0.8, 128)
+    keys = band_keys(hasher.signatures(shingle_batch([" ".join(d) for d in docs])), bands, rows)
+    index = LshIndex()
+    for row in range(len(docs)):
+        index.add(row, keys[row])
+    assert len(index) == 300 * bands
+    copy = shingles(" ".join(edited(rng, docs[123], 1)))
+    assert jaccard(copy, shingles(" ".join(docs[123]))) >= 0.9
+    found = index.candidates(band_keys(hasher.signatures([copy]), bands, rows)[0])
+    assert 123 in found
+    assert len(found) <= 3  # random texts of a 400-word vocabulary are not candidates
+    unrelated = shingles(" ".join(words(rng, 120)))
+    assert index.candidates(band_keys(hasher.signatures([unrelated]), bands, rows)[0]) == set()
+
+
+def test_adding_one_by_one_or_all_at_once_gives_the_same_pairs() -> None:
+    docs = corpus(4, 40, length=30)
+    rng = random.Random(5)
+    docs += [edited(rng, d, 1) for d in docs[:10]]
+    keys = band_keys(MinHasher().signatures(shingle_batch([" ".join(d) for d in docs])), 21, 6)
+    one, many = LshIndex(), LshIndex()
+    for row in range(len(docs)):
+        one.add(row, keys[row])
+    many.add_many(range(len(docs)), keys)
+    pairs = list(many.pairs())
+    assert list(one.pairs()) == pairs
+    assert pairs == sorted(set(pairs))
+    assert all(i < j for i, j in pairs)
+    assert {(i, i + 40) for i in range(10)} <= set(pairs)
+
+
+# --- the whole flow --------------------------------------------------------------------------
+
+
+def test_near_pairs_finds_edited_copies_and_nothing_below_the_threshold() -> None:
+    rng = random.Random(7)
+    originals = corpus(8, 60, length=150)
+    texts = [" ".join(d) for d in originals]
+    for d in originals[:30]:
+        texts.append(" ".join(edited(rng, d, rng.choice([1, 2, 3, 8, 20]))))
+    for d in originals[30:45]:  # longer or shorter copies: sets of different sizes
+        texts.append(" ".join(d + words(rng, rng.choice([5, 12, 40]))))
+        texts.append(" ".join(d[rng.choice([3, 10, 30]) :]))
+    sets = shingle_batch(texts)
+    for threshold in (0.5, 0.8, 0.9):
+        found = near_pairs(sets, threshold)
+        assert [(i, j) for i, j, _ in found] == sorted({(i, j) for i, j, _ in found})
+        for i, j, score in found:
+            assert i < j
+            assert score == jaccard(sets[i], sets[j]) >= threshold
+        truth = brute_force(sets, threshold)
+        reported = {(i, j) for i, j, _ in found}
+        assert reported <= truth
+        assert brute_force(sets, min(1.0, threshold + 0.1)) <= reported
+        assert truth  # the edits make pairs on both sides of every threshold
+        assert len(truth) < 70
+
+
+def test_near_pairs_skips_empty_sets_and_finds_exact_copies() -> None:
+    sets = shingle_batch(["", FOX, "too short", FOX.upper(), ""])
+    assert near_pairs(sets, 0.8) == [(1, 3, 1.0)]
+    assert near_pairs(sets[:2], 0.8) == []
+    assert near_pairs([], 0.8) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    base=st.lists(st.sampled_from(VOCABULARY[:30]), min_size=0, max_size=60),
+    edits=st.lists(st.tuples(st.integers(0, 59), st.sampled_from(VOCABULARY)), max_size=6),
+    threshold=st.sampled_from([0.5, 0.7, 0.8, 0.9]),
+)
+def test_near_pairs_never_reports_a_pair_below_the_threshold(
+    base: list[str], edits: list[tuple[int, str]], threshold: float
+) -> None:
+    copy = list(base)
+    for position, word in edits:
+        if copy:
+            copy[position % len(copy)] = word
+    sets = shingle_batch([" ".join(base), " ".join(copy), " ".join(reversed(base))])
+    found = near_pairs(sets, threshold)
+    for i, j, score in found:
+        assert score == jaccard(sets[i], sets[j]) >= threshold
+    reported = {(i, j) for i, j, _ in found}
+    assert reported <= brute_force(sets, threshold)
+    assert brute_force(sets, min(1.0, threshold + 0.1)) <= reported
+
+
+def test_a_reworded_quote_is_not_a_near_copy() -> None:
+    """SPEC §2's quote in two wordings shares no word 5-gram: MinHash near copies do not
+    cover it (shared passages do, in ``plugins.dedup.passages``)."""
+    a, b = shingles(ENCOUNTER), shingles(COME_ACROSS)
+    assert (a.size, b.size) == (1, 2)
+    assert jaccard(a, b) == 0.0
+    assert near_pairs([a, b], 0.5) == []
+    assert exact_key(ENCOUNTER) != exact_key(COME_ACROSS)
+    # On single words they share we, this, every, year of seven.
+    assert jaccard(shingles(ENCOUNTER, 1), shingles(COME_ACROSS, 1)) == pytest.approx(4 / 7)
+    # As sentences of a longer article, the rest of which is the same, they are near copies.
+    story = " ".join(words(random.Random(9), 200))
+    one, two = shingle_batch([f"{story} {ENCOUNTER}", f"{story} {COME_ACROSS}"])
+    assert near_pairs([one, two], 0.9) == [(0, 1, jaccard(one, two))]

@@ -1,0 +1,268 @@
+"""Same-story clustering (:mod:`plugins.dedup.stories`) on invented news articles.
+
+Two events are each told by two outlets in their own words; four articles are about
+nothing else in the set. The seed test runs the two real seed articles and skips when
+``../shared`` is absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import attrs
+import pytest
+
+from plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
+
+# (id, source, published, title, entities, text)
+ARTICLES = [
+    (
+        "gazette/dam",
+        "Harbour Gazette",
+        "2024-03-12",
+        "Dam gives way above Lindqvist after days of rain",
+        ("Lindqvist", "Marta Oyelaran", "Northern Water Authority"),
+        "The Lindqvist reservoir dam collapsed early on Tuesday after four days of heavy rain, "
+        "flooding the lower town and forcing about 2,000 residents from their homes. Mayor "
+        "Marta Oyelaran said rescue crews had pulled 40 people from flooded houses and that "
+        "no deaths had been reported. The Northern Water Authority said cracks in the dam "
+        "wall had been found during an inspection last autumn. Evacuees are sheltering in "
+        "the Lindqvist sports hall and the river is expected to peak on Wednesday.",
+    ),
+    (
+        "courier/lindqvist-flood",
+        "Valley Courier",
+        "2024-03-13",
+        "Thousands flee as Lindqvist reservoir dam bursts",
+        ("Lindqvist", "Oyelaran", "Northern Water Authority"),
+        "Around 2,000 people fled their homes in Lindqvist when the reservoir dam burst "
+        "before dawn on Tuesday, sending flood water through the lower town. Rescue crews "
+        "pulled dozens of residents from flooded houses, Mayor Oyelaran told reporters, "
+        "adding that nobody had died. The Northern Water Authority admitted its engineers "
+        "had found cracks in the dam wall last autumn. The river, swollen by four days of "
+        "rain, is expected to peak on Wednesday; evacuees are sleeping in the sports hall.",
+    ),
+    (
+        "gazette/rates",
+        "Harbour Gazette",
+        "2024-03-14",
+        "Central bank raises interest rate to 4.5 percent",
+        ("Bank of Norvania", "Ilse Brandauer"),
+        "The Bank of Norvania raised its main interest rate by half a point to 4.5 percent "
+        "on Thursday, its third increase this year, saying inflation was still too high. "
+        "Governor Ilse Brandauer told a press conference that mortgage holders should "
+        "expect borrowing costs to stay high into next year. The currency rose against the "
+        "euro after the announcement, while shares in mortgage lenders fell.",
+    ),
+    (
+        "courier/interest",
+        "Valley Courier",
+        "2024-03-15",
+        "Norvania lifts borrowing costs again as inflation bites",
+        ("Norvania", "Brandauer", "Bank of Norvania"),
+        "Borrowing costs in Norvania rose again on Thursday when the central bank lifted "
+        "its main interest rate half a point to 4.5 percent, the third increase of the "
+        "year. Governor Brandauer said inflation remained too high and warned mortgage "
+        "holders that rates would stay high into next year. Mortgage lenders' shares fell "
+        "and the currency gained against the euro.",
+    ),
+    (
+        "gazette/cup",
+        "Harbour Gazette",
+        "2024-03-16",
+        "Rovers reach cup final with late header",
+        ("Rovers", "Tomas Keane"),
+        "Rovers reached the cup final for the first time in twelve years after a late "
+        "header from Tomas Keane beat the league leaders 2-1 on Saturday. The visitors had "
+        "led through a penalty before half-time, but Keane rose above the defence in the "
+        "89th minute to send the travelling fans into celebration.",
+    ),
+    (
+        "courier/festival",
+        "Valley Courier",
+        "2024-03-16",
+        "Cheese festival draws record crowds",
+        ("Oskarsby",),
+        "A record 30,000 visitors came to the Oskarsby cheese festival at the weekend, "
+        "tasting more than 200 cheeses from small dairies across the region. Organisers "
+        "said the goat's cheese competition had the most entries ever, and a local "
+        "cooperative won the prize for its smoked mountain cheese.",
+    ),
+    (
+        "gazette/phone",
+        "Harbour Gazette",
+        "2024-03-11",
+        "Startup unveils phone with week-long battery",
+        ("Kestrel Devices",),
+        "Kestrel Devices unveiled a smartphone on Monday that it says runs for a week on "
+        "one charge, thanks to a new low-power display and a larger battery. The handset "
+        "goes on sale in May and will cost less than most flagship models, the company's "
+        "founders said at a launch event.",
+    ),
+    (
+        "courier/library",
+        "Valley Courier",
+        "2024-03-10",
+        "Old library reopens as a concert venue",
+        (),
+        "The old town library has reopened as a concert venue after a three-year "
+        "renovation that kept its carved wooden shelves and painted ceiling. The first "
+        "season includes chamber music, jazz and a children's choir, and tickets for the "
+        "opening night sold out within an hour.",
+    ),
+]
+SAME_STORY = [("gazette/dam", "courier/lindqvist-flood"), ("gazette/rates", "courier/interest")]
+UNRELATED = ["gazette/cup", "courier/festival", "gazette/phone", "courier/library"]
+STORY_ID = re.compile(r"story-[0-9a-f]{12}")
+
+
+def story_docs(articles: Sequence[tuple[object, ...]] = ARTICLES) -> list[StoryDoc]:
+    return [
+        StoryDoc(
+            id=str(a[0]),
+            source=str(a[1]),
+            published=a[2],  # type: ignore[arg-type]
+            title=a[3],  # type: ignore[arg-type]
+            entities=a[4],  # type: ignore[arg-type]
+        )
+        for a in articles
+    ]
+
+
+def cluster(
+    articles: Sequence[tuple[object, ...]] = ARTICLES, options: StoryOptions | None = None
+) -> dict[str, str]:
+    """Story id by document id."""
+    docs = story_docs(articles)
+
+    def texts() -> Iterable[str]:
+        return (str(a[5]) for a in articles)  # a generator, as the stage streams them
+
+    ids = cluster_stories(docs, texts, options or StoryOptions())
+    assert len(ids) == len(docs)
+    return {doc.id: story for doc, story in zip(docs, ids, strict=True)}
+
+
+def test_same_event_from_two_outlets_is_one_story() -> None:
+    stories = cluster()
+    for first, second in SAME_STORY:
+        assert stories[first] == stories[second]
+    assert stories["gazette/dam"] != stories["gazette/rates"]
+
+
+def test_unrelated_articles_are_stories_of_their_own() -> None:
+    stories = cluster()
+    assert len(set(stories.values())) == len(SAME_STORY) + len(UNRELATED)
+    assert all(STORY_ID.fullmatch(story) for story in stories.values())
+
+
+def test_story_id_is_the_hash_of_the_smallest_member_id() -> None:
+    stories = cluster()
+    for doc_id in ["courier/lindqvist-flood", "courier/interest", *UNRELATED]:
+        digest = hashlib.blake2b(doc_id.encode(), digest_size=6).hexdigest()
+        assert stories[doc_id] == f"story-{digest}"
+
+
+def test_shuffled_input_gives_the_same_ids() -> None:
+    expected = cluster()
+    for seed in range(5):
+        articles = list(ARTICLES)
+        random.Random(seed).shuffle(articles)
+        assert cluster(articles) == expected
+
+
+def test_a_single_document_is_its_own_story() -> None:
+    assert cluster(ARTICLES[4:5]) == {"gazette/cup": cluster()["gazette/cup"]}
+
+
+def test_empty_input() -> None:
+    assert cluster_stories([], lambda: iter(()), StoryOptions()) == []
+
+
+def test_documents_without_usable_text_are_singletons() -> None:
+    blank = [(f"doc{i}", "Feed", None, None, (), text) for i, text in enumerate(["", "the of", ""])]
+    assert len(set(cluster(blank).values())) == 3
+
+
+def test_a_hard_date_window_splits_a_story() -> None:
+    late = [*ARTICLES[:1], (*ARTICLES[1][:2], "2024-04-30", *ARTICLES[1][3:])]
+    assert len(set(cluster(late).values())) == 1  # the soft date factor keeps them together
+    split = cluster(late, StoryOptions(date_window=14))
+    assert split["gazette/dam"] != split["courier/lindqvist-flood"]
+
+
+def test_datetimes_and_bad_dates_are_accepted() -> None:
+    dated = [
+        (*ARTICLES[0][:2], "2024-03-12T06:30:00Z", *ARTICLES[0][3:]),
+        (*ARTICLES[1][:2], "13 March 2024", *ARTICLES[1][3:]),  # not ISO: date unknown
+    ]
+    assert len(set(cluster(dated).values())) == 1
+
+
+def test_texts_must_match_the_documents() -> None:
+    docs = story_docs()
+    with pytest.raises(ValueError, match="texts\\(\\) yielded 2 texts for 8 documents"):
+        cluster_stories(docs, lambda: iter(["one", "two"]), StoryOptions())
+    with pytest.raises(ValueError, match="texts\\(\\) yielded more texts for 8 documents"):
+        cluster_stories(docs, lambda: iter(["text"] * 9), StoryOptions())
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("threshold", 0, "threshold must be above 0 and at most 1, got 0"),
+        ("threshold", 1.5, "threshold must be above 0 and at most 1, got 1.5"),
+        ("threshold", "high", "threshold must be a number, got 'high'"),
+        ("min_similarity", -0.1, "min_similarity must be between 0 and 1, got -0.1"),
+        ("neighbours", 0, "neighbours must be a whole number of at least 1, got 0"),
+        ("neighbours", 2.5, "neighbours must be a whole number of at least 1, got 2.5"),
+        ("title_weight", -1, "title_weight must be 0 or more, got -1"),
+        ("entity_weight", True, "entity_weight must be a number, got True"),
+        ("date_half_life", 0, "date_half_life must be a number of days above 0, got 0"),
+        ("date_floor", 2, "date_floor must be between 0 and 1, got 2"),
+        ("date_window", -3, "date_window must be a whole number of days (0 or more) or None"),
+    ],
+)
+def test_bad_options_are_refused(option: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        StoryOptions(**{option: value})  # type: ignore[arg-type]
+
+
+def test_defaults_are_documented() -> None:
+    for field in attrs.fields(StoryOptions):
+        assert len(field.metadata["help"]) > 40, field.name
+
+
+def test_the_seed_articles_are_one_story(shared: Path) -> None:
+    paths = sorted((shared / "seeds").glob("*.txt"))
+    assert len(paths) == 2
+    docs = [
+        StoryDoc(id=path.stem, source=f"outlet {i}", title=None, published=None, entities=())
+        for i, path in enumerate(paths)
+    ]
+    ids = cluster_stories(
+        docs, lambda: (p.read_text(encoding="utf-8") for p in paths), StoryOptions()
+    )
+    assert ids[0] == ids[1]
+
+
+def test_benchmark_smoke_runs(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    output = tmp_path / "stories.json"
+    script = root / "benchmarks" / "stories.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--entities", "none", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| ours (defaults), entities: none | **1.000** |" in done.stdout
+    assert "threshold_sweeps" in output.read_text(encoding="utf-8")
