@@ -53,3 +53,10 @@ def test_stories_smoke_clusters_the_invented_articles() -> None:
     stdout = smoke("stories.py")
     assert "invented: 28 articles, 16 stories" in stdout
     assert "| ours (defaults), entities: none | **1.000** |" in stdout
+
+
+def test_dedup_stage_smoke_runs_every_scale() -> None:
+    stdout = smoke("dedup_stage.py")
+    assert "| 1× | 300 |" in stdout
+    assert "| 2× | 600 |" in stdout
+    assert "At 1× with stories and passages on:" in stdout

@@ -40,7 +40,6 @@ from typing import Any
 import attrs
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline.options import option
 
@@ -287,6 +286,9 @@ class _Similarity:
 
 def _tfidf(values: Iterable[str], count: int, *, names: bool = False) -> sp.csr_matrix:
     """Sublinear TF-IDF rows (L2-normalised); no columns when nothing has a term."""
+    # Imported here: scikit-learn costs every `pipeline` command ~0.5 s at start-up.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     if names:
         vectorizer = TfidfVectorizer(analyzer=str.split, sublinear_tf=True, lowercase=False)
     else:
