@@ -92,6 +92,9 @@ class RunSummary:
     failed: str | None = None
     exit_code: int = EXIT_OK
     dry_run: bool = False
+    #: The first quarantined documents (stage, error, location, id), for renderers: the
+    #: quarantine file itself is written after them.
+    quarantine_sample: tuple[dict[str, Any], ...] = ()
 
     @property
     def errors(self) -> int:

@@ -48,6 +48,10 @@ Batches = Iterator[list[Document]]
 perf = time.perf_counter
 
 
+#: Quarantined documents the run summary describes for renderers.
+SAMPLE = 200
+
+
 @attrs.define
 class Quarantine:
     """The quarantine file of one run: written atomically, replaced by every run."""
@@ -55,6 +59,7 @@ class Quarantine:
     path: Path
     run_id: str
     count: int = 0
+    sample: list[dict[str, Any]] = attrs.Factory(list)
     _file: AtomicFile | None = None
 
     def add(self, record: dict[str, Any]) -> None:
@@ -63,6 +68,16 @@ class Quarantine:
         self._file.write(json.dumps({"run_id": self.run_id, **record}, ensure_ascii=False))
         self._file.write("\n")
         self.count += 1
+        if len(self.sample) < SAMPLE:
+            document = record.get("document") or {}
+            self.sample.append(
+                {
+                    "stage": record.get("stage"),
+                    "error": record.get("error"),
+                    "location": record.get("location"),
+                    "id": document.get("id"),
+                }
+            )
 
     def commit(self) -> Path | None:
         """Write the file (or remove a stale one when nothing was quarantined)."""
@@ -282,6 +297,7 @@ class Runner:
             failed=failed,
             exit_code=code,
             dry_run=dry_run,
+            quarantine_sample=tuple(self._quarantine.sample),
         )
 
     # --- the document stream --------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Built-in renderers: ``render.jsonl``, the machine-readable record of every document;
-``render.csv`` and ``render.markdown`` register from here too."""
+``render.csv``, ``render.markdown`` and ``render.html`` register from here too."""
 
 from __future__ import annotations
 
@@ -66,8 +66,9 @@ class RenderJsonl(Renderer):
 @hookimpl
 def docstage_register_stages(registry: StageRegistry) -> None:
     from plugins.render_csv import STAGES as CSV_STAGES
+    from plugins.render_html import STAGES as HTML_STAGES
     from plugins.render_markdown import STAGES as MARKDOWN_STAGES
 
     registry.add(RenderJsonl)
-    for stage in (*CSV_STAGES, *MARKDOWN_STAGES):
+    for stage in (*CSV_STAGES, *MARKDOWN_STAGES, *HTML_STAGES):
         registry.add(stage)

@@ -35,7 +35,18 @@ def escape(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", _SPACE.sub(" ", text).strip())
 
 
-def _field(value: Any, name: str) -> Any:
+def headline(doc: Document, width: int = 80) -> str:
+    """The document's title, else its first line, shortened at a word to ``width``."""
+    title = doc.metadata.get("title")
+    if title:
+        return str(title)
+    first = doc.text.strip().partition("\n")[0]
+    if len(first) <= width:
+        return first or doc.id
+    return first[: width - 1].rsplit(" ", 1)[0] + " …"
+
+
+def field(value: Any, name: str) -> Any:
     """A field of an annotation value: an attrs object, or a dict read back from JSON."""
     return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
 
@@ -62,30 +73,27 @@ class _Summary:
 
     @classmethod
     def of(cls, doc: Document) -> _Summary:
-        title = doc.metadata.get("title")
-        if not title:
-            first = doc.text.strip().partition("\n")[0]
-            title = first if len(first) <= 80 else first[:79].rsplit(" ", 1)[0] + " …"
+        title = headline(doc)
         published = doc.metadata.get("published")
         names = {(e.canonical or e.text, e.label) for e in doc.entities if e.label in KEY_LABELS}
         quotes = []
         for passage in doc.annotations.get("shared_passages", ()):
-            matches = _field(passage, "matches") or ()
+            matches = field(passage, "matches") or ()
             quotes.append(
                 _Quote(
-                    text=str(_field(passage, "text")),
-                    sources=tuple(sorted({doc.source, *(_field(m, "source") for m in matches)})),
-                    documents=frozenset(str(_field(m, "id")) for m in matches),
+                    text=str(field(passage, "text")),
+                    sources=tuple(sorted({doc.source, *(field(m, "source") for m in matches)})),
+                    documents=frozenset(str(field(m, "id")) for m in matches),
                 )
             )
         return cls(
             id=doc.id,
             source=doc.source,
-            title=str(title or doc.id),
+            title=title,
             published=str(published)[:10] if published else None,
             story=doc.annotations.get("story_id"),
             copies=tuple(
-                (str(_field(c, "id")), str(_field(c, "source")))
+                (str(field(c, "id")), str(field(c, "source")))
                 for c in doc.annotations.get("duplicates", ())
             ),
             entities=tuple(sorted(names)),

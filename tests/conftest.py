@@ -25,6 +25,7 @@ def news_outputs(folder: Path) -> list[str]:
         f"stages.render.jsonl.path={(folder / 'news.jsonl').as_posix()}",
         f"stages.render.csv.path={(folder / 'entities.csv').as_posix()}",
         f"stages.render.markdown.path={(folder / 'digest.md').as_posix()}",
+        f"stages.render.html.path={(folder / 'report.html').as_posix()}",
         f"stages.cleanup.boilerplate.report={(folder / 'boilerplate.json').as_posix()}",
         f"stages.dedup.report={(folder / 'dedup.jsonl').as_posix()}",
         f"run.quarantine={(folder / 'quarantine.jsonl').as_posix()}",
