@@ -117,7 +117,8 @@ class RenderHtml(Renderer):
     max_documents: int = option(
         500,
         validator=_at_least(1),
-        help="Documents outside the stories shown listed by title, at most this many.",
+        help="Documents in no story of two or more, listed with their text (folded), at "
+        "most this many.",
     )
     max_entities: int = option(
         200, validator=_at_least(1), help="Rows of the entity table, most widely reported first."
@@ -222,10 +223,10 @@ class RenderHtml(Renderer):
         stories = [g for g in groups.values() if len(g) > 1]
         stories.sort(key=lambda g: (-len({b.source for b in g}), -len(g), g[0].row))
         shown = stories[: self.max_stories]
-        rows = {b.row for g in shown for b in g}
-        texts = dict(self._texts(rows))
         in_stories = {b.row for g in stories for b in g}
         others = [b for b in self._briefs if b.row not in in_stories]
+        rows = {b.row for g in shown for b in g} | {b.row for b in others[: self.max_documents]}
+        texts = dict(self._texts(rows))
         entities = list(self._entities.sorted())
         return {
             "title": self.title or summary.pipeline,
@@ -246,7 +247,9 @@ class RenderHtml(Renderer):
             ],
             "stories_total": len(stories),
             "dedup_ran": any(b.story is not None or b.copies for b in self._briefs),
-            "others": others[: self.max_documents],
+            "others": [
+                {"brief": b, "segments": texts[b.row]} for b in others[: self.max_documents]
+            ],
             "others_total": len(others),
             "entities": entities[: self.max_entities],
             "entities_total": len(entities),
