@@ -55,6 +55,11 @@ def _positive(instance: Any, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"'{attribute.name}' must be at least 1, got {value}")
 
 
+def _workers(instance: Any, attribute: attrs.Attribute[Any], value: int | str) -> None:
+    if value != "auto" and int(value) < 1:
+        raise ValueError(f"'{attribute.name}' must be at least 1 or \"auto\", got {value}")
+
+
 def _exit_code(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
     if not 0 <= value <= 255:
         raise ValueError(f"'{attribute.name}' must be between 0 and 255, got {value}")
@@ -64,8 +69,34 @@ def _exit_code(instance: Any, attribute: attrs.Attribute[int], value: int) -> No
 class RunSection:
     """The ``[run]`` table."""
 
-    executor: Literal["local"] = option(
-        "local", help="Where stages run. 'local': one process, streaming."
+    executor: Literal["local", "processes", "ray"] = option(
+        "local",
+        help="Where stages run. 'local': one process, streaming. 'processes': per-document "
+        "stages on a pool of worker processes, corpus stages here; same output as 'local'. "
+        "'ray': per-document stages as Ray Data batches (pip install 'docstage[ray]').",
+    )
+    workers: int | Literal["auto"] = option(
+        "auto",
+        validator=_workers,
+        help="Worker processes (or Ray actors) for the 'processes' and 'ray' executors; "
+        "'auto': one per core this process may use.",
+    )
+    ray_address: str = option(
+        "auto",
+        help="The Ray cluster to use: 'auto' joins a running one or starts a local Ray; "
+        "otherwise an address such as 'ray://head:10001'.",
+    )
+    incremental: bool = option(
+        True,
+        help="Reuse what earlier runs computed: a document a stage already processed with "
+        "the same options is not processed again; a changed option reruns that stage and "
+        "the ones after it.",
+    )
+    cache: str = option(
+        ".docstage/cache",
+        path=True,
+        help="Folder of the run caches behind incremental runs and --resume: one SQLite file "
+        "per pipeline name. Deleting it costs recomputation, never data.",
     )
     on_error: Literal["quarantine", "skip", "fail"] = option(
         "quarantine",

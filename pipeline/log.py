@@ -14,6 +14,14 @@ import structlog
 
 LogFormat = Literal["console", "json"]
 
+#: The settings of the last :func:`configure_logging` call, for worker processes.
+_current: tuple[str, int] | None = None
+
+
+def current_logging() -> tuple[str, int] | None:
+    """``(format, verbosity)`` as last configured in this process, or None."""
+    return _current
+
 
 def configure_logging(fmt: LogFormat = "console", *, verbosity: int = 0) -> None:
     """Send log lines to stderr as readable console lines or as one JSON object per line.
@@ -22,6 +30,8 @@ def configure_logging(fmt: LogFormat = "console", *, verbosity: int = 0) -> None
         fmt: ``console`` (colours on a terminal) or ``json``.
         verbosity: 0 shows warnings and errors (info too in JSON), 1 info, 2 debug.
     """
+    global _current
+    _current = (fmt, verbosity)
     if verbosity >= 2:
         level = logging.DEBUG
     elif verbosity == 1 or fmt == "json":

@@ -37,6 +37,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     table.add_column("out", justify="right")
     table.add_column("dropped")
     table.add_column("errors", justify="right")
+    table.add_column("cached", justify="right")
     table.add_column("seconds", justify="right")
     for number, stats in enumerate(summary.stages, start=1):
         name = stats.name if stats.name == stats.use else f"{stats.name} ({stats.use})"
@@ -49,11 +50,20 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"{stats.docs_out:,}",
             _dropped(dict(stats.dropped)),
             f"{stats.errors:,}",
+            f"{stats.cached:,}" if stats.cached else "",
             f"{stats.seconds:.2f}",
         )
     console.print(table)
     noun = "document" if summary.documents == 1 else "documents"
-    console.print(f"{summary.documents:,} {noun} out in {summary.seconds:.2f}s")
+    where = "" if summary.executor == "local" else f" ({summary.executor} executor)"
+    console.print(f"{summary.documents:,} {noun} out in {summary.seconds:.2f}s{where}")
+    if summary.resumed_from:
+        console.print(f"resumed run {escape(summary.resumed_from)}")
+    if summary.cached:
+        console.print(
+            "cached: outcomes earlier runs computed with the same stage options were reused "
+            "(--set run.incremental=false to recompute)"
+        )
     for path in summary.outputs:
         console.print(f"wrote {escape(display(path))}")
     if summary.quarantined and summary.quarantine_path is not None:

@@ -35,7 +35,9 @@ class StageStats:
         docs_out: Documents it passed on.
         dropped: Documents it dropped on purpose, by reason.
         errors: Documents it failed on (quarantined, skipped or fatal).
-        seconds: Time spent inside the stage.
+        seconds: Time spent inside the stage (summed over workers).
+        cached: Of ``docs_in``, documents whose outcome came from the run cache: the stage
+            did no work for them (renderers: documents of output left as it was).
     """
 
     name: str
@@ -46,6 +48,7 @@ class StageStats:
     dropped: collections.Counter[str] = attrs.Factory(collections.Counter)
     errors: int = 0
     seconds: float = 0.0
+    cached: int = 0
 
     def copy(self) -> StageStats:
         return attrs.evolve(self, dropped=collections.Counter(self.dropped))
@@ -59,6 +62,7 @@ class StageStats:
             "out": self.docs_out,
             "dropped": dict(sorted(self.dropped.items())),
             "errors": self.errors,
+            "cached": self.cached,
             "seconds": round(self.seconds, 4),
         }
 
@@ -79,6 +83,8 @@ class RunSummary:
         failed: Why the run stopped early, or None.
         exit_code: What ``pipeline run`` exits with.
         dry_run: True when nothing was processed.
+        executor: Where the per-document stages ran.
+        resumed_from: The interrupted run this one resumed (``--resume``), or None.
     """
 
     run_id: str
@@ -92,6 +98,8 @@ class RunSummary:
     failed: str | None = None
     exit_code: int = EXIT_OK
     dry_run: bool = False
+    executor: str = "local"
+    resumed_from: str | None = None
     #: The first quarantined documents (stage, error, location, id), for renderers: the
     #: quarantine file itself is written after them.
     quarantine_sample: tuple[dict[str, Any], ...] = ()
@@ -99,6 +107,11 @@ class RunSummary:
     @property
     def errors(self) -> int:
         return sum(s.errors for s in self.stages)
+
+    @property
+    def cached(self) -> int:
+        """Stage-documents served from the run cache (0 when every stage did its work)."""
+        return sum(s.cached for s in self.stages)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +124,9 @@ class RunSummary:
             "seconds": round(self.seconds, 3),
             "failed": self.failed,
             "exit_code": self.exit_code,
+            "executor": self.executor,
+            "resumed_from": self.resumed_from,
+            "cached": self.cached,
             "stages": [s.as_dict() for s in self.stages],
         }
 

@@ -5,6 +5,10 @@ against today's) keep their tables here, each under its own name prefix. The fil
 ``[run] state`` (``.docstage/state.sqlite`` next to the config by default); it is opened
 only when a stage first asks for it, so a pipeline that needs no state never creates it.
 
+The store also keeps the **run manifest** (:class:`Manifest`): per document of the last
+successful run of each pipeline, its id, the hash of its text as read, the hash of the
+stage configuration that processed it, and its status.
+
 Everything a run writes is one transaction, committed by the runner only after the run's
 outputs are committed: a failed or interrupted run leaves the store as it was, so the next
 run never skips documents whose output was never written.
@@ -12,6 +16,7 @@ run never skips documents whose output was never written.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
@@ -31,7 +36,21 @@ CREATE TABLE IF NOT EXISTS docstage_runs (
     started REAL NOT NULL,
     finished REAL
 );
+CREATE TABLE IF NOT EXISTS docstage_manifest (
+    pipeline TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT,
+    detail TEXT,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (pipeline, doc_id)
+) WITHOUT ROWID;
 """
+
+#: Statuses of the run manifest.
+STATUSES = ("done", "dropped", "quarantined", "skipped", "held")
 
 
 @attrs.define
@@ -125,3 +144,79 @@ class StateStore:
                 self._connection.execute("ROLLBACK")
             self._connection.close()
             self._connection = None
+
+
+@attrs.define
+class Manifest:
+    """The run manifest of one pipeline, rewritten by every successful run.
+
+    A document read gets a row with status ``held``; its status changes when it leaves the
+    pipeline: ``done`` (it came out of the last stage), ``dropped`` (a stage dropped it on
+    purpose: ``detail`` says why), ``quarantined`` or ``skipped`` (a stage failed on it,
+    per ``[run] on_error``: ``detail`` has the error). A row still ``held`` at the end was
+    absorbed by a corpus stage without being dropped. Rows are buffered and written in
+    the run's transaction, so the manifest always describes the last run that finished.
+
+    Attributes:
+        store: The state store.
+        pipeline: The pipeline's name.
+        config: The hash of the whole stage configuration (read documents get it).
+    """
+
+    store: StateStore
+    pipeline: str
+    config: str
+    _reads: list[tuple[str, str, str, str, str, str]] = attrs.Factory(list)
+    _updates: list[tuple[str, str, str | None, str | None, str, str]] = attrs.Factory(list)
+    _begun: bool = False
+
+    def read(self, doc_id: str, content_hash: str) -> None:
+        self._reads.append(
+            (self.pipeline, doc_id, content_hash, self.config, "held", self.store.run_id)
+        )
+        if len(self._reads) >= 1000:
+            self.flush()
+
+    def settle(
+        self, doc_id: str, status: str, config: str, stage: str | None, detail: str | None = None
+    ) -> None:
+        self._updates.append((status, config, stage, detail, self.pipeline, doc_id))
+        if len(self._updates) >= 1000:
+            self.flush()
+
+    def flush(self) -> None:
+        db = self.store.connection
+        if not self._begun:
+            db.execute("DELETE FROM docstage_manifest WHERE pipeline = ?", (self.pipeline,))
+            self._begun = True
+        if self._reads:
+            db.executemany(
+                "INSERT OR REPLACE INTO docstage_manifest (pipeline, doc_id, content_hash, "
+                "config_hash, status, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                self._reads,
+            )
+            self._reads.clear()
+        if self._updates:
+            db.executemany(
+                "UPDATE docstage_manifest SET status = ?, config_hash = ?, stage = ?, "
+                "detail = ? WHERE pipeline = ? AND doc_id = ?",
+                self._updates,
+            )
+            self._updates.clear()
+
+
+def read_manifest(path: Path, pipeline: str) -> list[dict[str, str | None]]:
+    """The manifest rows of ``pipeline`` in the state store at ``path`` (none if absent)."""
+    if not path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        try:
+            rows = db.execute(
+                "SELECT doc_id, content_hash, config_hash, status, stage, detail, run_id "
+                "FROM docstage_manifest WHERE pipeline = ? ORDER BY doc_id",
+                (pipeline,),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+    names = ("id", "content_hash", "config_hash", "status", "stage", "detail", "run_id")
+    return [dict(zip(names, row, strict=True)) for row in rows]

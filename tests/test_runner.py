@@ -257,7 +257,9 @@ def test_documents_stream_through_in_batches(tmp_path: Path, run_pipeline) -> No
         run_pipeline(config, plugins=[("streaming", StreamingStages())], folder=tmp_path)
     # Interrupted: the renderer leaves no output under the final name.
     assert not (tmp_path / "out.jsonl").exists()
-    assert [p.name for p in tmp_path.iterdir()] == []
+    # Only the run cache, which remembers the interrupted run for --resume.
+    assert [p.name for p in tmp_path.iterdir()] == [".docstage"]
+    assert "out.jsonl" not in {p.name for p in (tmp_path / ".docstage").iterdir()}
 
 
 def test_quarantine_file_is_jsonl_next_to_the_config(tmp_path: Path, run_pipeline) -> None:

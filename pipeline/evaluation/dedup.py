@@ -338,6 +338,7 @@ def predict(
         folder = Path(scratch)
         scratch_run = [
             'run.on_error="skip"',
+            "run.incremental=false",
             f"run.quarantine={json.dumps(str(folder / 'quarantine.jsonl'))}",
             f"run.state={json.dumps(str(folder / 'state.sqlite'))}",
         ]

@@ -1,0 +1,221 @@
+"""Segments: runs of consecutive transforms, the unit executors run in parallel.
+
+A plan's per-document stages between two corpus stages form one segment. A batch goes
+through a whole segment in one call, wherever it runs (this process, a worker process,
+a Ray worker), and :func:`run_segment` reports what happened as plain, picklable values:
+the documents that came out, and an :class:`Event` for every document a stage dropped or
+failed on. The coordinator turns events into counters, hook calls and quarantine records,
+so observers see the same run whatever the executor.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+import structlog
+
+from pipeline.document import Document
+from pipeline.errors import StageError
+from pipeline.plugins import format_traceback
+from pipeline.stages import Drop, Transform
+
+log = structlog.get_logger()
+
+perf = time.perf_counter
+
+
+@attrs.frozen
+class Segment:
+    """Consecutive transforms of a plan, run together on each batch.
+
+    Attributes:
+        number: The segment's position among the plan's segments (0-based).
+        positions: Each stage's position in the plan.
+    """
+
+    number: int
+    positions: tuple[int, ...]
+
+
+class RemoteError(Exception):
+    """An exception raised in a worker that could not be sent back as it was.
+
+    Attributes:
+        type_name: The original exception's class name.
+        message: Its message.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(type_name, message)
+        self.type_name = type_name
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """A document that did not come out of a stage of a segment.
+
+    Attributes:
+        stage: The stage's position within the segment.
+        origin: The position in the input batch of the document it started as.
+        document: The document as the stage received it.
+        reason: Why the stage dropped it (a drop).
+        error: What the stage raised (a failure); :class:`RemoteError` when the original
+            exception could not be pickled.
+        traceback: The formatted traceback of ``error``, taken where it was raised.
+    """
+
+    stage: int
+    origin: int
+    document: Document
+    reason: str | None = None
+    error: BaseException | None = None
+    traceback: str | None = None
+
+    @property
+    def kind(self) -> Literal["drop", "error"]:
+        return "error" if self.error is not None else "drop"
+
+
+@attrs.frozen(kw_only=True)
+class StageCount:
+    """One stage's counters for one batch: documents in and out, seconds inside."""
+
+    docs_in: int
+    docs_out: int
+    seconds: float
+
+
+@attrs.frozen(kw_only=True)
+class SegmentResult:
+    """What a segment did with one batch.
+
+    Attributes:
+        documents: The documents that came out of the last stage, in input order.
+        origins: For each of ``documents``, its position in the input batch.
+        events: Drops and failures, by stage then input order.
+        counts: Counters per stage of the segment.
+    """
+
+    documents: list[Document]
+    origins: list[int]
+    events: list[Event]
+    counts: list[StageCount]
+
+
+def run_segment(
+    stages: Sequence[tuple[str, Transform]], batch: list[Document], *, portable: bool = False
+) -> SegmentResult:
+    """Send ``batch`` through ``stages`` (``(type name, instance)`` pairs), in order.
+
+    Args:
+        stages: The segment's transforms, set up.
+        batch: The documents.
+        portable: The result is pickled to another process: exceptions that cannot be
+            pickled are replaced by :class:`RemoteError`.
+    """
+    events: list[Event] = []
+    counts: list[StageCount] = []
+    docs = batch
+    origins = list(range(len(batch)))
+    for position, (use, instance) in enumerate(stages):
+        started = perf()
+        out: list[Document] = []
+        kept: list[int] = []
+        for origin, (doc, result, exc) in zip(origins, _outcomes(use, instance, docs), strict=True):
+            if exc is not None:
+                events.append(_failure(position, origin, doc, exc, portable))
+                continue
+            if result is doc:
+                out.append(doc)
+            elif isinstance(result, Document):
+                if result.stages[-1:] != (use,):
+                    result = attrs.evolve(result, stages=(*result.stages, use))
+                out.append(result)
+            elif isinstance(result, Drop):
+                events.append(
+                    Event(stage=position, origin=origin, document=doc, reason=result.reason)
+                )
+                continue
+            else:
+                error = StageError(
+                    f"stage returned {type(result).__name__}, expected a Document or Drop",
+                    stage=use,
+                )
+                events.append(Event(stage=position, origin=origin, document=doc, error=error))
+                continue
+            kept.append(origin)
+        counts.append(StageCount(docs_in=len(docs), docs_out=len(out), seconds=perf() - started))
+        docs, origins = out, kept
+        if not docs:
+            counts.extend(
+                StageCount(docs_in=0, docs_out=0, seconds=0.0) for _ in stages[position + 1 :]
+            )
+            break
+    return SegmentResult(documents=docs, origins=origins, events=events, counts=counts)
+
+
+def empty_result(stages: int) -> SegmentResult:
+    """The result of a segment of ``stages`` transforms on an empty batch."""
+    zero = StageCount(docs_in=0, docs_out=0, seconds=0.0)
+    return SegmentResult(documents=[], origins=[], events=[], counts=[zero] * stages)
+
+
+def _outcomes(
+    use: str, instance: Transform, docs: list[Document]
+) -> list[tuple[Document, object, BaseException | None]]:
+    """Each document with what the stage returned for it, or what it raised."""
+    if type(instance).process_batch is not Transform.process_batch:
+        try:
+            results = instance.process_batch(docs)
+            if len(results) != len(docs):
+                raise StageError(
+                    f"process_batch returned {len(results)} results for {len(docs)} documents",
+                    stage=use,
+                )
+            return [(doc, result, None) for doc, result in zip(docs, results, strict=True)]
+        except Exception as exc:
+            log.warning(
+                "batch failed; processing its documents one by one",
+                stage=use,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+    outcomes: list[tuple[Document, object, BaseException | None]] = []
+    process = instance.process
+    for doc in docs:
+        try:
+            outcomes.append((doc, process(doc), None))
+        except Exception as exc:
+            outcomes.append((doc, None, exc))
+    return outcomes
+
+
+def _failure(
+    position: int, origin: int, doc: Document, exc: BaseException, portable: bool
+) -> Event:
+    trace = format_traceback(exc) if exc.__traceback__ else None
+    error: BaseException = exc
+    if portable:
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:
+            error = RemoteError(type(exc).__name__, str(exc))
+        else:
+            error = exc.with_traceback(None)
+    return Event(stage=position, origin=origin, document=doc, error=error, traceback=trace)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` for an exception (its message alone for a StageError)."""
+    if isinstance(exc, StageError):
+        return str(exc)
+    if isinstance(exc, RemoteError):
+        return f"{exc.type_name}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
