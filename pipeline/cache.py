@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import json
 import pickle
 import sqlite3
@@ -95,10 +96,17 @@ perf = time.perf_counter
 
 
 def fingerprint(doc: Document) -> bytes:
-    """A 16-byte hash of everything a document carries."""
-    return hashlib.blake2b(
-        pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL), digest_size=16
-    ).digest()
+    """A 16-byte hash of everything a document carries.
+
+    The pickle is taken without its memo ("fast" mode): with it, the bytes depend on which
+    equal values happen to be one object, and a document read back from the cache or from
+    a worker would not hash like the one that was stored.
+    """
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # documents hold no cycles
+    pickler.dump(doc)
+    return hashlib.blake2b(buffer.getbuffer(), digest_size=16).digest()
 
 
 def _source_hash(cls: type[Any]) -> str:

@@ -69,8 +69,31 @@ class _Rate(ProgressColumn):
 @OVERRIDES
 @click.option(
     "--executor",
-    type=click.Choice(["local"]),
-    help="Override [run] executor.",
+    type=click.Choice(["local", "processes", "ray"]),
+    help="Override [run] executor: 'processes' runs per-document stages on all cores, "
+    "'ray' on Ray (pip install 'docstage[ray]').",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Override [run] workers (processes or Ray actors).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the last run of this pipeline after a crash or kill: work it finished "
+    "is reused, nothing is lost or written twice.",
+)
+@click.option(
+    "--retry-quarantined",
+    is_flag=True,
+    help="Reprocess the documents the last run quarantined (after fixing a stage); the "
+    "others come from the run cache, documents new since then are left out.",
+)
+@click.option(
+    "--no-incremental",
+    is_flag=True,
+    help="Recompute everything: ignore and rebuild the run cache (as [run] incremental = false).",
 )
 @click.option(
     "--dry-run",
@@ -95,6 +118,10 @@ def run(
     config: Path,
     overrides: tuple[str, ...],
     executor: str | None,
+    workers: int | None,
+    resume: bool,
+    retry_quarantined: bool,
+    no_incremental: bool,
     dry_run: bool,
     log_format: str,
     verbose: int,
@@ -104,11 +131,17 @@ def run(
     configure_logging("json" if log_format == "json" else "console", verbosity=verbose)
     if executor:
         overrides = (*overrides, f"run.executor={json.dumps(executor)}")
+    if workers:
+        overrides = (*overrides, f"run.workers={workers}")
+    if no_incremental:
+        overrides = (*overrides, "run.incremental=false")
+    if resume and retry_quarantined:
+        raise click.UsageError("--resume and --retry-quarantined cannot be combined")
     with user_errors():
         plan = make_plan(load_config(config, overrides))
         stderr = Console(stderr=True)
         show_progress = progress if progress is not None else stderr.is_terminal
-        runner = Runner(plan, dry_run=dry_run)
+        runner = Runner(plan, dry_run=dry_run, resume=resume, retry_quarantined=retry_quarantined)
         if show_progress and not dry_run and log_format == "console":
             with Progress(
                 SpinnerColumn(),
