@@ -72,7 +72,7 @@ def invented_mails(target: Path, count: int = 400) -> Path:
 def config(glob: str, stages: tuple[str, ...], quarantine: Path) -> dict[str, Any]:
     return {
         "pipeline": {"name": "bench-cleanup"},
-        "run": {"quarantine": str(quarantine)},
+        "run": {"quarantine": str(quarantine), "incremental": False},
         "stages": [
             {"use": "read.files", "path": glob, "source": "{parent}"},
             *({"use": name} for name in stages),

@@ -64,6 +64,7 @@ def config(folder: Path, data: Path, dedup: dict[str, Any] | None) -> Path:
     lines = [
         "[run]",
         'state = "state.sqlite"',
+        "incremental = false",
         "",
         "[[stages]]",
         'use = "read.jsonl"',
