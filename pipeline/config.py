@@ -73,7 +73,7 @@ class RunSection:
         "local",
         help="Where stages run. 'local': one process, streaming. 'processes': per-document "
         "stages on a pool of worker processes, corpus stages here; same output as 'local'. "
-        "'ray': per-document stages as Ray Data batches (pip install 'docstage[ray]').",
+        "'ray': per-document stages on a pool of Ray actors (pip install 'docstage[ray]').",
     )
     workers: int | Literal["auto"] = option(
         "auto",
