@@ -8,6 +8,7 @@ documents only.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -344,7 +345,7 @@ def test_processes_gives_the_output_of_local_on_the_examples(tmp_path: Path) -> 
     )
 
 
-def test_processes_gives_the_output_of_local_on_20_newsgroups(
+def test_every_executor_gives_the_output_of_local_on_20_newsgroups(
     tmp_path: Path, twenty_news: Path
 ) -> None:
     corpus = tmp_path / "corpus"
@@ -353,13 +354,21 @@ def test_processes_gives_the_output_of_local_on_20_newsgroups(
         target = corpus / path.parent.name / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
-    local = run_news(tmp_path / "local", f"{corpus}/**/*", "local")
-    processes = run_news(tmp_path / "processes", f"{corpus}/**/*", "processes", "--workers", "2")
-    assert local["documents"] == processes["documents"] > 250
-    assert_same_outputs(
-        tmp_path / "local", tmp_path / "processes", local["run_id"], processes["run_id"]
-    )
-    assert [s["errors"] for s in local["stages"]] == [s["errors"] for s in processes["stages"]]
+    glob = f"{corpus}/**/*"
+    local = run_news(tmp_path / "local", glob, "local")
+    assert local["documents"] > 250
+    executors = ["processes"]
+    if importlib.util.find_spec("ray") is not None:
+        executors.append("ray")
+    for executor in executors:
+        other = run_news(tmp_path / executor, glob, executor, "--workers", "2")
+        assert other["executor"] == executor
+        assert other["documents"] == local["documents"], executor
+        assert_same_outputs(
+            tmp_path / "local", tmp_path / executor, local["run_id"], other["run_id"]
+        )
+        counts = [(s["in"], s["out"], s["dropped"], s["errors"]) for s in other["stages"]]
+        assert counts == [(s["in"], s["out"], s["dropped"], s["errors"]) for s in local["stages"]]
 
 
 def test_a_stage_that_cannot_go_to_workers_is_named(tmp_path: Path, run_pipeline) -> None:
