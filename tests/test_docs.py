@@ -317,6 +317,32 @@ def test_tutorial_pipeline_runs(tutorial: Path) -> None:
     assert records[0]["stages"] == ["read.files", "watchlist"]
 
 
+def test_tutorial_stage_runs_under_the_processes_executor(tutorial: Path) -> None:
+    """What "Running under every executor" promises: a plugin file's stage runs in worker
+    processes with nothing special, and the output is local's, byte for byte."""
+    outputs = {}
+    for executor in ("local", "processes"):
+        result = _pipeline(
+            "run",
+            "pipeline.toml",
+            "--executor",
+            executor,
+            "--workers",
+            "2",
+            "--no-incremental",  # the second run must do the work, not reuse the first's
+            "--log-format",
+            "json",
+            cwd=tutorial,
+        )
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout.splitlines()[-1])
+        assert summary["executor"] == executor
+        assert summary["cached"] == 0
+        outputs[executor] = (tutorial / "out/port-watch.jsonl").read_bytes()
+    assert outputs["processes"] == outputs["local"]
+    assert b"Lindqvist" in outputs["local"]
+
+
 def test_tutorial_run_log_hook_writes_a_line(tutorial: Path) -> None:
     plugins = 'pipeline.plugins=["./watchlist.py", "./run_log.py"]'
     result = _pipeline("run", "pipeline.toml", "--set", plugins, cwd=tutorial)
