@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,7 +30,7 @@ from rich.text import Text
 
 from pipeline import __version__
 from pipeline.commands import OVERRIDES, fail, user_errors
-from pipeline.config import load_config
+from pipeline.config import display, load_config
 from pipeline.errors import EXIT_FAILED, PluginError
 from pipeline.evaluation import eval_group
 from pipeline.log import configure_logging
@@ -223,6 +224,34 @@ def describe(stage: str) -> None:
         found = load_plugins(strict=False)
         stage_type = found.registry.lookup(stage, file="", line=None, where="pipeline describe")
     print_stage(Console(), stage_type)
+
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write it (default: ./NAME).",
+)
+def new_plugin_command(name: str, folder: Path | None) -> None:
+    """Make a plugin distribution NAME: one example stage, tests, README, tox.ini.
+
+    As made, it installs (pip install -e NAME) and its tests pass (cd NAME && pytest);
+    `pipeline plugins` then lists it.
+    """
+    from pipeline.scaffold import new_plugin
+
+    target = folder if folder is not None else Path(name)
+    with user_errors():
+        written = new_plugin(name, target)
+    console = Console()
+    for path in written:
+        console.print(f"wrote {escape(display(path))}")
+    console.print(
+        f"next: cd {escape(display(target))} && pip install -e . && pytest; "
+        "then `pipeline plugins` lists it"
+    )
 
 
 cli.add_command(eval_group)

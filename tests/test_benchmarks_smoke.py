@@ -60,3 +60,21 @@ def test_dedup_stage_smoke_runs_every_scale() -> None:
     assert "| 1× | 300 |" in stdout
     assert "| 2× | 600 |" in stdout
     assert "At 1× with stories and passages on:" in stdout
+
+
+def test_executors_smoke_compares_outputs_and_caches(tmp_path: Path) -> None:
+    output = tmp_path / "executors.json"
+    stdout = smoke("executors.py", "--output", output)
+    assert "identical to the first local run: processes: out.jsonl yes" in stdout
+    assert "processes: news.jsonl yes, digest.md yes, entities.csv yes, dedup.jsonl yes" in stdout
+    assert "every stage after the reader cached in the second run: yes" in stdout
+    assert "stages before dedup cached yes, dedup and renderers recomputed yes" in stdout
+    assert "| 2x | 240 |" in stdout  # 120 invented files, twice
+    figures = json.loads(output.read_text(encoding="utf-8"))
+    assert figures["problems"] == []
+    assert figures["entities"]["summary"]["processes"]["speedup"] > 0
+    assert figures["incremental"]["second_all_cached"] is True
+    ran = set(figures["news"]["identical"])
+    assert {"processes"} <= ran
+    for executor in ran:
+        assert all(f["identical"] for f in figures["news"]["identical"][executor].values())
