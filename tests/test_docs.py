@@ -303,7 +303,14 @@ def tutorial(tmp_path: Path) -> Path:
 
 
 def test_tutorial_has_its_files() -> None:
-    expected = {"watchlist.py", "pipeline.toml", "test_watchlist.py", "run_log.py"}
+    expected = {
+        "watchlist.py",
+        "pipeline.toml",
+        "test_watchlist.py",
+        "run_log.py",
+        "source_size.py",
+        "sizes.toml",
+    }
     assert expected <= set(tutorial_files())
 
 
@@ -341,6 +348,18 @@ def test_tutorial_stage_runs_under_the_processes_executor(tutorial: Path) -> Non
         outputs[executor] = (tutorial / "out/port-watch.jsonl").read_bytes()
     assert outputs["processes"] == outputs["local"]
     assert b"Lindqvist" in outputs["local"]
+
+
+def test_tutorial_corpus_stage_keeps_the_sources_with_two_articles(tutorial: Path) -> None:
+    result = _pipeline("run", "sizes.toml", "--log-format", "json", cwd=tutorial)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])
+    [stage] = [s for s in summary["stages"] if s["name"] == "source_size"]
+    assert (stage["in"], stage["out"], stage["dropped"]) == (4, 2, {"source too small": 2})
+    output = (tutorial / "out/sizes.jsonl").read_text(encoding="utf-8")
+    records = [json.loads(line) for line in output.splitlines()]
+    assert {r["source"] for r in records} == {"valley-post"}
+    assert [r["annotations"]["source_size"] for r in records] == [2, 2]
 
 
 def test_tutorial_run_log_hook_writes_a_line(tutorial: Path) -> None:
