@@ -31,7 +31,7 @@ import structlog
 
 from pipeline.config import Config
 from pipeline.document import Document
-from pipeline.errors import DocstageError, RunError
+from pipeline.errors import DocstageError, OptionError, RunError
 from pipeline.log import configure_logging, current_logging
 from pipeline.segments import Segment, SegmentResult, empty_result, run_segment
 from pipeline.stages import StageContext, Transform
@@ -173,6 +173,10 @@ def build_worker_stages(spec: WorkerSpec) -> dict[int, tuple[str, Transform]]:
                     log=bound.bind(stage=name),
                 )
             )
+        except OptionError as exc:
+            # As the coordinator would say it: file, line, stage and option.
+            error = spec.config.stage_error(spec.config.stages[position], str(exc), exc.option)
+            raise RunError(str(error)) from None
         except DocstageError as exc:
             raise RunError(f"{where}: setup failed in a worker: {exc}") from None
         except Exception as exc:

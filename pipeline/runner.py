@@ -197,7 +197,10 @@ class Runner:
         plugins = self.plan.plugins
         try:
             spec = self._prepare()
-            self._setup()
+            # Transforms that run in workers are set up there, not here too (a model would
+            # be loaded once more, in the process that never uses it); a dry run sets
+            # everything up here, to check it.
+            self._setup(here_only=spec is not None and not self.dry_run)
             if self.dry_run:
                 self.estimate()
                 return self._summary(started, documents=0, dry_run=True)
@@ -343,9 +346,11 @@ class Runner:
                 )
         return outputs, quarantine
 
-    def _setup(self) -> None:
+    def _setup(self, *, here_only: bool = False) -> None:
         config = self.plan.config
         for index, stage in enumerate(self.plan.stages, start=1):
+            if here_only and isinstance(stage.instance, Transform):
+                continue
             context = StageContext(
                 run_id=self.run.run_id,
                 config_dir=config.folder,
