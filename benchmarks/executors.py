@@ -161,6 +161,7 @@ def pipeline_run(
         "wall_seconds": wall,
         "stderr_bytes": (folder / "stderr.log").stat().st_size,
         "error": None,
+        "load_average_before": os.getloadavg()[0],
     }
     if executor == "ray":
         record["joined_running_ray"] = other_ray

@@ -74,7 +74,7 @@ def test_example_config_end_to_end_through_the_console_script(example: Path) -> 
     assert done.returncode == 0, done.stderr
     out = example.parent.parent / "out" / "example.jsonl"
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    articles = sorted((example.parent.parent / "examples").rglob("*.txt"))
+    articles = sorted((example.parent.parent / "examples" / "news").rglob("*.txt"))
     assert len(records) == len(articles) >= 3
     assert {r["source"] for r in records} == {a.parent.name for a in articles}
     for key in ("id", "source", "text", "metadata", "entities", "duplicates", "stages"):
