@@ -84,7 +84,8 @@ class RunSection:
     ray_address: str = option(
         "auto",
         help="The Ray cluster to use: 'auto' joins a running one or starts a local Ray; "
-        "otherwise an address such as 'ray://head:10001'.",
+        "otherwise a cluster address such as '10.0.0.5:6379' (a Ray Client address, "
+        "'ray://head:10001', also needs pip install 'ray[client]').",
     )
     incremental: bool = option(
         True,
