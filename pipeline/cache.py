@@ -188,7 +188,6 @@ class RunCache:
     run_id: str
     _db: sqlite3.Connection | None = attrs.field(default=None, init=False, repr=False)
     _last_commit: float = attrs.field(default=0.0, init=False)
-    hits: int = attrs.field(default=0, init=False)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -271,7 +270,6 @@ class RunCache:
                 result.append(Cached(fp=bytes(fp_out), document=doc))
             else:
                 result.append(None)
-        self.hits += sum(r is not None for r in result)
         return result
 
     def segment_store(

@@ -49,9 +49,6 @@ CREATE TABLE IF NOT EXISTS docstage_manifest (
 ) WITHOUT ROWID;
 """
 
-#: Statuses of the run manifest.
-STATUSES = ("done", "dropped", "quarantined", "skipped", "held")
-
 
 @attrs.define
 class StateStore:

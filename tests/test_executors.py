@@ -269,12 +269,27 @@ def test_resume_needs_an_interrupted_run(tmp_path: Path, monkeypatch) -> None:
     code, output = invoke("run", str(config), "--resume")
     assert code == 2
     assert "finished; there is nothing to resume" in output
+    code, output = invoke("run", str(config), "--resume", "--retry-quarantined")
+    assert code == 2
+    assert "--resume and --retry-quarantined cannot be combined" in output
+    code, output = invoke("run", str(config), "--resume", "--dry-run")
+    assert code == 2
+    assert "--resume cannot be combined with a dry run" in output
     code, output = invoke("run", str(config), "--resume", "--no-incremental")
     assert code == 2
     assert "--resume needs [run] incremental = true" in output
 
 
 # --- retry the quarantine -----------------------------------------------------------------
+
+
+def test_retry_quarantined_needs_a_finished_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_corpus(tmp_path / "corpus", 3)
+    config = write_config(tmp_path)
+    code, output = invoke("run", str(config), "--retry-quarantined")
+    assert code == 2
+    assert "--retry-quarantined: no finished run of pipeline 'slowpoke'" in output
 
 
 def test_retry_quarantined_reprocesses_only_the_quarantined(tmp_path: Path, monkeypatch) -> None:
