@@ -22,9 +22,9 @@ import multiprocessing
 import multiprocessing.util
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 import structlog
@@ -75,6 +75,37 @@ def available_cores() -> int:
 def worker_count(workers: int | str) -> int:
     """``[run] workers`` as a number ("auto": the cores this process may use)."""
     return available_cores() if workers == "auto" else int(workers)
+
+
+T = TypeVar("T")
+
+
+def in_order(
+    batches: Batches,
+    limit: int,
+    submit: Callable[[list[Document]], T],
+    cancel: Callable[[T], object] | None = None,
+) -> Iterator[tuple[list[Document], T | None]]:
+    """Submit up to ``limit`` batches ahead and yield each with its handle, in input order.
+
+    Empty batches (every document served from the run cache) are not submitted: they come
+    back in their place with None. When the consumer stops early, ``cancel`` is called on
+    every handle still pending.
+    """
+    pending: collections.deque[tuple[list[Document], T | None]] = collections.deque()
+    upstream = iter(batches)
+    try:
+        while True:
+            while len(pending) < limit and (batch := next(upstream, None)) is not None:
+                pending.append((batch, submit(batch) if batch else None))
+            if not pending:
+                return
+            yield pending.popleft()
+    finally:
+        if cancel is not None:
+            for _batch, handle in pending:
+                if handle is not None:
+                    cancel(handle)
 
 
 @attrs.define
@@ -244,30 +275,20 @@ class ProcessExecutor:
 
     def map(self, segment: Segment, batches: Batches) -> Mapped:
         pool = self._started()
-        pending: collections.deque[tuple[list[Document], concurrent.futures.Future[Any] | None]]
-        pending = collections.deque()
         limit = max(1, self.workers * self.window)
-        upstream = iter(batches)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < limit:
-                batch = next(upstream, None)
-                if batch is None:
-                    exhausted = True
-                    break
-                if batch:
-                    pending.append((batch, pool.submit(_work, segment.positions, batch)))
-                else:
-                    pending.append((batch, None))
-            if not pending:
-                return
-            batch, future = pending.popleft()
+
+        def submit(batch: list[Document]) -> concurrent.futures.Future[SegmentResult]:
+            return pool.submit(_work, segment.positions, batch)
+
+        for batch, future in in_order(batches, limit, submit, cancel=lambda f: f.cancel()):
             if future is None:
                 yield batch, empty_result(len(segment.positions))
             else:
                 yield batch, self._result(segment, future)
 
-    def _result(self, segment: Segment, future: concurrent.futures.Future[Any]) -> SegmentResult:
+    def _result(
+        self, segment: Segment, future: concurrent.futures.Future[SegmentResult]
+    ) -> SegmentResult:
         names = ", ".join(self.plan.stages[p].name for p in segment.positions)
         try:
             result: SegmentResult = future.result()

@@ -24,7 +24,6 @@ Ray is imported only when this executor is chosen: ``pip install 'docstage[ray]'
 
 from __future__ import annotations
 
-import collections
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from pipeline.executors import (
     WorkerSpec,
     build_worker_stages,
     close_worker_stages,
+    in_order,
 )
 from pipeline.segments import Segment, SegmentResult, empty_result, run_segment
 from pipeline.stages import Transform
@@ -192,40 +192,27 @@ class RayExecutor:
 
         self._wait_ready()
         names = ", ".join(self.plan.stages[p].name for p in segment.positions)
-        # (batch, its result's ref, the actor's index); no ref for an empty batch.
-        pending: collections.deque[tuple[list[Document], Any, int]] = collections.deque()
         limit = max(1, len(self.actors) * self.window)
-        upstream = iter(batches)
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < limit:
-                    batch = next(upstream, None)
-                    if batch is None:
-                        exhausted = True
-                        break
-                    if not batch:
-                        pending.append((batch, None, -1))
-                        continue
-                    index = self._load.index(min(self._load))
-                    ref = self.actors[index].run.remote(segment.positions, batch)
-                    self._load[index] += 1
-                    pending.append((batch, ref, index))
-                if not pending:
-                    return
-                batch, ref, index = pending.popleft()
-                if ref is None:
-                    yield batch, empty_result(len(segment.positions))
-                    continue
-                self._load[index] -= 1
-                yield batch, self._result(names, ref)
-        finally:
+
+        def submit(batch: list[Document]) -> tuple[Any, int]:
+            index = self._load.index(min(self._load))  # the least busy actor
+            self._load[index] += 1
+            return self.actors[index].run.remote(segment.positions, batch), index
+
+        def cancel(handle: tuple[Any, int]) -> None:
             # The run stopped early: what is still queued on the actors is not needed.
-            for _batch, ref, index in pending:
-                if ref is not None:
-                    self._load[index] -= 1
-                    if ray.is_initialized():
-                        ray.cancel(ref)
+            ref, index = handle
+            self._load[index] -= 1
+            if ray.is_initialized():
+                ray.cancel(ref)
+
+        for batch, handle in in_order(batches, limit, submit, cancel):
+            if handle is None:
+                yield batch, empty_result(len(segment.positions))
+                continue
+            ref, index = handle
+            self._load[index] -= 1
+            yield batch, self._result(names, ref)
 
     def _wait_ready(self) -> None:
         """Wait until every actor has set its stages up.
