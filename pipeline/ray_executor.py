@@ -24,6 +24,7 @@ Ray is imported only when this executor is chosen: ``pip install 'docstage[ray]'
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -94,7 +95,9 @@ def import_ray(plan: Plan) -> ModuleType:
         ConfigError: Ray is not installed; the message names the pip command.
     """
     try:
-        import ray
+        # import_module keeps the type ModuleType whether or not Ray (and its types) is
+        # installed where mypy runs.
+        ray = importlib.import_module("ray")
     except ImportError:
         raise ConfigError(
             f"the 'ray' executor needs the ray extra: {INSTALL_HINT}",
