@@ -235,10 +235,11 @@ def describe(stage: str) -> None:
     help="Where to write it (default: ./NAME).",
 )
 def new_plugin_command(name: str, folder: Path | None) -> None:
-    """Make a plugin distribution NAME: one example stage, tests, README, tox.ini.
+    """Make a plugin distribution NAME: one example stage, tests, an example
+    pipeline, README, tox.ini.
 
-    As made, it installs (pip install -e NAME) and its tests pass (cd NAME && pytest);
-    `pipeline plugins` then lists it.
+    As made, it installs and its tests pass: cd NAME && pip install -e '.[test]' &&
+    pytest. `pipeline plugins` then lists it and `pipeline run example.toml` runs it.
     """
     from pipeline.scaffold import new_plugin
 
@@ -249,8 +250,8 @@ def new_plugin_command(name: str, folder: Path | None) -> None:
     for path in written:
         console.print(f"wrote {escape(display(path))}")
     console.print(
-        f"next: cd {escape(display(target))} && pip install -e . && pytest; "
-        "then `pipeline plugins` lists it"
+        f"next: cd {escape(display(target))} && pip install -e '.[test]' && pytest; "
+        "then `pipeline plugins` lists it and `pipeline run example.toml` runs it"
     )
 
 

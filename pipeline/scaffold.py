@@ -26,6 +26,9 @@ FILES = {
     "tox.ini.tmpl": "tox.ini",
     "__init__.py.tmpl": "{module}/__init__.py",
     "test_plugin.py.tmpl": "tests/test_{module}.py",
+    "example.toml.tmpl": "example.toml",
+    "article-port.txt.tmpl": "articles/eastmere-ferry.txt",
+    "article-garden.txt.tmpl": "articles/allotments.txt",
 }
 
 

@@ -7,6 +7,11 @@ Run one stage or a whole config on in-memory documents and assert on what came o
         assert result.texts == ["HI"]
         assert result.stage("shout").docs_out == 1
 
+    def test_a_bad_document_is_quarantined(run_stage):
+        result = run_stage(MyStage, [Document(id="1", text="ok"), Document(id="2", text="")])
+        assert result.ids == ["1"]
+        result.quarantined("2", stage="my.stage", error="ValueError: empty text")
+
     def test_lifecycle(run_pipeline, hook_recorder):
         run_pipeline(CONFIG_TOML, plugins=[("recorder", hook_recorder)])
         assert hook_recorder.names[0] == "docstage_before_run"
@@ -18,7 +23,9 @@ outside pytest too.
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -61,6 +68,43 @@ class RunResult:
     def exit_code(self) -> int:
         return self.summary.exit_code
 
+    @property
+    def quarantined_ids(self) -> list[str | None]:
+        """The ids of the quarantined documents, in order (``None`` for input a reader
+        could not turn into a document)."""
+        return [(record.get("document") or {}).get("id") for record in self.quarantine]
+
+    def quarantined(
+        self, doc_id: str, *, stage: str | None = None, error: str | None = None
+    ) -> dict[str, Any]:
+        """The quarantine record of document ``doc_id``, checked as a test assertion.
+
+        Args:
+            doc_id: The document that must have been quarantined.
+            stage: When given, the stage that must have quarantined it.
+            error: When given, text the record's error (``"Type: message"``) must contain.
+
+        Raises:
+            AssertionError: The document was not quarantined, or not by ``stage``, or not
+                with ``error``; the message says what was quarantined instead.
+        """
+        records = [r for r in self.quarantine if (r.get("document") or {}).get("id") == doc_id]
+        if not records:
+            raise AssertionError(
+                f"document {doc_id!r} was not quarantined; quarantined: {self.quarantined_ids}"
+            )
+        record = records[0]
+        if stage is not None and record.get("stage") != stage:
+            raise AssertionError(
+                f"document {doc_id!r} was quarantined by {record.get('stage')!r}, not {stage!r}"
+            )
+        if error is not None and error not in str(record.get("error")):
+            raise AssertionError(
+                f"document {doc_id!r} was quarantined with {record.get('error')!r}, "
+                f"which does not contain {error!r}"
+            )
+        return record
+
     def stage(self, name: str) -> StageStats:
         """The counters of the stage called ``name`` (its config name or type)."""
         for stats in self.summary.stages:
@@ -83,6 +127,13 @@ def _config(
     return load_config(config, overrides)
 
 
+def _temporary_folder() -> Path:
+    """A new temporary folder, removed when the Python process exits."""
+    path = Path(tempfile.mkdtemp(prefix="docstage-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def run_pipeline(
     config: str | Path | Mapping[str, Any],
     *,
@@ -100,9 +151,9 @@ def run_pipeline(
         overrides: ``--set`` expressions.
         plugins: Extra ``(name, plugin)`` pairs, e.g. a :class:`HookRecorder`.
         folder: Where TOML text is written and relative paths resolve (default: a new
-            temporary folder).
+            temporary folder, removed when the Python process exits).
     """
-    base = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="docstage-"))
+    base = Path(folder) if folder is not None else _temporary_folder()
     loaded = _config(config, base, overrides)
     plan = make_plan(loaded, extra_plugins=plugins, require_reader=documents is None)
     output: list[Document] = []
@@ -142,7 +193,8 @@ def run_stage(
             installed plugin provides it).
         documents: The input.
         plugins: Extra ``(name, plugin)`` pairs.
-        folder: Base folder for relative path options (default: a temporary folder).
+        folder: Base folder for relative path options (default: a temporary folder,
+            removed when the Python process exits).
         **options: The stage's options, as they would appear in TOML.
     """
     extra = list(plugins)

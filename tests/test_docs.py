@@ -402,3 +402,35 @@ def test_tutorial_package_declares_its_entry_point() -> None:
     entry_points = pyproject["project"]["entry-points"][ENTRY_POINT_GROUP]
     assert entry_points == {"watchlist": "docstage_watchlist"}
     assert pyproject["tool"]["setuptools"]["packages"] == ["docstage_watchlist"]
+
+
+def help_blocks() -> list[tuple[list[str], str]]:
+    """The ``$ pipeline ... --help`` blocks of docs/cli.md: arguments and the text shown."""
+    found = []
+    for block in code_blocks((DOCS / "cli.md").read_text(encoding="utf-8")):
+        first, _, shown = block.text.partition("\n")
+        if first.startswith("$ pipeline ") and first.endswith("--help"):
+            found.append((shlex.split(first)[1:], shown))
+    return found
+
+
+def test_cli_reference_shows_every_command_s_help() -> None:
+    from pipeline.cli import cli
+
+    commands = {("pipeline", name) for name in cli.commands} - {("pipeline", "eval")}
+    shown = {tuple(args[:2]) for args, _ in help_blocks()}
+    assert commands <= shown, f"docs/cli.md lacks the --help of {sorted(commands - shown)}"
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"), help_blocks(), ids=[" ".join(args) for args, _ in help_blocks()]
+)
+def test_cli_reference_help_is_current(args: list[str], shown: str) -> None:
+    """docs/cli.md shows each command's --help as the command prints it (80 columns)."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    result = CliRunner().invoke(cli, args[1:], terminal_width=80, prog_name="pipeline")
+    assert result.exit_code == 0, result.output
+    assert result.output == shown

@@ -9,10 +9,11 @@ test environment itself is left as it was.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import sysconfig
-import textwrap
 import venv
 from pathlib import Path
 
@@ -20,11 +21,14 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from tests.test_docs import DOCS, EXAMPLES, code_blocks, tutorial_files
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    # Wide enough that rich's tables keep each row on one line.
+    environ = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+        command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False, env=environ
     )
 
 
@@ -66,37 +70,16 @@ def test_a_new_plugin_installs_passes_its_tests_and_runs(tmp_path: Path, environ
     assert "acme_tagger.tag" in row
     assert "loaded" in row
 
-    (plugin / "articles").mkdir()
-    (plugin / "articles" / "a.txt").write_text("Dockworkers strike at the port.\n")
-    (plugin / "articles" / "b.txt").write_text("Rain all week.\n")
-    (plugin / "tag.toml").write_text(
-        textwrap.dedent(
-            """\
-            [[stages]]
-            use = "read.files"
-            path = "articles/*.txt"
-
-            [[stages]]
-            use = "acme_tagger.tag"
-            keywords = ["strike", "ferry"]
-            drop_untagged = true
-
-            [[stages]]
-            use = "render.jsonl"
-            path = "out/tagged.jsonl"
-            """
-        )
-    )
     outputs = {}
     for executor in ("local", "processes"):
-        command = [str(environment), "-m", "pipeline", "run", "tag.toml", "--no-incremental"]
+        command = [str(environment), "-m", "pipeline", "run", "example.toml", "--no-incremental"]
         ran = run([*command, "--executor", executor, "--workers", "2"], plugin)
         assert ran.returncode == 0, ran.stderr
         outputs[executor] = (plugin / "out" / "tagged.jsonl").read_text()
     assert outputs["processes"] == outputs["local"]
     records = [json.loads(line) for line in outputs["local"].splitlines()]
     assert [(r["id"], r["annotations"]["acme_tagger.tag"]) for r in records] == [
-        ("a.txt", ["strike"])
+        ("eastmere-ferry.txt", ["strike", "ferry", "harbour master"])
     ]
 
 
@@ -122,3 +105,53 @@ def test_an_existing_folder_is_left_alone(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "already exists and is not empty" in result.output
     assert [p.name for p in (tmp_path / "p").iterdir()] == ["notes.txt"]
+
+
+def test_the_tutorial_package_installs_and_clashes_as_the_tutorial_says(
+    tmp_path: Path, environment: Path
+) -> None:
+    """docs/writing-plugins.md "Packaging the plugin": the distribution it lays out
+    installs, `pipeline plugins` and `pipeline describe` show it as printed there, and
+    keeping the plugin file as well gives the error printed there."""
+    files = tutorial_files()
+    package = tmp_path / "docstage-watchlist"
+    (package / "docstage_watchlist").mkdir(parents=True)
+    (package / "pyproject.toml").write_text(files["docstage-watchlist/pyproject.toml"])
+    (package / "docstage_watchlist" / "__init__.py").write_text(files["watchlist.py"])
+    install = [sys.executable, "-m", "pip", "--python", str(environment), "install"]
+    done = run([*install, "--quiet", "--no-deps", str(package)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    try:
+        shown = "\n".join(
+            block.text
+            for block in code_blocks((DOCS / "writing-plugins.md").read_text(encoding="utf-8"))
+            if block.text.startswith("$ pip install -e docstage-watchlist")
+        )
+        pipeline = [str(environment), "-m", "pipeline"]
+        listed = run([*pipeline, "plugins"], tmp_path)
+        row = next(line for line in listed.stdout.splitlines() if "docstage-watchlist" in line)
+        assert [cell.strip() for cell in row.split("│")[1:5]] == [
+            "watchlist",
+            "docstage-watchlist 0.1.0",
+            "loaded",
+            "watchlist",
+        ]
+        described = run([*pipeline, "describe", "watchlist"], tmp_path)
+        assert described.returncode == 0, described.stderr
+        first = described.stdout.splitlines()[0]
+        assert first == "watchlist (transform) — from watchlist (docstage-watchlist 0.1.0)"
+        assert first in shown
+
+        folder = tmp_path / "news"
+        folder.mkdir()
+        for name in ("watchlist.py", "pipeline.toml"):
+            (folder / name).write_text(files[name])
+        shutil.copytree(EXAMPLES, folder / "articles")
+        clash = run([*pipeline, "run", "pipeline.toml"], folder)
+        assert clash.returncode == 2
+        error = clash.stderr.strip()
+        assert error.startswith("error: stage 'watchlist' is registered twice")
+        assert error in (DOCS / "writing-plugins.md").read_text(encoding="utf-8")
+    finally:
+        uninstall = [sys.executable, "-m", "pip", "--python", str(environment), "uninstall"]
+        run([*uninstall, "--yes", "--quiet", "docstage-watchlist"], tmp_path)
