@@ -33,6 +33,14 @@ def news_outputs(folder: Path) -> list[str]:
     ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reads the shared evaluation data (through ``shared``, directly or by
+    another fixture) is a ``corpus`` test: ``-m "not corpus"`` leaves them out."""
+    for item in items:
+        if "shared" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.corpus)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_logging() -> object:
     """Each test starts with structlog's defaults: a command run by an earlier test
