@@ -81,6 +81,9 @@ def test_a_new_plugin_installs_passes_its_tests_and_runs(tmp_path: Path, environ
     assert [(r["id"], r["annotations"]["acme_tagger.tag"]) for r in records] == [
         ("eastmere-ferry.txt", ["strike", "ferry", "harbour master"])
     ]
+    [record] = records
+    assert record["text"].startswith("Ferry crews walk out")  # the stray date line is gone
+    assert "Categorized in" not in record["text"]
 
 
 @pytest.mark.parametrize(
