@@ -30,8 +30,14 @@ def _dropped(reasons: dict[str, int]) -> str:
 def print_summary(console: Console, summary: RunSummary) -> None:
     """The per-stage table (in, out, dropped by reason, errors, seconds) and the outcome."""
     table = Table(title=escape(f"Run {summary.run_id} — {summary.pipeline}"), title_justify="left")
+    names = [
+        stats.name if stats.name == stats.use else f"{stats.name} ({stats.use})"
+        for stats in summary.stages
+    ]
     table.add_column("#", justify="right")
-    table.add_column("stage")
+    # Stage names stay whole (they are what users type); on a narrow terminal the other
+    # columns give way.
+    table.add_column("stage", no_wrap=True, min_width=max(map(len, names), default=5))
     table.add_column("kind")
     table.add_column("in", justify="right")
     table.add_column("out", justify="right")
@@ -39,8 +45,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     table.add_column("errors", justify="right")
     table.add_column("cached", justify="right")
     table.add_column("seconds", justify="right")
-    for number, stats in enumerate(summary.stages, start=1):
-        name = stats.name if stats.name == stats.use else f"{stats.name} ({stats.use})"
+    for number, (stats, name) in enumerate(zip(summary.stages, names, strict=True), start=1):
         _row(
             table,
             str(number),

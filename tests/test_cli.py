@@ -154,3 +154,17 @@ def test_plugins_lists_builtins_and_their_distribution() -> None:
     assert "docstage.readers" in output
     assert f"docstage {__version__}" in output
     assert "read.jsonl" in output
+
+
+def test_stage_names_stay_whole_in_a_narrow_summary(example: Path) -> None:
+    """Stage names are what users type: a narrow terminal cuts other columns first."""
+    config = example.read_text(encoding="utf-8").replace(
+        '[[stages]]\nuse = "render.jsonl"',
+        '[[stages]]\nuse = "cleanup.normalize"\nname = "normalize_the_text_of_articles"\n\n'
+        '[[stages]]\nuse = "render.jsonl"',
+    )
+    example.write_text(config, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", str(example)], env={"COLUMNS": "70"})
+    assert result.exit_code == 0, result.output
+    assert "normalize_the_text_of_articles (cleanup.normalize)" in result.output
+    assert "render.jsonl" in result.output
