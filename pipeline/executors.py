@@ -59,6 +59,16 @@ class Executor(Protocol):
         """
         ...
 
+    def wait_ready(self) -> None:
+        """Wait until the workers have set their stages up; called once before reading.
+
+        Raises:
+            ConfigError: A stage rejected its options in a worker's ``setup`` (exit code
+                2, as under ``local``).
+            RunError: A stage could not be set up in a worker, or a worker not start.
+        """
+        ...
+
     def close(self) -> None:
         """Stop workers; called once at the end of the run, also after a failure."""
         ...
@@ -78,6 +88,7 @@ def worker_count(workers: int | str) -> int:
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def in_order(
@@ -119,6 +130,9 @@ class LocalExecutor:
         stages = [_pair(self.plan, position) for position in segment.positions]
         for batch in batches:
             yield batch, run_segment(stages, batch)
+
+    def wait_ready(self) -> None:
+        pass  # the runner set the stages up in this process
 
     def close(self) -> None:
         pass
@@ -174,13 +188,15 @@ def worker_spec(plan: Plan, run_id: str) -> WorkerSpec:
 # --- inside a worker process ------------------------------------------------------------
 
 _worker_stages: dict[int, tuple[str, Transform]] = {}
-_worker_error: str | None = None
+_worker_error: DocstageError | None = None
 
 
 def build_worker_stages(spec: WorkerSpec) -> dict[int, tuple[str, Transform]]:
     """Rebuild and set up the plan's transforms in a worker (process or Ray actor).
 
     Raises:
+        ConfigError: A stage rejected its options (``OptionError``); the message names the
+            file, line, stage and option, as the coordinator would.
         RunError: A stage could not be rebuilt or set up; the message names it.
     """
     from pipeline.plan import load_config_plugins
@@ -206,8 +222,8 @@ def build_worker_stages(spec: WorkerSpec) -> dict[int, tuple[str, Transform]]:
             )
         except OptionError as exc:
             # As the coordinator would say it: file, line, stage and option.
-            error = spec.config.stage_error(spec.config.stages[position], str(exc), exc.option)
-            raise RunError(str(error)) from None
+            stage = spec.config.stages[position]
+            raise spec.config.stage_error(stage, str(exc), exc.option) from None
         except DocstageError as exc:
             raise RunError(f"{where}: setup failed in a worker: {exc}") from None
         except Exception as exc:
@@ -230,15 +246,22 @@ def _init_worker(spec: WorkerSpec) -> None:
     global _worker_error
     try:
         _worker_stages.update(build_worker_stages(spec))
-    except RunError as exc:
-        _worker_error = str(exc)
+    except DocstageError as exc:
+        # Kept, not raised: an initializer that raises breaks the whole pool, and the
+        # coordinator would only learn that a process died.
+        _worker_error = exc
         return
     multiprocessing.util.Finalize(None, close_worker_stages, (_worker_stages,), exitpriority=10)
 
 
+def _ready() -> DocstageError | None:
+    """Why this worker's stages could not be set up, or None."""
+    return _worker_error
+
+
 def _work(positions: tuple[int, ...], batch: list[Document]) -> SegmentResult:
     if _worker_error is not None:
-        raise RunError(_worker_error)
+        raise _worker_error
     return run_segment([_worker_stages[p] for p in positions], batch, portable=True)
 
 
@@ -273,6 +296,16 @@ class ProcessExecutor:
             )
         return self._pool
 
+    def wait_ready(self) -> None:
+        """Start a worker and wait for its stages to be set up (the others set up the same
+        stages from the same spec as they start)."""
+        if not self.spec.stages:
+            return
+        names = ", ".join(self.plan.stages[p].name for p in self.spec.stages)
+        error = self._get(self._started().submit(_ready), f"the setup of {names}")
+        if error is not None:
+            raise error
+
     def map(self, segment: Segment, batches: Batches) -> Mapped:
         pool = self._started()
         limit = max(1, self.workers * self.window)
@@ -284,24 +317,26 @@ class ProcessExecutor:
             if future is None:
                 yield batch, empty_result(len(segment.positions))
             else:
-                yield batch, self._result(segment, future)
+                names = ", ".join(self.plan.stages[p].name for p in segment.positions)
+                yield batch, self._get(future, names)
 
-    def _result(
-        self, segment: Segment, future: concurrent.futures.Future[SegmentResult]
-    ) -> SegmentResult:
-        names = ", ".join(self.plan.stages[p].name for p in segment.positions)
+    @staticmethod
+    def _get(future: concurrent.futures.Future[R], running: str) -> R:
+        """The result of a task running ``running`` (stage names); what went wrong in the
+        worker as a :class:`RunError`."""
         try:
-            result: SegmentResult = future.result()
+            return future.result()
         except BrokenProcessPool as exc:
             raise RunError(
-                f"a worker process died while running {names} ({exc}); the run is stopped "
+                f"a worker process died while running {running} ({exc}); the run is stopped "
                 "and its outputs are left as they were"
             ) from exc
         except RunError:
             raise
+        except DocstageError as exc:
+            raise RunError(str(exc)) from exc
         except Exception as exc:
-            raise RunError(f"{names} failed in a worker: {type(exc).__name__}: {exc}") from exc
-        return result
+            raise RunError(f"{running} failed in a worker: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         if self._pool is not None:

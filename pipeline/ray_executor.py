@@ -33,7 +33,7 @@ import attrs
 import structlog
 
 from pipeline.document import Document
-from pipeline.errors import ConfigError, RunError
+from pipeline.errors import ConfigError, DocstageError, RunError
 from pipeline.executors import (
     Batches,
     Mapped,
@@ -63,24 +63,24 @@ class SegmentWorker:
     """The body of one Ray actor: the plan's transforms, set up once, run on demand.
 
     A setup failure is kept rather than raised, so that the coordinator receives the
-    :class:`RunError`'s own one-line message instead of Ray's report of a dead actor.
+    error's own one-line message instead of Ray's report of a dead actor.
     """
 
     def __init__(self, spec: WorkerSpec) -> None:
         self._stages: dict[int, tuple[str, Transform]] = {}
-        self._error: str | None = None
+        self._error: DocstageError | None = None
         try:
             self._stages = build_worker_stages(spec)
-        except RunError as exc:
-            self._error = str(exc)
+        except DocstageError as exc:
+            self._error = exc
 
-    def ready(self) -> str | None:
+    def ready(self) -> DocstageError | None:
         """None once the stages are set up, else why they could not be."""
         return self._error
 
     def run(self, positions: Sequence[int], batch: list[Document]) -> SegmentResult:
         if self._error is not None:
-            raise RunError(self._error)
+            raise self._error
         return run_segment([self._stages[p] for p in positions], batch, portable=True)
 
     def close(self) -> None:
@@ -193,7 +193,7 @@ class RayExecutor:
     def map(self, segment: Segment, batches: Batches) -> Mapped:
         import ray
 
-        self._wait_ready()
+        self.wait_ready()
         names = ", ".join(self.plan.stages[p].name for p in segment.positions)
         limit = max(1, len(self.actors) * self.window)
 
@@ -217,10 +217,11 @@ class RayExecutor:
             self._load[index] -= 1
             yield batch, self._result(names, ref)
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
         """Wait until every actor has set its stages up.
 
         Raises:
+            ConfigError: A stage rejected its options in an actor's ``setup``.
             RunError: A stage could not be set up in an actor (the message names it), or
                 an actor could not start at all.
         """
@@ -235,7 +236,7 @@ class RayExecutor:
             raise RunError(f"a Ray worker could not start: {_first_line(exc)}") from exc
         for error in errors:
             if error is not None:
-                raise RunError(error)
+                raise error
         self._ready = True
 
     def _result(self, names: str, ref: Any) -> SegmentResult:
@@ -252,7 +253,7 @@ class RayExecutor:
         except RayTaskError as exc:
             # Ray's error derives from the worker's; its text is Ray's multi-line report.
             cause = exc.cause
-            if isinstance(cause, RunError):
+            if isinstance(cause, DocstageError):
                 raise RunError(str(cause)) from exc
             raise RunError(
                 f"{names} failed in a Ray worker: {type(cause).__name__}: {_first_line(cause)}"

@@ -205,6 +205,7 @@ class Runner:
                 self.estimate()
                 return self._summary(started, documents=0, dry_run=True)
             self._executor = make_executor(self.plan, spec)
+            self._executor.wait_ready()
             if self._cache is not None:
                 self._cache.begin(self.plan.config.pipeline.name, self._keys[-1])
             plugins.notify("docstage_before_run", run=self.run)

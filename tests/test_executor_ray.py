@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import hookimpl
+from pipeline import OptionError, hookimpl
 from pipeline.stages import Transform
 
 
@@ -72,8 +72,12 @@ class WorkerSetup(Transform):
     name: ClassVar[str] = "test.worker_setup"
     coordinator: int = 0
 
+    option_error: bool = False
+
     def setup(self, context):
         if os.getpid() != self.coordinator:
+            if self.option_error:
+                raise OptionError("coordinator", "not this process")
             raise RuntimeError("no model in this worker")
 
     def process(self, doc):
@@ -267,6 +271,18 @@ def test_a_stage_that_cannot_set_up_in_a_worker_is_named(tmp_path: Path, local_r
     assert result.summary.failed == (
         "[[stages]] #2 (test.worker_setup): setup failed in a worker: "
         "RuntimeError: no model in this worker"
+    )
+    assert not (tmp_path / "ray" / "docs.jsonl").exists()
+
+
+def test_an_option_error_in_an_actor_is_a_config_error(tmp_path: Path, local_ray: Any) -> None:
+    write_corpus(tmp_path / "corpus", 4)
+    stage = f'use = "test.worker_setup"\ncoordinator = {os.getpid()}\noption_error = true\n'
+    config = write_config(tmp_path, "ray", f"\n[[stages]]\n{stage}")
+    with pytest.raises(ConfigError) as raised:
+        run_pipeline(config)
+    assert str(raised.value).endswith(
+        "[[stages]] #2 (test.worker_setup): option 'coordinator': not this process"
     )
     assert not (tmp_path / "ray" / "docs.jsonl").exists()
 

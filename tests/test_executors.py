@@ -432,3 +432,45 @@ def test_processes_quarantines_like_local(tmp_path: Path, monkeypatch) -> None:
         assert all("boom while the flag is up" in t for t in tracebacks), executor
     assert records["local"] == records["processes"]
     assert [r["document"]["id"] for r in records["local"]] == ["a0003.txt", "a0030.txt"]
+
+
+def test_an_option_error_in_a_worker_s_setup_is_a_config_error_as_under_local(
+    tmp_path: Path,
+) -> None:
+    """Transforms are set up only in the workers under `processes`; a stage that rejects
+    its options there still stops the run before any reading, with local's one line and
+    exit code 2."""
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("Ferry strike in Eastmere.\n")
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            [[stages]]
+            use = "read.files"
+            path = "corpus/*.txt"
+
+            [[stages]]
+            use = "entities"
+            backend = "spacy"
+            model = "no_such_model_here"
+
+            [[stages]]
+            use = "render.jsonl"
+            path = "out/docs.jsonl"
+            """
+        ),
+        encoding="utf-8",
+    )
+    errors = {}
+    for executor in ("local", "processes"):
+        result = CliRunner().invoke(cli, ["run", str(config), "--executor", executor])
+        assert result.exit_code == 2, result.output
+        errors[executor] = result.output.strip()
+    assert errors["processes"] == errors["local"]
+    assert errors["local"].startswith(
+        f"error: {config}:8: [[stages]] #2 (entities): option 'model'"
+    )
+    assert "\n" not in errors["local"]
+    # No output, and no temporary file left by the renderer (set up before the workers).
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
