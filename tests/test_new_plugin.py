@@ -86,6 +86,19 @@ def test_a_new_plugin_installs_passes_its_tests_and_runs(tmp_path: Path, environ
     assert "Categorized in" not in record["text"]
 
 
+@pytest.mark.parametrize("name", ["acme-tagger", "a-rather-long-plugin-name-for-a-news-desk"])
+def test_the_generated_code_passes_ruff_with_its_defaults(tmp_path: Path, name: str) -> None:
+    """A plugin author's linter and formatter find nothing to change in what they start
+    from (ruff's default rules and line length, with import sorting and pyupgrade)."""
+    result = CliRunner().invoke(cli, ["new-plugin", name, "--dir", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    ruff = [sys.executable, "-m", "ruff"]
+    checked = run([*ruff, "check", "--isolated", "--select", "E,F,W,I,UP,B", "."], tmp_path / "p")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    formatted = run([*ruff, "format", "--isolated", "--check", "."], tmp_path / "p")
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [
