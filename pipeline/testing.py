@@ -17,8 +17,9 @@ Run one stage or a whole config on in-memory documents and assert on what came o
         assert hook_recorder.names[0] == "docstage_before_run"
 
 Fixtures: ``run_stage``, ``run_pipeline`` (both write into ``tmp_path``) and
-``hook_recorder``. The plain functions :func:`run_stage` and :func:`run_pipeline` work
-outside pytest too.
+``hook_recorder``; annotate them with :class:`RunStage`, :class:`RunPipeline` and
+:class:`HookRecorder` in typed tests. The plain functions :func:`run_stage` and
+:func:`run_pipeline` work outside pytest too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import pytest
@@ -250,23 +251,70 @@ def hook_recorder() -> HookRecorder:
     return HookRecorder()
 
 
+class RunPipeline(Protocol):
+    """The type of the ``run_pipeline`` fixture, for annotating tests."""
+
+    def __call__(
+        self,
+        config: str | Path | Mapping[str, Any],
+        *,
+        documents: Iterable[Document] | None = None,
+        overrides: Sequence[str] = (),
+        plugins: Sequence[tuple[str, object]] = (),
+        folder: str | Path | None = None,
+    ) -> RunResult: ...
+
+
+class RunStage(Protocol):
+    """The type of the ``run_stage`` fixture, for annotating tests."""
+
+    def __call__(
+        self,
+        stage: str | type[Any],
+        documents: Iterable[Document],
+        *,
+        plugins: Sequence[tuple[str, object]] = (),
+        folder: str | Path | None = None,
+        **options: Any,
+    ) -> RunResult: ...
+
+
 @pytest.fixture(name="run_pipeline")
-def _run_pipeline(tmp_path: Path) -> Any:
+def _run_pipeline(tmp_path: Path) -> RunPipeline:
     """:func:`run_pipeline` with relative paths resolved in ``tmp_path``."""
 
-    def bound(config: str | Path | Mapping[str, Any], **kwargs: Any) -> RunResult:
-        kwargs.setdefault("folder", tmp_path)
-        return run_pipeline(config, **kwargs)
+    def bound(
+        config: str | Path | Mapping[str, Any],
+        *,
+        documents: Iterable[Document] | None = None,
+        overrides: Sequence[str] = (),
+        plugins: Sequence[tuple[str, object]] = (),
+        folder: str | Path | None = None,
+    ) -> RunResult:
+        return run_pipeline(
+            config,
+            documents=documents,
+            overrides=overrides,
+            plugins=plugins,
+            folder=tmp_path if folder is None else folder,
+        )
 
     return bound
 
 
 @pytest.fixture(name="run_stage")
-def _run_stage(tmp_path: Path) -> Any:
+def _run_stage(tmp_path: Path) -> RunStage:
     """:func:`run_stage` with relative paths resolved in ``tmp_path``."""
 
-    def bound(stage: str | type[Any], documents: Iterable[Document], **kwargs: Any) -> RunResult:
-        kwargs.setdefault("folder", tmp_path)
-        return run_stage(stage, documents, **kwargs)
+    def bound(
+        stage: str | type[Any],
+        documents: Iterable[Document],
+        *,
+        plugins: Sequence[tuple[str, object]] = (),
+        folder: str | Path | None = None,
+        **options: Any,
+    ) -> RunResult:
+        folder = tmp_path if folder is None else folder
+        return run_stage(stage, documents, plugins=plugins, folder=folder, **options)
 
     return bound
