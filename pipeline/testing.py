@@ -25,6 +25,7 @@ Fixtures: ``run_stage``, ``run_pipeline`` (both write into ``tmp_path``) and
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import shutil
 import tempfile
@@ -282,39 +283,10 @@ class RunStage(Protocol):
 @pytest.fixture(name="run_pipeline")
 def _run_pipeline(tmp_path: Path) -> RunPipeline:
     """:func:`run_pipeline` with relative paths resolved in ``tmp_path``."""
-
-    def bound(
-        config: str | Path | Mapping[str, Any],
-        *,
-        documents: Iterable[Document] | None = None,
-        overrides: Sequence[str] = (),
-        plugins: Sequence[tuple[str, object]] = (),
-        folder: str | Path | None = None,
-    ) -> RunResult:
-        return run_pipeline(
-            config,
-            documents=documents,
-            overrides=overrides,
-            plugins=plugins,
-            folder=tmp_path if folder is None else folder,
-        )
-
-    return bound
+    return functools.partial(run_pipeline, folder=tmp_path)
 
 
 @pytest.fixture(name="run_stage")
 def _run_stage(tmp_path: Path) -> RunStage:
     """:func:`run_stage` with relative paths resolved in ``tmp_path``."""
-
-    def bound(
-        stage: str | type[Any],
-        documents: Iterable[Document],
-        *,
-        plugins: Sequence[tuple[str, object]] = (),
-        folder: str | Path | None = None,
-        **options: Any,
-    ) -> RunResult:
-        folder = tmp_path if folder is None else folder
-        return run_stage(stage, documents, plugins=plugins, folder=folder, **options)
-
-    return bound
+    return functools.partial(run_stage, folder=tmp_path)
