@@ -57,8 +57,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from common import BENCH_DIR, ROOT, default_tarball, unpack
-from overhead import count_files, glob_of, invented_corpus, scaled
+from common import BENCH_DIR, ROOT
+from overhead import count_files, glob_of, measured_corpus, scaled
 
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "executors.json"
 NEWS_CONFIG = ROOT / "configs" / "news.toml"
@@ -229,9 +229,12 @@ def first_difference(left: bytes, right: bytes) -> str:
 
 
 def compare_outputs(
-    reference: Path, reference_run: str, other: Path, other_run: str, names: Sequence[str]
+    reference_record: dict[str, Any], record: dict[str, Any], names: Sequence[str]
 ) -> dict[str, Any]:
-    """Per file: identical (True/False) and, when not, the first difference."""
+    """Per file of two runs (their records: ``folder``, ``run_id``): identical
+    (True/False) and, when not, the first difference."""
+    reference, reference_run = Path(reference_record["folder"]), reference_record["run_id"]
+    other, other_run = Path(record["folder"]), record["run_id"]
     found: dict[str, Any] = {}
     for name in names:
         mine, theirs = reference / name, other / name
@@ -475,13 +478,7 @@ def compare_contestants(
         for record in records:
             if record is reference:
                 continue
-            same = compare_outputs(
-                Path(reference["folder"]),
-                reference["run_id"],
-                Path(record["folder"]),
-                record["run_id"],
-                names,
-            )
+            same = compare_outputs(reference, record, names)
             record["identical"] = {name: f["identical"] for name, f in same.items()}
             for name, result in same.items():
                 entry = per_file.setdefault(name, {"identical": True})
@@ -619,13 +616,7 @@ def part_incremental(
     result["second_outputs_untouched"] = second["stages"][-1]["cached"] == second["documents"]
     if news and news["runs"].get("local"):
         reference = news["runs"]["local"][0]
-        same = compare_outputs(
-            Path(reference["folder"]),
-            reference["run_id"],
-            Path(first["folder"]),
-            first["run_id"],
-            NEWS_FILES,
-        )
+        same = compare_outputs(reference, first, NEWS_FILES)
         result["first_same_as_no_incremental"] = {n: f["identical"] for n, f in same.items()}
         base = statistics.median(r["wall_seconds"] for r in news["runs"]["local"])
         result["first_over_no_incremental"] = first["wall_seconds"] / base
@@ -966,16 +957,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="docstage-executors-") as temp:
         work = Path(temp)
         results["_work"] = str(work)
-        if args.smoke:
-            corpus, label = invented_corpus(work, count=120), "invented (smoke)"
-        elif args.corpus:
-            corpus, label = args.corpus.resolve(), str(args.corpus)
-        else:
-            archive = args.tarball or default_tarball()
-            if not archive.is_file():
-                parser.error(f"{archive} not found; give --tarball, --corpus or DOCSTAGE_SHARED")
-            print(f"unpacking {archive} ...", flush=True)
-            corpus, label = unpack(archive, work / "20news"), archive.name
+        corpus, label = measured_corpus(args, parser, work, count=120)
         args.corpus_folder, args.warmed = corpus, False
         print(f"corpus: {label}: {count_files(corpus):,} files", flush=True)
         load = [os.getloadavg()]

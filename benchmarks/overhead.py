@@ -116,6 +116,23 @@ def scaled(corpus: Path, work: Path, factor: int) -> Path:
     return folder
 
 
+def measured_corpus(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, work: Path, *, count: int = 300
+) -> tuple[Path, str]:
+    """The corpus a benchmark measures and its label: ``count`` invented articles with
+    ``--smoke``, the folder of ``--corpus``, else 20 Newsgroups unpacked into ``work``
+    from ``--tarball`` (default: the shared corpora)."""
+    if args.smoke:
+        return invented_corpus(work, count=count), "invented (smoke)"
+    if args.corpus:
+        return args.corpus.resolve(), str(args.corpus)
+    archive = args.tarball or default_tarball()
+    if not archive.is_file():
+        parser.error(f"{archive} not found; give --tarball, --corpus or DOCSTAGE_SHARED")
+    print(f"unpacking {archive} ...", flush=True)
+    return unpack(archive, work / "20news"), archive.name
+
+
 def count_files(folder: Path) -> int:
     """Files below ``folder`` that ``read.files`` looks at (hidden names skipped)."""
     total = 0
@@ -401,16 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="docstage-bench-") as temp:
         work = Path(temp)
         quarantine = work / "quarantine.jsonl"
-        if args.smoke:
-            corpus, label = invented_corpus(work), "invented (smoke)"
-        elif args.corpus:
-            corpus, label = args.corpus.resolve(), str(args.corpus)
-        else:
-            archive = args.tarball or default_tarball()
-            if not archive.is_file():
-                parser.error(f"{archive} not found; give --tarball, --corpus or DOCSTAGE_SHARED")
-            print(f"unpacking {archive} ...", flush=True)
-            corpus, label = unpack(archive, work / "20news"), archive.name
+        corpus, label = measured_corpus(args, parser, work)
         files = count_files(corpus)
         print(f"corpus: {label}: {files:,} files in {corpus}", flush=True)
 
