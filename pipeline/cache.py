@@ -42,7 +42,7 @@ import attrs
 
 from pipeline import __version__
 from pipeline.document import Document
-from pipeline.errors import DataError
+from pipeline.state import open_sqlite
 
 if TYPE_CHECKING:
     from pipeline.plan import Plan, PlannedStage
@@ -196,22 +196,14 @@ class RunCache:
         return self._db
 
     def _open(self) -> sqlite3.Connection:
-        where = f"[run] cache: {self.path}"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise DataError(f"{where}: cannot open the cache: {exc}") from None
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
-            db.execute("BEGIN")
-        except sqlite3.DatabaseError as exc:
-            db.close()
-            raise DataError(
-                f"{where}: not a docstage cache ({exc}); delete it, it is rebuilt"
-            ) from None
+        db = open_sqlite(
+            self.path,
+            where=f"[run] cache: {self.path}",
+            what="cache",
+            schema=_SCHEMA,
+            prepare=lambda db: db.execute("BEGIN"),
+            hint="; delete it, it is rebuilt",
+        )
         self._last_commit = perf()
         return db
 

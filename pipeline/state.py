@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -27,6 +28,44 @@ from pipeline.errors import DataError
 
 #: Bumped when the store's own tables change shape; stages version their tables themselves.
 SCHEMA_VERSION = 1
+
+
+def open_sqlite(
+    path: Path,
+    *,
+    where: str,
+    what: str,
+    schema: str,
+    prepare: Callable[[sqlite3.Connection], object] | None = None,
+    hint: str = "",
+) -> sqlite3.Connection:
+    """Open (or create) one of docstage's SQLite files: autocommit, WAL, ``schema``
+    applied, then ``prepare`` (e.g. a schema check and ``BEGIN``).
+
+    Raises:
+        DataError: ``{where}: cannot open the {what}: ...`` when the file cannot be
+            created or opened; ``{where}: not a docstage {what} (...){hint}`` when it is
+            not an SQLite database of ours. The connection is closed on any error.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise DataError(f"{where}: cannot open the {what}: {exc}") from None
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.executescript(schema)
+        if prepare is not None:
+            prepare(connection)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise DataError(f"{where}: not a docstage {what} ({exc}){hint}") from None
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docstage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,41 +121,33 @@ class StateStore:
         return self._connection
 
     def _open(self) -> sqlite3.Connection:
-        where = f"[run] state: {self.path}"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise DataError(f"{where}: cannot open the state store: {exc}") from None
-        try:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.executescript(_SCHEMA)
-            found = connection.execute(
-                "SELECT value FROM docstage_meta WHERE key = 'schema_version'"
-            ).fetchone()
-            if found is None:
-                connection.execute(
-                    "INSERT INTO docstage_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(found[0]) > SCHEMA_VERSION:
-                raise DataError(
-                    f"{where}: written by a newer docstage (state schema {found[0]}, this "
-                    f"version reads up to {SCHEMA_VERSION}); upgrade docstage or use another "
-                    "state file"
-                )
-            connection.execute("BEGIN")
+        return open_sqlite(
+            self.path,
+            where=f"[run] state: {self.path}",
+            what="state store",
+            schema=_SCHEMA,
+            prepare=self._begin,
+        )
+
+    def _begin(self, connection: sqlite3.Connection) -> None:
+        found = connection.execute(
+            "SELECT value FROM docstage_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        if found is None:
             connection.execute(
-                "INSERT OR REPLACE INTO docstage_runs (run_id, pipeline, started) VALUES (?, ?, ?)",
-                (self.run_id, self.pipeline, time.time()),
+                "INSERT INTO docstage_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
-        except sqlite3.DatabaseError as exc:
-            connection.close()
-            raise DataError(f"{where}: not a docstage state store ({exc})") from None
-        except BaseException:
-            connection.close()
-            raise
-        return connection
+        elif int(found[0]) > SCHEMA_VERSION:
+            raise DataError(
+                f"[run] state: {self.path}: written by a newer docstage (state schema "
+                f"{found[0]}, this version reads up to {SCHEMA_VERSION}); upgrade docstage or "
+                "use another state file"
+            )
+        connection.execute("BEGIN")
+        connection.execute(
+            "INSERT OR REPLACE INTO docstage_runs (run_id, pipeline, started) VALUES (?, ?, ?)",
+            (self.run_id, self.pipeline, time.time()),
+        )
 
     def commit(self) -> None:
         """Make everything this run wrote permanent (called by the runner on success)."""

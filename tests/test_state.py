@@ -12,6 +12,7 @@ from typing import ClassVar
 import attrs
 import pytest
 
+from pipeline.cache import RunCache
 from pipeline.document import Document
 from pipeline.errors import DataError
 from pipeline.stages import CorpusStage, Drop, StageContext
@@ -123,3 +124,24 @@ def test_close_discards_what_was_not_committed(tmp_path: Path) -> None:
     assert not store.opened
     with closing(sqlite3.connect(path)) as db, db:
         assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_a_cache_that_is_not_a_database_says_to_delete_it(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "news.sqlite"
+    path.parent.mkdir()
+    path.write_bytes(b"this is not sqlite, just some text that happens to be here" * 20)
+    cache = RunCache(path, "run-1")
+    with pytest.raises(DataError) as error:
+        cache.db  # noqa: B018 - opening is the point
+    message = str(error.value)
+    assert message.startswith(f"[run] cache: {path}: not a docstage cache (")
+    assert message.endswith("); delete it, it is rebuilt")
+    assert "\n" not in message
+
+
+def test_a_cache_that_cannot_be_created_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    path = tmp_path / "blocked" / "news.sqlite"
+    with pytest.raises(DataError) as error:
+        RunCache(path, "run-1").db  # noqa: B018 - opening is the point
+    assert str(error.value).startswith(f"[run] cache: {path}: cannot open the cache: ")
