@@ -122,6 +122,23 @@ def test_bad_choice_lists_valid_choices(folder: Path) -> None:
     assert "'fail'" in line
 
 
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ('executor = "threads"', "option 'executor' must be one of 'local', 'processes', 'ray'"),
+        ('workers = "many"', "option 'workers' must be an integer or 'auto'"),
+        ("workers = 0", "'workers' must be at least 1 or \"auto\", got 0"),
+    ],
+)
+def test_bad_executor_settings_are_named(folder: Path, setting: str, words: str) -> None:
+    config = write(folder, f"[run]\n{setting}\n" + GOOD)
+    code, output = run_cli("check", str(config))
+    line = one_error_line(output)
+    assert code == 2
+    assert "pipeline.toml:2: [run]: " in line
+    assert words in line
+
+
 def test_wrong_type_names_the_option(folder: Path) -> None:
     config = write(folder, '[run]\nbatch_size = "many"\n' + GOOD)
     code, output = run_cli("check", str(config))

@@ -474,3 +474,68 @@ def test_an_option_error_in_a_worker_s_setup_is_a_config_error_as_under_local(
     assert "\n" not in errors["local"]
     # No output, and no temporary file left by the renderer (set up before the workers).
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+DYING_PLUGIN = '''
+"""A test plugin: a transform whose process ends on a document, as a crash would."""
+import os
+from typing import ClassVar
+
+import attrs
+
+from pipeline import hookimpl
+from pipeline.stages import Transform
+
+
+@attrs.define(kw_only=True)
+class DieOn(Transform):
+    name: ClassVar[str] = "test.die_on"
+    word: str = "boom"
+
+    def process(self, doc):
+        if self.word in doc.text:
+            os._exit(3)
+        return doc
+
+
+@hookimpl
+def docstage_register_stages(registry):
+    registry.add(DieOn)
+'''
+
+
+def test_a_worker_process_that_dies_stops_the_run_in_one_line(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "corpus", 12, boom=(7,))
+    (tmp_path / "dying.py").write_text(DYING_PLUGIN, encoding="utf-8")
+    config = tmp_path / "pipeline.toml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            [pipeline]
+            plugins = ["dying.py"]
+
+            [run]
+            executor = "processes"
+            workers = 2
+
+            [[stages]]
+            use = "read.files"
+            path = "corpus/*.txt"
+
+            [[stages]]
+            use = "test.die_on"
+
+            [[stages]]
+            use = "render.jsonl"
+            path = "out/docs.jsonl"
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["run", str(config), "--log-format", "json"])
+    assert result.exit_code == 3, result.output
+    failed = json.loads(result.output.splitlines()[-1])["failed"]
+    assert failed.startswith("a worker process died while running test.die_on (")
+    assert failed.endswith("the run is stopped and its outputs are left as they were")
+    assert "\n" not in failed
+    assert not (tmp_path / "out" / "docs.jsonl").exists()
