@@ -436,3 +436,31 @@ def test_cli_reference_help_is_current(args: list[str], shown: str) -> None:
     result = CliRunner().invoke(cli, args[1:], terminal_width=80, prog_name="pipeline")
     assert result.exit_code == 0, result.output
     assert result.output == shown
+
+
+def _table_rows(section: str) -> dict[str, str]:
+    """The option rows of a ``## `[section]` `` table in docs/configuration.md: name ->
+    default cell."""
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    body = next(s.body for s in sections(text) if s.title == f"`[{section}]`")
+    rows = {}
+    for line in body.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`") and cells[0].endswith("`"):
+            rows[cells[0].strip("`")] = cells[2]
+    return rows
+
+
+@pytest.mark.parametrize("section", ["pipeline", "run"])
+def test_every_config_option_is_documented_with_its_default(section: str) -> None:
+    from pipeline.config import PipelineSection, RunSection
+
+    cls = PipelineSection if section == "pipeline" else RunSection
+    documented = _table_rows(section)
+    fields = {f.name: f for f in attrs.fields(cls)}
+    assert set(documented) == set(fields), f"docs/configuration.md [{section}] differs"
+    for name, field in fields.items():
+        default = field.default
+        if isinstance(default, attrs.Factory):
+            default = default.factory()
+        assert documented[name] == f"`{json.dumps(default)}`", name
