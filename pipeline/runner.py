@@ -711,19 +711,17 @@ class Runner:
             if cached.reason is None:
                 outputs.add(cached.fp)
         upstream.digest = outputs.digest()
-        out: list[Document] = []
-        for cached in outcomes:
-            if cached.reason is not None:
-                self._dropped(stage, stats, cached.document, cached.reason)
-                continue
-            assert cached.document is not None
-            out.append(cached.document)
-            stats.docs_out += 1
-            if len(out) >= size:
-                yield out
-                out = []
-        if out:
-            yield out
+
+        def kept() -> Iterator[Document]:
+            for cached in outcomes:
+                if cached.reason is not None:
+                    self._dropped(stage, stats, cached.document, cached.reason)
+                    continue
+                assert cached.document is not None
+                stats.docs_out += 1
+                yield cached.document
+
+        yield from iter_batches(kept(), size)
 
     def _corpus_stream(
         self,
