@@ -30,6 +30,9 @@ ray = pytest.importorskip("ray")
 from pipeline import ray_executor  # noqa: E402 - needs ray, skipped above without it
 from pipeline.ray_executor import RayExecutor  # noqa: E402
 
+#: test.die_on, in a plugin file of its own (the processes executor's tests use it too).
+DIE_ON = Path(__file__).resolve().parent / "plugins" / "die_on.py"
+
 PLUGIN = '''
 """Test stages for the ray executor."""
 import os
@@ -84,22 +87,9 @@ class WorkerSetup(Transform):
         return doc
 
 
-@attrs.define(kw_only=True)
-class DieOn(Transform):
-    """Ends its process on documents containing ``word``, as a crash would."""
-
-    name: ClassVar[str] = "test.die_on"
-    word: str = "die"
-
-    def process(self, doc):
-        if self.word in doc.text:
-            os._exit(3)
-        return doc
-
-
 @hookimpl
 def docstage_register_stages(registry):
-    for cls in (Jitter, FailOn, WorkerSetup, DieOn):
+    for cls in (Jitter, FailOn, WorkerSetup):
         registry.add(cls)
 '''
 
@@ -138,7 +128,7 @@ def write_config(folder: Path, executor: str, stages: str) -> Path:
     head = f"""\
         [pipeline]
         name = "raytest"
-        plugins = ["raytest.py"]
+        plugins = ["raytest.py", "{DIE_ON.as_posix()}"]
 
         [run]
         executor = "{executor}"

@@ -476,43 +476,15 @@ def test_an_option_error_in_a_worker_s_setup_is_a_config_error_as_under_local(
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-DYING_PLUGIN = '''
-"""A test plugin: a transform whose process ends on a document, as a crash would."""
-import os
-from typing import ClassVar
-
-import attrs
-
-from pipeline import hookimpl
-from pipeline.stages import Transform
-
-
-@attrs.define(kw_only=True)
-class DieOn(Transform):
-    name: ClassVar[str] = "test.die_on"
-    word: str = "boom"
-
-    def process(self, doc):
-        if self.word in doc.text:
-            os._exit(3)
-        return doc
-
-
-@hookimpl
-def docstage_register_stages(registry):
-    registry.add(DieOn)
-'''
-
-
 def test_a_worker_process_that_dies_stops_the_run_in_one_line(tmp_path: Path) -> None:
     write_corpus(tmp_path / "corpus", 12, boom=(7,))
-    (tmp_path / "dying.py").write_text(DYING_PLUGIN, encoding="utf-8")
+    die_on = Path(__file__).resolve().parent / "plugins" / "die_on.py"
     config = tmp_path / "pipeline.toml"
     config.write_text(
         textwrap.dedent(
-            """\
+            f"""\
             [pipeline]
-            plugins = ["dying.py"]
+            plugins = ["{die_on.as_posix()}"]
 
             [run]
             executor = "processes"
@@ -524,6 +496,7 @@ def test_a_worker_process_that_dies_stops_the_run_in_one_line(tmp_path: Path) ->
 
             [[stages]]
             use = "test.die_on"
+            word = "boom"
 
             [[stages]]
             use = "render.jsonl"
