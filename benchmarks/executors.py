@@ -724,6 +724,14 @@ def _mib(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f} MiB"
 
 
+#: The head of the executors' figures tables; :func:`executor_rows` gives the rows.
+EXECUTOR_TABLE_HEAD = (
+    "| executor | wall s | run s | start-up s | entities stage s (summed) "
+    "| speed-up vs local | peak RSS (coordinator) | peak RSS (tree) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+)
+
+
 def _yes(value: Any) -> str:
     return "yes" if value else "**no**"
 
@@ -738,9 +746,7 @@ def report(results: dict[str, Any]) -> str:
             f"{entities['backend']}, incremental off), medians of "
             f"{summary.get('local', {}).get('repeats', 0)}:",
             "",
-            "| executor | wall s | run s | start-up s | entities stage s (summed) "
-            "| speed-up vs local | peak RSS (coordinator) | peak RSS (tree) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            *EXECUTOR_TABLE_HEAD,
         ]
         lines += executor_rows(summary)
         for label, figures in summary.items():
@@ -762,9 +768,7 @@ def report(results: dict[str, Any]) -> str:
             f"{news['corpus']['every']}; incremental off), medians of "
             f"{summary.get('local', {}).get('repeats', 0)}:",
             "",
-            "| executor | wall s | run s | start-up s | entities stage s (summed) "
-            "| speed-up vs local | peak RSS (coordinator) | peak RSS (tree) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            *EXECUTOR_TABLE_HEAD,
         ]
         lines += executor_rows(summary)
         lines += ["", identical_line(news["identical"])]
