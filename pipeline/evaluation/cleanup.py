@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,9 +37,9 @@ from pipeline.commands import user_errors
 from pipeline.config import display, load_config
 from pipeline.document import Document
 from pipeline.errors import DataError, RunError, did_you_mean, one_of
+from pipeline.evaluation.scratch import run_scratch
 from pipeline.log import configure_logging
 from pipeline.plan import Plan, make_plan
-from pipeline.runner import Runner
 from pipeline.stages import Drop
 
 if TYPE_CHECKING:
@@ -417,19 +416,14 @@ class Cleanup:
 def _run(plan: Plan, documents: Iterable[Document], outcome: _Outcome) -> None:
     """Run ``plan`` on ``documents``; texts, drops and errors go to ``outcome``.
 
-    A document a stage fails on is skipped and counted (it scores as empty text); no
-    quarantine file is written.
+    A document a stage fails on is skipped and counted (it scores as empty text); the
+    config's state store, run cache, quarantine file and outputs are left alone.
     """
-    with tempfile.TemporaryDirectory(prefix="docstage-eval-") as scratch:
-        run = attrs.evolve(
-            plan.config.run, on_error="skip", quarantine=str(Path(scratch, "quarantine.jsonl"))
-        )
-        plan = attrs.evolve(plan, config=attrs.evolve(plan.config, run=run))
 
-        def collect(batch: list[Document]) -> None:
-            outcome.texts.update((doc.id, doc.text) for doc in batch)
+    def collect(batch: list[Document]) -> None:
+        outcome.texts.update((doc.id, doc.text) for doc in batch)
 
-        summary = Runner(plan, documents=documents, on_output=collect).execute()
+    summary = run_scratch(plan, collect, documents=documents)
     if summary.failed:
         raise RunError(f"the cleanup stages of {plan.config.display_path} failed: {summary.failed}")
     for stats in summary.stages:

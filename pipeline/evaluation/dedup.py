@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -37,9 +36,9 @@ from pipeline.config import display, load_config, parse_override
 from pipeline.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_jsonable
 from pipeline.errors import ConfigError, DataError, RunError
 from pipeline.evaluation.entities import Counts
+from pipeline.evaluation.scratch import run_scratch
 from pipeline.log import configure_logging
-from pipeline.plan import Plan, make_plan
-from pipeline.runner import Runner
+from pipeline.plan import make_plan
 
 #: What a predicted cluster is: copies of one survivor, or documents of one story.
 RELATIONS = ("copies", "stories")
@@ -309,22 +308,11 @@ def _record(doc: Document) -> dict[str, Any]:
     return {"id": doc.id, **found}
 
 
-def eval_plan(plan: Plan) -> Plan:
-    """``plan`` without its renderers, and without the ``report`` files of other stages:
-    an evaluation writes nothing."""
-    stages = []
-    for stage in plan.only("reader", "transform", "corpus").stages:
-        instance: Any = stage.instance
-        if getattr(instance, "report", None) is not None:
-            stage = attrs.evolve(stage, instance=attrs.evolve(instance, report=None))
-        stages.append(stage)
-    return attrs.evolve(plan, stages=tuple(stages))
-
-
 def predict(
     config: Path, overrides: Sequence[str] = (), *, plugins: Sequence[tuple[str, object]] = ()
 ) -> Predictions:
-    """Run ``config`` (see :func:`eval_plan`) and collect what its documents say.
+    """Run ``config`` without its renderers and report files (see
+    :func:`~pipeline.evaluation.scratch.scratch_plan`) and collect what its documents say.
 
     The run uses a scratch state store and quarantine, so it neither sees nor changes an
     earlier run's dedup index; a document a stage fails on is skipped.
@@ -334,26 +322,18 @@ def predict(
         PluginError: A plugin failed to load.
         RunError: The run failed.
     """
-    with tempfile.TemporaryDirectory(prefix="docstage-eval-") as scratch:
-        folder = Path(scratch)
-        scratch_run = [
-            'run.on_error="skip"',
-            "run.incremental=false",
-            f"run.quarantine={json.dumps(str(folder / 'quarantine.jsonl'))}",
-            f"run.state={json.dumps(str(folder / 'state.sqlite'))}",
-        ]
-        plan = eval_plan(make_plan(load_config(config, [*overrides, *scratch_run])))
-        stages = ", ".join(stage.name for stage in plan.stages)
-        predictions = Predictions(f"{plan.config.display_path} ({stages})")
+    plan = make_plan(load_config(config, overrides))
+    stages = ", ".join(s.name for s in plan.stages if s.kind != "renderer")
+    predictions = Predictions(f"{plan.config.display_path} ({stages})")
 
-        def collect(batch: list[Document]) -> None:
-            for doc in batch:
-                try:
-                    predictions.add(_record(doc))
-                except ValueError as exc:
-                    raise RunError(f"document {doc.id!r}: {exc}") from None
+    def collect(batch: list[Document]) -> None:
+        for doc in batch:
+            try:
+                predictions.add(_record(doc))
+            except ValueError as exc:
+                raise RunError(f"document {doc.id!r}: {exc}") from None
 
-        summary = Runner(plan, on_output=collect).execute()
+    summary = run_scratch(plan, collect)
     if summary.failed:
         raise RunError(f"the pipeline failed: {summary.failed}")
     predictions.skipped = summary.errors

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,9 @@ from pipeline.commands import user_errors
 from pipeline.config import Config, config_from_dict, display, load_config, parse_override
 from pipeline.document import Document
 from pipeline.errors import ConfigError, DataError, RunError
+from pipeline.evaluation.scratch import run_scratch
 from pipeline.log import configure_logging
 from pipeline.plan import Plan, make_plan
-from pipeline.runner import Runner
 
 #: The stage that finds entities when no ``--config`` is given.
 DEFAULT_STAGE = "entities"
@@ -450,7 +449,6 @@ def entities_plan(
     *,
     backend: str | None = None,
     overrides: Sequence[str] = (),
-    quarantine: Path,
     plugins: Sequence[tuple[str, object]] = (),
 ) -> Plan:
     """The transform stages of ``config`` (default: one ``entities`` stage), ready to run.
@@ -462,22 +460,16 @@ def entities_plan(
         config: A pipeline config; ``overrides`` are ``--set`` expressions for it. Without
             it, ``overrides`` are ``OPTION=VALUE`` for the ``entities`` stage.
         backend: The ``backend`` option of the ``entities`` stage.
-        quarantine: Where the runner may write (nothing is quarantined; it is a scratch
-            path so that no real quarantine file is touched).
         plugins: Extra ``(name, plugin)`` pairs.
 
     Raises:
         ConfigError: A bad config, option or override; no transform stage.
         PluginError: A plugin failed to load.
     """
-    scratch = [
-        'run.on_error="skip"',
-        f"run.quarantine={json.dumps(str(quarantine))}",
-    ]
     loaded: Config
     if config is not None:
         extra = [f"stages.{DEFAULT_STAGE}.backend={json.dumps(backend)}"] if backend else []
-        loaded = load_config(config, [*overrides, *extra, *scratch])
+        loaded = load_config(config, [*overrides, *extra])
     else:
         options: dict[str, Any] = {"backend": backend} if backend else {}
         for text in overrides:
@@ -492,7 +484,6 @@ def entities_plan(
             options[parts[0]] = value
         data = {
             "pipeline": {"name": "eval-entities"},
-            "run": {"on_error": "skip", "quarantine": str(quarantine)},
             "stages": [{"use": DEFAULT_STAGE, **options}],
         }
         loaded = config_from_dict(data, Path.cwd())
@@ -547,15 +538,8 @@ def evaluate_pipeline(
             done.add(doc.id)
 
     try:
-        with tempfile.TemporaryDirectory(prefix="docstage-eval-") as scratch:
-            plan = entities_plan(
-                config,
-                backend=backend,
-                overrides=overrides,
-                quarantine=Path(scratch) / "quarantine.jsonl",
-                plugins=plugins,
-            )
-            summary = Runner(plan, documents=index.documents(), on_output=collect).execute()
+        plan = entities_plan(config, backend=backend, overrides=overrides, plugins=plugins)
+        summary = run_scratch(plan, collect, documents=index.documents())
     except ConfigError as exc:
         if config is None and exc.where is not None:
             # The built-in pipeline has no file the user could look at.
