@@ -74,9 +74,9 @@ def prf(counts: Iterable[tuple[int, int, int]]) -> dict[str, float]:
 
 def run_stage(pages: Sequence[dict[str, Any]], options: dict[str, Any]) -> list[str]:
     """The texts ``cleanup.boilerplate`` keeps, one per page, in page order."""
-    from pipeline.document import Document
-    from pipeline.testing import run_stage as run
-    from plugins.cleanup.boilerplate import CleanupBoilerplate
+    from docstage.document import Document
+    from docstage.testing import run_stage as run
+    from docstage_plugins.cleanup.boilerplate import CleanupBoilerplate
 
     docs = [
         Document(id=str(page["id"]), text=page["page_text"], source=page["domain"])
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     options = dict(item.split("=", 1) for item in args.set)
     options = {key: _value(value) for key, value in options.items()}
-    from pipeline.log import configure_logging
+    from docstage.log import configure_logging
 
     configure_logging("console")  # as `pipeline run`: warnings and errors only
     pages = load_pages(args.corpus)

@@ -81,9 +81,9 @@ def config(glob: str, stages: tuple[str, ...], quarantine: Path) -> dict[str, An
 
 
 def run_once(glob: str, stages: tuple[str, ...], quarantine: Path) -> dict[str, Any]:
-    from pipeline.config import config_from_dict
-    from pipeline.plan import make_plan
-    from pipeline.runner import Runner
+    from docstage.config import config_from_dict
+    from docstage.plan import make_plan
+    from docstage.runner import Runner
 
     plan = make_plan(config_from_dict(config(glob, stages, quarantine), BENCH_DIR))
     sizes = {"in": 0, "out": 0}
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(argv)
 
-    from pipeline.log import configure_logging
+    from docstage.log import configure_logging
 
     configure_logging("console")
     with tempfile.TemporaryDirectory(prefix="docstage-bench-") as work:

@@ -1,14 +1,14 @@
 """Exact and near copies on 20 Newsgroups: quality, speed per CPU-second, memory, scale.
 
-What ``plugins.dedup.minhash`` promises, measured on the 19,997 files of
+What ``docstage_plugins.dedup.minhash`` promises, measured on the 19,997 files of
 ``20news-19997.tar.gz`` against the corpus's ground truth (``corpora/20news/SOURCE.md``):
 
-a. **Exact copies**: the files grouped by :func:`~plugins.dedup.minhash.exact_key` of the
+a. **Exact copies**: the files grouped by :func:`~docstage_plugins.dedup.minhash.exact_key` of the
    whole file text (latin-1), against the 525 Message-ID groups of ``duplicates.tsv``
    (a group is recalled when all its files share one key); key groups that are not one of
    them are reported as extra.
-b. **Near copies at Jaccard 0.8**: :func:`~plugins.dedup.minhash.near_pairs` (128
-   permutations, :func:`~plugins.dedup.minhash.choose_bands`, exact verification) on the
+b. **Near copies at Jaccard 0.8**: :func:`~docstage_plugins.dedup.minhash.near_pairs` (128
+   permutations, :func:`~docstage_plugins.dedup.minhash.choose_bands`, exact verification) on the
    shingles of the bodies, against the 936 pairs of ``near_duplicates_j080.tsv``: pair
    precision, recall and F1, and the same after the transitive closure of both sides'
    clusters. Body, tokens and shingles as SOURCE.md defines them: the text after the first
@@ -36,7 +36,7 @@ c. **Speed**, documents per CPU-second (``time.process_time``, which counts ever
 d. **Memory**: the peak RSS (``VmHWM``) of each contestant's process, and the RSS before
    it read anything (after imports); our index size per document: signature (128 ×
    4 bytes), band keys (21 × 8 bytes) and the shingle set as
-   :func:`~plugins.dedup.minhash.encode_set` stores it.
+   :func:`~docstage_plugins.dedup.minhash.encode_set` stores it.
 e. **Scale**: ``ours`` at 1×, 2×, 4× and 8× the corpus, a fresh process per scale. Copy
    ``k`` of a body is the original with 3 of its ``\\w+`` words replaced by new words
    (``random.Random`` seeded per copy, so every run builds the same texts, in memory and
@@ -85,7 +85,7 @@ from common import BENCH_DIR, ROOT, default_tarball, peak_rss_mib, unpack
 
 def load_minhash() -> ModuleType:
     """``plugins/dedup/minhash.py``, loaded by its path: importing it as
-    ``plugins.dedup.minhash`` runs ``plugins/dedup/__init__.py``, which imports the whole
+    ``docstage_plugins.dedup.minhash`` runs ``plugins/dedup/__init__.py``, which imports the whole
     stage (scikit-learn among it: +1 s and +95 MiB in every contestant's process), and the
     module needs none of that."""
     path = ROOT / "plugins" / "dedup" / "minhash.py"

@@ -81,7 +81,7 @@ def config(folder: Path, data: Path, dedup: dict[str, Any] | None) -> Path:
 def timed_run(path: Path) -> dict[str, float]:
     """``pipeline run`` in a child under GNU time: CPU seconds, wall seconds, peak RSS."""
     done = subprocess.run(
-        [TIME, "-f", "%U %S %e %M", sys.executable, "-m", "pipeline", "run", str(path)],
+        [TIME, "-f", "%U %S %e %M", sys.executable, "-m", "docstage", "run", str(path)],
         capture_output=True,
         text=True,
         check=False,

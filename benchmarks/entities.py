@@ -13,7 +13,7 @@ alternating each repeat:
 * **stage**: our ``entities`` stage (``backend = "spacy"``, same model), set up once, then
   ``process_batch`` on batches of 256 documents as the runner calls it: line-break
   sentence starts, long-text pieces, post-processing, linking, new documents;
-* **runner**: the same stage run by the docstage runner (``pipeline.testing.run_stage``
+* **runner**: the same stage run by the docstage runner (``docstage.testing.run_stage``
   on in-memory documents); its time is the runner's own per-stage counter, so model
   loading in setup is not counted;
 * **rules**: the stage with ``backend = "rules"``, set up once, ``process_batch``.
@@ -118,7 +118,7 @@ def tokens(texts: Sequence[str]) -> int:
 def bare_pipeline(model: str) -> Any:
     import spacy
 
-    from plugins.entities.spacy_backend import load_ner
+    from docstage_plugins.entities.spacy_backend import load_ner
 
     names = spacy.util.get_model_meta(spacy.util.get_package_path(model))["components"]
     nlp = spacy.load(model, exclude=[name for name in names if name != "ner"])
@@ -138,8 +138,8 @@ def run_bare(
 def set_up(backend: str) -> Any:
     import structlog
 
-    from pipeline.stages import StageContext
-    from plugins.entities.extract import Entities
+    from docstage.stages import StageContext
+    from docstage_plugins.entities.extract import Entities
 
     stage = Entities(backend=backend)
     stage.setup(
@@ -163,8 +163,8 @@ def run_stage_direct(stage: Any, docs: Sequence[Any]) -> list[Any]:
 
 def run_runner(docs: Sequence[Any], backend: str) -> float:
     """The runner's own seconds for the stage (setup excluded)."""
-    from pipeline.testing import run_stage
-    from plugins.entities.extract import Entities
+    from docstage.testing import run_stage
+    from docstage_plugins.entities.extract import Entities
 
     result = run_stage(Entities, docs, backend=backend)
     assert result.summary.documents == len(docs)
@@ -230,12 +230,12 @@ def long_text(texts: Sequence[str], size: int = 1_000_000) -> str:
 
 def memory_child(what: str, source: Path, size: int) -> None:
     """Run in a fresh process: one long article through ``what``; print JSON."""
-    from pipeline.document import Document
+    from docstage.document import Document
 
     texts, _ = conll(source) if source.suffix == ".jsonl" else ([INVENTED * 4], None)
     text = long_text(texts, size)
     if what == "bare":
-        from plugins.entities.spacy_backend import find_model
+        from docstage_plugins.entities.spacy_backend import find_model
 
         nlp = bare_pipeline(find_model())
         nlp("warm up")
@@ -307,9 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         memory_child(args.memory_child, source, args.memory_chars or 1_000_000)
         return 0
 
-    from pipeline.document import Document
-    from pipeline.log import configure_logging
-    from plugins.entities import spacy_backend
+    from docstage.document import Document
+    from docstage.log import configure_logging
+    from docstage_plugins.entities import spacy_backend
 
     configure_logging("console")
     gold: list[set[tuple[int, int, str]]] | None = None

@@ -1,7 +1,7 @@
 """Executors, incremental runs and memory: what ``[run] executor`` and ``[run] incremental``
 buy on 2 cores, and whether memory stays flat as the input grows.
 
-Every contestant is a fresh ``python -m pipeline run CONFIG --log-format json`` process
+Every contestant is a fresh ``python -m docstage run CONFIG --log-format json`` process
 (start-up, plugin loading, model loading, worker or Ray start-up and shut-down included),
 timed from here; the run summary is the last line of its stdout. Four parts:
 
@@ -20,7 +20,7 @@ timed from here; the run summary is the last line of its stdout. Four parts:
 
 Repeats are interleaved (the order rotates) and medians reported, speed-ups as ratios of
 medians measured in the same run. Peak RSS is the pipeline process's own ``VmHWM``, read
-by an ``atexit`` hook that a two-line bootstrap puts in front of ``python -m pipeline``
+by an ``atexit`` hook that a two-line bootstrap puts in front of ``python -m docstage``
 (``ru_maxrss`` would not do: Linux carries the parent's peak over into a child across
 ``exec``); for ``processes`` and ``ray`` the summed RSS of the whole process tree (workers,
 Ray's own processes) is also sampled from here every 0.25 s.
@@ -71,7 +71,7 @@ PLACEHOLDER = b"RUN-ID"
 #: Where a running local Ray cluster leaves its address (``/tmp/ray/...``).
 RAY_ADDRESS_FILE = "ray_current_cluster"
 
-#: ``python -c BOOTSTRAP PEAK_FILE run CONFIG ...`` is ``python -m pipeline run CONFIG
+#: ``python -c BOOTSTRAP PEAK_FILE run CONFIG ...`` is ``python -m docstage run CONFIG
 #: ...`` that writes its own peak RSS (VmHWM, KiB) to PEAK_FILE when it exits.
 BOOTSTRAP = """\
 import atexit, runpy, sys
@@ -82,7 +82,7 @@ def _peak(path=sys.argv[1]):
         out.write(kib)
 atexit.register(_peak)
 sys.argv = ["pipeline", *sys.argv[2:]]
-runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
+runpy.run_module("docstage", run_name="__main__", alter_sys=True)
 """
 
 

@@ -18,8 +18,8 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import Document, Transform, hookimpl
-from pipeline.registry import StageRegistry
+from docstage import Document, Transform, hookimpl
+from docstage.registry import StageRegistry
 
 
 @attrs.define(kw_only=True)

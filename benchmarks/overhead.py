@@ -157,9 +157,9 @@ def run_plain_loop(glob: str) -> dict[str, Any]:
     """Call ``read.files``'s ``read()`` directly and count what it yields."""
     import structlog
 
-    from pipeline import Document
-    from pipeline.stages import StageContext
-    from plugins.readers import ReadFiles
+    from docstage import Document
+    from docstage.stages import StageContext
+    from docstage_plugins.readers import ReadFiles
 
     wall, cpu = time.perf_counter(), time.process_time()
     reader = ReadFiles(**_reader_options(glob))
@@ -191,8 +191,8 @@ def run_plain_loop(glob: str) -> dict[str, Any]:
 
 def census(glob: str) -> dict[str, Any]:
     """What ``read.files`` makes of the corpus (untimed): documents, skips, encodings."""
-    from pipeline import BadInput, Document, Drop
-    from plugins.readers import ReadFiles
+    from docstage import BadInput, Document, Drop
+    from docstage_plugins.readers import ReadFiles
 
     encodings: dict[str, int] = {}
     dropped: dict[str, int] = {}
@@ -233,9 +233,9 @@ def pipeline_config(glob: str, quarantine: Path) -> dict[str, Any]:
 
 def run_runner(glob: str, quarantine: Path) -> dict[str, Any]:
     """Build the plan from a config mapping and execute it, as ``pipeline run`` does."""
-    from pipeline.config import config_from_dict
-    from pipeline.plan import make_plan
-    from pipeline.runner import Runner
+    from docstage.config import config_from_dict
+    from docstage.plan import make_plan
+    from docstage.runner import Runner
 
     wall, cpu = time.perf_counter(), time.process_time()
     # Relative paths (the plugin) resolve against this folder, as for a config file here.
@@ -261,9 +261,9 @@ def run_runner(glob: str, quarantine: Path) -> dict[str, Any]:
 
 def child(mode: str, glob: str, quarantine: Path) -> None:
     """Run one contestant in this fresh process and print its figures and peak RSS."""
-    from pipeline.log import configure_logging
+    from docstage.log import configure_logging
 
-    for module in ("pipeline.plan", "pipeline.runner", "plugins.readers"):
+    for module in ("docstage.plan", "docstage.runner", "docstage_plugins.readers"):
         importlib.import_module(module)  # so that "before" includes the code, not the run
     configure_logging("console")
     before = peak_rss_mib()
@@ -407,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.glob, args.quarantine)
         return 0
 
-    from pipeline.log import configure_logging
+    from docstage.log import configure_logging
 
     configure_logging("console")  # as `pipeline run`: warnings and errors only
     repeats = 1 if args.smoke else args.repeats

@@ -2,8 +2,8 @@
 
 Contestants:
 
-* **ours**: :func:`plugins.dedup.stories.cluster_stories` with the default
-  :class:`~plugins.dedup.stories.StoryOptions` (and sweeps of single options around them);
+* **ours**: :func:`docstage_plugins.dedup.stories.cluster_stories` with the default
+  :class:`~docstage_plugins.dedup.stories.StoryOptions` (and sweeps of single options around them);
 * **baseline**: what SPEC §10 measures: ``TfidfVectorizer(stop_words="english",
   sublinear_tf=True)`` on title and text, cosine, average-link clustering cut at a
   similarity threshold (SciPy's ``linkage(method="average")`` on the dense distance
@@ -163,9 +163,9 @@ def invented() -> list[dict[str, Any]]:
 
 def entity_names(rows: Sequence[dict[str, Any]], backend: str) -> list[tuple[str, ...]]:
     """Canonical names of the story labels, from the docstage ``entities`` stage."""
-    from pipeline.document import Document
-    from pipeline.testing import run_stage
-    from plugins.entities.extract import Entities
+    from docstage.document import Document
+    from docstage.testing import run_stage
+    from docstage_plugins.entities.extract import Entities
 
     docs = [
         Document(
@@ -191,7 +191,7 @@ def ours(
     entities: Sequence[tuple[str, ...]] | None = None,
     **options: Any,
 ) -> list[str]:
-    from plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
+    from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
 
     docs = [
         StoryDoc(
@@ -276,7 +276,7 @@ def scale_child(archive: Path, seeds_folder: Path | None) -> None:
     rows = twenty_news_threads(archive)
     if seeds_folder is not None:
         rows += seeds(seeds_folder)
-    import plugins.dedup.stories  # noqa: F401  (imports are not part of the time)
+    import docstage_plugins.dedup.stories  # noqa: F401  (imports are not part of the time)
 
     before = peak_rss_mib()
     predicted, seconds = timed(lambda: ours(rows))
@@ -460,12 +460,12 @@ def main(argv: list[str] | None = None) -> int:
         scale_child(args.tarball, seeds_folder if seeds_folder.is_dir() else None)
         return 0
 
-    from pipeline.log import configure_logging
+    from docstage.log import configure_logging
 
     configure_logging("console")
     backends = [b for b in args.entities.split(",") if b and b != "none"]
     if "spacy" in backends:
-        from plugins.entities import spacy_backend
+        from docstage_plugins.entities import spacy_backend
 
         try:
             spacy_backend.find_model()
@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     import attrs
 
-    from plugins.dedup.stories import StoryOptions
+    from docstage_plugins.dedup.stories import StoryOptions
 
     figures["defaults"] = attrs.asdict(StoryOptions())
     print("\n".join(lines))

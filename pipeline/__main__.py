@@ -1,6 +1,6 @@
-"""``python -m pipeline``: the same as the ``pipeline`` command."""
+"""``python -m docstage``: the same as the ``pipeline`` command."""
 
-from pipeline.cli import main
+from docstage.cli import main
 
 if __name__ == "__main__":
     main()

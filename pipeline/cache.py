@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from pipeline import __version__
-from pipeline.document import Document
-from pipeline.state import open_sqlite
+from docstage import __version__
+from docstage.document import Document
+from docstage.state import open_sqlite
 
 if TYPE_CHECKING:
-    from pipeline.plan import Plan, PlannedStage
+    from docstage.plan import Plan, PlannedStage
 
 #: Seconds between commits of segment entries during a run.
 CHECKPOINT_SECONDS = 1.0

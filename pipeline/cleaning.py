@@ -2,7 +2,7 @@
 
 Cleanup stages decide *what* to remove as :class:`Cut` spans over the text they received;
 :func:`apply_cuts` removes them and records each one on the document as a
-:class:`~pipeline.document.Removal` (rule, text, offset). :func:`restore` undoes the
+:class:`~docstage.document.Removal` (rule, text, offset). :func:`restore` undoes the
 removals, which is how tests prove that nothing disappears silently: the kept text plus
 the recorded removals give back the input.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
-from pipeline.document import REMOVED, Document, Removal
+from docstage.document import REMOVED, Document, Removal
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+$")
 

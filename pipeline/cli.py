@@ -28,16 +28,16 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from pipeline import __version__
-from pipeline.commands import OVERRIDES, fail, user_errors
-from pipeline.config import display, load_config
-from pipeline.errors import EXIT_FAILED, PluginError
-from pipeline.evaluation import eval_group
-from pipeline.log import configure_logging
-from pipeline.plan import make_plan
-from pipeline.plugins import load_plugins
-from pipeline.report import print_plan, print_plugins, print_stage, print_summary
-from pipeline.runner import Runner
+from docstage import __version__
+from docstage.commands import OVERRIDES, fail, user_errors
+from docstage.config import display, load_config
+from docstage.errors import EXIT_FAILED, PluginError
+from docstage.evaluation import eval_group
+from docstage.log import configure_logging
+from docstage.plan import make_plan
+from docstage.plugins import load_plugins
+from docstage.report import print_plan, print_plugins, print_stage, print_summary
+from docstage.runner import Runner
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -241,7 +241,7 @@ def new_plugin_command(name: str, folder: Path | None) -> None:
     As made, it installs and its tests pass: cd NAME && pip install -e '.[test]' &&
     pytest. `pipeline plugins` then lists it and `pipeline run example.toml` runs it.
     """
-    from pipeline.scaffold import new_plugin
+    from docstage.scaffold import new_plugin
 
     target = folder if folder is not None else Path(name)
     with user_errors():

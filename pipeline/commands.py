@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import click
 
-from pipeline.errors import EXIT_FAILED, DocstageError
+from docstage.errors import EXIT_FAILED, DocstageError
 
 
 def fail(message: str, code: int) -> NoReturn:

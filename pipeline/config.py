@@ -2,7 +2,7 @@
 
 The file has three parts: ``[pipeline]`` (name and plugins), ``[run]`` (how to execute)
 and ``[[stages]]`` (the ordered document path). Stage options stay raw here; they are
-checked against the stage type's schema when the plan is resolved (:mod:`pipeline.plan`),
+checked against the stage type's schema when the plan is resolved (:mod:`docstage.plan`),
 because only then is the stage type known. Every error names the file and line, the
 place in the file and, where it helps, the valid choices.
 """
@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import attrs
 
-from pipeline.errors import ConfigError, did_you_mean, one_of
-from pipeline.options import RESERVED_KEYS, build_stage, option
+from docstage.errors import ConfigError, did_you_mean, one_of
+from docstage.options import RESERVED_KEYS, build_stage, option
 
 if sys.version_info >= (3, 11):
     import tomllib

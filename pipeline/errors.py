@@ -31,7 +31,7 @@ class DataError(DocstageError):
 
     def __init__(self, message: str, *, file: str | Path | None = None, line: int | None = None):
         if file is not None:
-            from pipeline.config import display
+            from docstage.config import display
 
             where = f"{display(file)}:{line}" if line is not None else display(file)
             message = f"{where}: {message}"

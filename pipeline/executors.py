@@ -2,7 +2,7 @@
 
 The runner streams batches in order and keeps corpus stages, renderers, counters, hooks
 and the quarantine in the coordinating process; an executor only maps a segment over
-batches and hands back, in input order, what :func:`pipeline.segments.run_segment` made
+batches and hands back, in input order, what :func:`docstage.segments.run_segment` made
 of each. Order is what makes every executor's output identical to ``local``'s: corpus
 stages downstream see the same documents in the same order.
 
@@ -11,7 +11,7 @@ stages downstream see the same documents in the same order.
   so that no thread or lock of the coordinator is inherited. Each worker rebuilds the
   segment's stages from their configured (not yet set up) instances and sets them up
   once; a bounded window of batches is in flight, so memory does not grow with input.
-- ``ray``: see :mod:`pipeline.ray_executor`.
+- ``ray``: see :mod:`docstage.ray_executor`.
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import attrs
 import structlog
 
-from pipeline.config import Config
-from pipeline.document import Document
-from pipeline.errors import DocstageError, OptionError, RunError
-from pipeline.log import configure_logging, current_logging
-from pipeline.segments import Segment, SegmentResult, empty_result, run_segment
-from pipeline.stages import StageContext, Transform
+from docstage.config import Config
+from docstage.document import Document
+from docstage.errors import DocstageError, OptionError, RunError
+from docstage.log import configure_logging, current_logging
+from docstage.segments import Segment, SegmentResult, empty_result, run_segment
+from docstage.stages import StageContext, Transform
 
 if TYPE_CHECKING:
-    from pipeline.plan import Plan
+    from docstage.plan import Plan
 
 log = structlog.get_logger()
 
@@ -54,7 +54,7 @@ class Executor(Protocol):
         """Yield each batch with its segment result, in input order.
 
         Batches may be empty (every document was served from the run cache): they are
-        yielded back in their place, with :func:`~pipeline.segments.empty_result`, without
+        yielded back in their place, with :func:`~docstage.segments.empty_result`, without
         a trip to a worker.
         """
         ...
@@ -199,7 +199,7 @@ def build_worker_stages(spec: WorkerSpec) -> dict[int, tuple[str, Transform]]:
             file, line, stage and option, as the coordinator would.
         RunError: A stage could not be rebuilt or set up; the message names it.
     """
-    from pipeline.plan import load_config_plugins
+    from docstage.plan import load_config_plugins
 
     if spec.logging is not None:
         configure_logging(spec.logging[0], verbosity=spec.logging[1])  # type: ignore[arg-type]
@@ -357,7 +357,7 @@ def make_executor(plan: Plan, spec: WorkerSpec | None) -> Executor:
         return LocalExecutor(plan)
     workers = worker_count(plan.config.run.workers)
     if chosen == "ray":
-        from pipeline.ray_executor import RayExecutor
+        from docstage.ray_executor import RayExecutor
 
         return RayExecutor.start(plan, spec, workers)
     return ProcessExecutor(plan, spec, workers)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from pipeline.errors import OptionError
+from docstage.errors import OptionError
 
 _MAGIC = re.compile(r"[*?\[]")
 SOURCE_FIELDS = ("parent", "folder", "stem", "name", "path")

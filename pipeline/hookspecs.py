@@ -2,11 +2,11 @@
 
 Hooks *contribute* stage types and *observe* runs; they never decide the order of the
 work, which is the ``[[stages]]`` list of the config. Implement a hook with a module-level
-function (or method) of the same name, marked with :data:`pipeline.hookimpl`; a function
+function (or method) of the same name, marked with :data:`docstage.hookimpl`; a function
 whose name starts with ``docstage_`` but matches no hook below is rejected when the plugin
 is registered, so a misspelling cannot go unnoticed.
 
-Hooks receive a :class:`~pipeline.run.Run` (the run's id, config and counters) rather than
+Hooks receive a :class:`~docstage.run.Run` (the run's id, config and counters) rather than
 many loose arguments, so they can grow without breaking plugins.
 """
 
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from pipeline.document import Document
-    from pipeline.registry import StageRegistry
-    from pipeline.run import Run, RunSummary
+    from docstage.document import Document
+    from docstage.registry import StageRegistry
+    from docstage.run import Run, RunSummary
 
 hookspec = pluggy.HookspecMarker("docstage")
 
@@ -90,7 +90,7 @@ def docstage_on_document_error(
         stage: The stage's name in the config.
         document: The document as the stage received it; None for input a reader could
             not turn into a document.
-        error: The exception the stage raised (a :class:`~pipeline.errors.StageError` for
+        error: The exception the stage raised (a :class:`~docstage.errors.StageError` for
             a stage that returned the wrong type or for bad input).
 
     Returns: nothing; all implementations are called.

@@ -10,7 +10,7 @@ from typing import IO
 
 import attrs
 
-from pipeline.errors import OptionError
+from docstage.errors import OptionError
 
 
 @attrs.define

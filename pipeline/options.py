@@ -3,7 +3,7 @@
 A stage's attrs fields are its config schema. :func:`option` declares one with a help
 text; :func:`option_specs` reads the schema back (for ``pipeline check``, ``pipeline
 describe`` and the docs); :func:`build_stage` turns a TOML table into a stage instance,
-raising :class:`~pipeline.errors.ConfigError` that names the option at fault.
+raising :class:`~docstage.errors.ConfigError` that names the option at fault.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import attrs
 
-from pipeline.errors import ConfigError, did_you_mean, one_of
+from docstage.errors import ConfigError, did_you_mean, one_of
 
 T = TypeVar("T")
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import attrs
 
-from pipeline.config import Config, StageConfig
-from pipeline.errors import ConfigError
-from pipeline.options import build_stage
-from pipeline.plugins import Plugins, load_plugins
-from pipeline.registry import StageType
-from pipeline.stages import KINDS, Stage
+from docstage.config import Config, StageConfig
+from docstage.errors import ConfigError
+from docstage.options import build_stage
+from docstage.plugins import Plugins, load_plugins
+from docstage.registry import StageType
+from docstage.stages import KINDS, Stage
 
 
 @attrs.frozen

@@ -3,7 +3,7 @@
 :func:`load_plugins` does the whole sequence, in a fixed order, and nothing happens at
 import time:
 
-1. add the hook specifications of :mod:`pipeline.hookspecs`;
+1. add the hook specifications of :mod:`docstage.hookspecs`;
 2. block the names in ``[pipeline] disabled_plugins`` and ``DOCSTAGE_DISABLE_PLUGINS``;
 3. load the ``docstage`` entry points (docstage's own built-in plugins come this way too);
 4. load the ``[pipeline] plugins`` of the config (module names or ``.py`` files);
@@ -32,9 +32,9 @@ import attrs
 import pluggy
 import structlog
 
-from pipeline import hookspecs
-from pipeline.errors import ConfigError, PluginError, RunError, did_you_mean
-from pipeline.registry import StageRegistry
+from docstage import hookspecs
+from docstage.errors import ConfigError, PluginError, RunError, did_you_mean
+from docstage.registry import StageRegistry
 
 log = structlog.get_logger()
 

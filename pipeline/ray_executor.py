@@ -1,9 +1,9 @@
 """The ``ray`` executor: a plan's segments on a pool of long-lived Ray actors.
 
-The coordinator keeps what :mod:`pipeline.executors` says it keeps (reading, corpus
+The coordinator keeps what :mod:`docstage.executors` says it keeps (reading, corpus
 stages, renderers, counters, hooks, quarantine); Ray runs the segments. Each of the
 ``workers`` actors (``"auto"``: one per CPU of the cluster) rebuilds the plan's
-transforms from the :class:`~pipeline.executors.WorkerSpec` and sets them up once, then
+transforms from the :class:`~docstage.executors.WorkerSpec` and sets them up once, then
 runs any segment on any batch it is sent, for the whole run. A bounded window of batches
 is in flight (``window`` per actor) and results are taken back in input order, so memory
 does not grow with the input and the output is ``local``'s, byte for byte.
@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import structlog
 
-from pipeline.document import Document
-from pipeline.errors import ConfigError, DocstageError, RunError
-from pipeline.executors import (
+from docstage.document import Document
+from docstage.errors import ConfigError, DocstageError, RunError
+from docstage.executors import (
     Batches,
     Mapped,
     WorkerSpec,
@@ -42,13 +42,13 @@ from pipeline.executors import (
     close_worker_stages,
     in_order,
 )
-from pipeline.segments import Segment, SegmentResult, empty_result, run_segment
-from pipeline.stages import Transform
+from docstage.segments import Segment, SegmentResult, empty_result, run_segment
+from docstage.stages import Transform
 
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from pipeline.plan import Plan
+    from docstage.plan import Plan
 
 log = structlog.get_logger()
 

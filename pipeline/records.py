@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.document import Document, Entity, to_jsonable
+from docstage.document import Document, Entity, to_jsonable
 
 #: Metadata keys every record carries, with the value used when a document lacks one.
 METADATA_DEFAULTS: dict[str, Any] = {

@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
-from pipeline.errors import ConfigError, PluginError, did_you_mean
-from pipeline.options import OptionSpec, option_specs
-from pipeline.stages import stage_kind
+from docstage.errors import ConfigError, PluginError, did_you_mean
+from docstage.options import OptionSpec, option_specs
+from docstage.stages import stage_kind
 
 
 @attrs.frozen
@@ -73,7 +73,7 @@ class StageRegistry:
         if kind is None:
             raise PluginError(
                 f"{owner} registered {cls!r}, which is not a stage class: subclass "
-                "pipeline.Reader, Transform, CorpusStage or Renderer"
+                "docstage.Reader, Transform, CorpusStage or Renderer"
             )
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:

@@ -11,11 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.config import display
-from pipeline.plan import Plan
-from pipeline.plugins import Plugins
-from pipeline.registry import StageType
-from pipeline.run import RunSummary
+from docstage.config import display
+from docstage.plan import Plan
+from docstage.plugins import Plugins
+from docstage.registry import StageType
+from docstage.run import RunSummary
 
 
 def _row(table: Table, *cells: str) -> None:

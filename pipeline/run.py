@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from pipeline.errors import EXIT_FAILED, EXIT_OK
+from docstage.errors import EXIT_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
-    from pipeline.config import Config
-    from pipeline.plan import Plan, PlannedStage
+    from docstage.config import Config
+    from docstage.plan import Plan, PlannedStage
 
 
 def new_run_id() -> str:

@@ -28,9 +28,9 @@ from typing import Any
 import attrs
 import structlog
 
-from pipeline.cache import Cached, Digest, RunCache, fingerprint, stage_keys
-from pipeline.document import Document
-from pipeline.errors import (
+from docstage.cache import Cached, Digest, RunCache, fingerprint, stage_keys
+from docstage.document import Document
+from docstage.errors import (
     EXIT_FAILED,
     EXIT_OK,
     DocstageError,
@@ -38,16 +38,16 @@ from pipeline.errors import (
     RunError,
     StageError,
 )
-from pipeline.executors import Executor, WorkerSpec, make_executor, worker_spec
-from pipeline.io import AtomicFile
-from pipeline.plan import Plan, PlannedStage
-from pipeline.plugins import format_traceback
-from pipeline.records import to_record
-from pipeline.run import Run, RunSummary, StageStats, new_run_id
-from pipeline.segments import Segment, SegmentResult, describe_error
-from pipeline.spool import Spool
-from pipeline.stages import BadInput, CorpusStage, Drop, Reader, Renderer, StageContext, Transform
-from pipeline.state import Manifest, StateStore, read_manifest
+from docstage.executors import Executor, WorkerSpec, make_executor, worker_spec
+from docstage.io import AtomicFile
+from docstage.plan import Plan, PlannedStage
+from docstage.plugins import format_traceback
+from docstage.records import to_record
+from docstage.run import Run, RunSummary, StageStats, new_run_id
+from docstage.segments import Segment, SegmentResult, describe_error
+from docstage.spool import Spool
+from docstage.stages import BadInput, CorpusStage, Drop, Reader, Renderer, StageContext, Transform
+from docstage.state import Manifest, StateStore, read_manifest
 
 log = structlog.get_logger()
 
@@ -135,7 +135,7 @@ def content_hash(doc: Document) -> str:
 
 @attrs.define
 class Runner:
-    """Executes a :class:`~pipeline.plan.Plan`: readers, corpus stages and renderers here,
+    """Executes a :class:`~docstage.plan.Plan`: readers, corpus stages and renderers here,
     per-document stages on the configured executor.
 
     Attributes:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import jinja2
 
-from pipeline import __version__
-from pipeline.errors import DocstageError
+from docstage import __version__
+from docstage.errors import DocstageError
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
@@ -75,7 +75,7 @@ def new_plugin(name: str, folder: Path) -> list[Path]:
     environment = jinja2.Environment(
         keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False
     )
-    templates = resources.files("pipeline") / "templates" / "plugin"
+    templates = resources.files("docstage") / "templates" / "plugin"
     written: list[Path] = []
     try:
         for template, target in FILES.items():

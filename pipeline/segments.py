@@ -18,10 +18,10 @@ from typing import Literal
 import attrs
 import structlog
 
-from pipeline.document import Document
-from pipeline.errors import StageError
-from pipeline.plugins import format_traceback
-from pipeline.stages import Drop, Transform
+from docstage.document import Document
+from docstage.errors import StageError
+from docstage.plugins import format_traceback
+from docstage.stages import Drop, Transform
 
 log = structlog.get_logger()
 

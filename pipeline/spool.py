@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import IO
 
-from pipeline.document import Document
+from docstage.document import Document
 
 
 class Spool:

@@ -2,7 +2,7 @@
 
 A stage type is an attrs class that subclasses one of :class:`Reader`, :class:`Transform`,
 :class:`CorpusStage` or :class:`Renderer` and sets a ``name`` class variable. Its attrs
-fields, declared with :func:`pipeline.options.option`, are its options: the config schema
+fields, declared with :func:`docstage.options.option`, are its options: the config schema
 and the documentation at once::
 
     @attrs.define(kw_only=True)
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from pipeline.document import Document
+from docstage.document import Document
 
 if TYPE_CHECKING:
     import structlog
 
-    from pipeline.run import RunSummary
-    from pipeline.state import StateStore
+    from docstage.run import RunSummary
+    from docstage.state import StateStore
 
 KINDS = ("reader", "transform", "corpus", "renderer")
 
@@ -98,7 +98,7 @@ class Stage:
     def setup(self, context: StageContext) -> None:
         """Prepare for the run: check inputs, open outputs, load models.
 
-        Raise :class:`pipeline.errors.OptionError` for a bad option value; the user then
+        Raise :class:`docstage.errors.OptionError` for a bad option value; the user then
         sees the config file, line and stage.
         """
 
@@ -158,7 +158,7 @@ class CorpusStage(Stage):
 class Renderer(Stage):
     """Writes documents out. Documents pass through a renderer unchanged.
 
-    ``setup`` opens the output (through :class:`pipeline.io.AtomicFile`, so a failed
+    ``setup`` opens the output (through :class:`docstage.io.AtomicFile`, so a failed
     run leaves the previous output intact), ``write`` receives each document, ``finish``
     commits with the run summary, ``abort`` discards what was written.
     """

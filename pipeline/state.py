@@ -24,7 +24,7 @@ from pathlib import Path
 
 import attrs
 
-from pipeline.errors import DataError
+from docstage.errors import DataError
 
 #: Bumped when the store's own tables change shape; stages version their tables themselves.
 SCHEMA_VERSION = 1

@@ -1,4 +1,4 @@
-"""Test helpers for plugin authors, also a pytest plugin (entry point ``pytest11``).
+"""Test helpers for plugin authors: run stages and configs, record hook calls.
 
 Run one stage or a whole config on in-memory documents and assert on what came out::
 
@@ -16,16 +16,15 @@ Run one stage or a whole config on in-memory documents and assert on what came o
         run_pipeline(CONFIG_TOML, plugins=[("recorder", hook_recorder)])
         assert hook_recorder.names[0] == "docstage_before_run"
 
-Fixtures: ``run_stage``, ``run_pipeline`` (both write into ``tmp_path``) and
-``hook_recorder``; annotate them with :class:`RunStage`, :class:`RunPipeline` and
-:class:`HookRecorder` in typed tests. The plain functions :func:`run_stage` and
-:func:`run_pipeline` work outside pytest too.
+The pytest fixtures ``run_stage``, ``run_pipeline`` (both write into ``tmp_path``) and
+``hook_recorder`` come from :mod:`docstage.pytest_plugin`; annotate them with
+:class:`RunStage`, :class:`RunPipeline` and :class:`HookRecorder` in typed tests. The plain
+functions :func:`run_stage` and :func:`run_pipeline` work outside pytest too.
 """
 
 from __future__ import annotations
 
 import atexit
-import functools
 import json
 import shutil
 import tempfile
@@ -34,14 +33,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
-import pytest
 
-from pipeline.config import Config, config_from_dict, load_config
-from pipeline.document import Document
-from pipeline.plan import make_plan
-from pipeline.plugins import hookimpl
-from pipeline.run import RunSummary, StageStats
-from pipeline.runner import Runner
+from docstage.config import Config, config_from_dict, load_config
+from docstage.document import Document
+from docstage.plan import make_plan
+from docstage.plugins import hookimpl
+from docstage.run import RunSummary, StageStats
+from docstage.runner import Runner
 
 
 @attrs.frozen
@@ -246,12 +244,6 @@ class HookRecorder:
         )
 
 
-@pytest.fixture
-def hook_recorder() -> HookRecorder:
-    """A fresh :class:`HookRecorder`; pass it as ``plugins=[("recorder", hook_recorder)]``."""
-    return HookRecorder()
-
-
 class RunPipeline(Protocol):
     """The type of the ``run_pipeline`` fixture, for annotating tests."""
 
@@ -278,15 +270,3 @@ class RunStage(Protocol):
         folder: str | Path | None = None,
         **options: Any,
     ) -> RunResult: ...
-
-
-@pytest.fixture(name="run_pipeline")
-def _run_pipeline(tmp_path: Path) -> RunPipeline:
-    """:func:`run_pipeline` with relative paths resolved in ``tmp_path``."""
-    return functools.partial(run_pipeline, folder=tmp_path)
-
-
-@pytest.fixture(name="run_stage")
-def _run_stage(tmp_path: Path) -> RunStage:
-    """:func:`run_stage` with relative paths resolved in ``tmp_path``."""
-    return functools.partial(run_stage, folder=tmp_path)

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from pipeline.document import Document
-from pipeline.errors import ConfigError, OptionError
-from pipeline.files import (
+from docstage.document import Document
+from docstage.errors import ConfigError, OptionError
+from docstage.files import (
     SourceFormat,
     decode,
     iter_files,
@@ -32,8 +32,8 @@ from pipeline.files import (
     source_formatter,
     split_glob,
 )
-from pipeline.options import option
-from pipeline.stages import BadInput, Drop, Reader, StageContext
+from docstage.options import option
+from docstage.stages import BadInput, Drop, Reader, StageContext
 
 if TYPE_CHECKING:
     from trafilatura.settings import Document as Extracted

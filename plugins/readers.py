@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 import attrs
 
-from pipeline import Document, hookimpl
-from pipeline.errors import OptionError
-from pipeline.files import (
+from docstage import Document, hookimpl
+from docstage.errors import OptionError
+from docstage.files import (
     SourceFormat,
     decode,
     iter_files,
@@ -18,9 +18,9 @@ from pipeline.files import (
     source_formatter,
     split_glob,
 )
-from pipeline.options import option
-from pipeline.registry import StageRegistry
-from pipeline.stages import BadInput, Drop, Reader, StageContext
+from docstage.options import option
+from docstage.registry import StageRegistry
+from docstage.stages import BadInput, Drop, Reader, StageContext
 
 
 def _first_match(pattern: str) -> bool:
@@ -226,7 +226,7 @@ def docstage_register_stages(registry: StageRegistry) -> None:
     registry.add(ReadFiles)
     registry.add(ReadJsonl)
     # read.html imports trafilatura (the html extra) only when a run sets it up.
-    from plugins.html import STAGES as HTML_STAGES
+    from docstage_plugins.html import STAGES as HTML_STAGES
 
     for stage in HTML_STAGES:
         registry.add(stage)

@@ -9,14 +9,14 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import Document, hookimpl
-from pipeline.errors import OptionError
-from pipeline.io import AtomicFile, writable_folder
-from pipeline.options import option
-from pipeline.records import to_record
-from pipeline.registry import StageRegistry
-from pipeline.run import RunSummary
-from pipeline.stages import Renderer, StageContext
+from docstage import Document, hookimpl
+from docstage.errors import OptionError
+from docstage.io import AtomicFile, writable_folder
+from docstage.options import option
+from docstage.records import to_record
+from docstage.registry import StageRegistry
+from docstage.run import RunSummary
+from docstage.stages import Renderer, StageContext
 
 
 @attrs.define(kw_only=True)
@@ -65,9 +65,9 @@ class RenderJsonl(Renderer):
 
 @hookimpl
 def docstage_register_stages(registry: StageRegistry) -> None:
-    from plugins.render_csv import STAGES as CSV_STAGES
-    from plugins.render_html import STAGES as HTML_STAGES
-    from plugins.render_markdown import STAGES as MARKDOWN_STAGES
+    from docstage_plugins.render_csv import STAGES as CSV_STAGES
+    from docstage_plugins.render_html import STAGES as HTML_STAGES
+    from docstage_plugins.render_markdown import STAGES as MARKDOWN_STAGES
 
     registry.add(RenderJsonl)
     for stage in (*CSV_STAGES, *MARKDOWN_STAGES, *HTML_STAGES):

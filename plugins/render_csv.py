@@ -14,13 +14,13 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from pipeline.document import STORY_ID, Document
-from pipeline.errors import OptionError
-from pipeline.io import AtomicFile, writable_folder
-from pipeline.options import option
-from pipeline.run import RunSummary
-from pipeline.stages import Renderer, StageContext
-from plugins.entities.link import EntityIndex, IndexEntry, entity_id_for, mention_name
+from docstage.document import STORY_ID, Document
+from docstage.errors import OptionError
+from docstage.io import AtomicFile, writable_folder
+from docstage.options import option
+from docstage.run import RunSummary
+from docstage.stages import Renderer, StageContext
+from docstage_plugins.entities.link import EntityIndex, IndexEntry, entity_id_for, mention_name
 
 #: Columns of the entity table.
 ENTITY_COLUMNS = ("entity_id", "canonical", "label", "aliases", "mentions", "documents", "sources")

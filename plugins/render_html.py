@@ -22,15 +22,15 @@ from typing import Any, ClassVar
 import attrs
 import jinja2
 
-from pipeline import Document
-from pipeline.errors import OptionError
-from pipeline.io import AtomicFile, writable_folder
-from pipeline.options import option
-from pipeline.run import RunSummary
-from pipeline.spool import Spool
-from pipeline.stages import Renderer, StageContext
-from plugins.entities.link import EntityIndex
-from plugins.render_markdown import field, headline
+from docstage import Document
+from docstage.errors import OptionError
+from docstage.io import AtomicFile, writable_folder
+from docstage.options import option
+from docstage.run import RunSummary
+from docstage.spool import Spool
+from docstage.stages import Renderer, StageContext
+from docstage_plugins.entities.link import EntityIndex
+from docstage_plugins.render_markdown import field, headline
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -17,12 +17,12 @@ from typing import Any, ClassVar
 
 import attrs
 
-from pipeline import Document
-from pipeline.errors import OptionError
-from pipeline.io import AtomicFile, writable_folder
-from pipeline.options import option
-from pipeline.run import RunSummary
-from pipeline.stages import Renderer, StageContext
+from docstage import Document
+from docstage.errors import OptionError
+from docstage.io import AtomicFile, writable_folder
+from docstage.options import option
+from docstage.run import RunSummary
+from docstage.stages import Renderer, StageContext
 
 #: Entity labels worth naming in a digest (not dates, numbers, money).
 KEY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT", "FAC"})

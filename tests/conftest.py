@@ -78,7 +78,7 @@ def twenty_news(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def spacy_model() -> str:
     """The installed English spaCy pipeline; skips the test when there is none."""
     pytest.importorskip("spacy")
-    from plugins.entities import spacy_backend
+    from docstage_plugins.entities import spacy_backend
 
     try:
         return spacy_backend.find_model()

@@ -3,8 +3,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.cleaning import Cut, apply_cuts, lines, restore
-from pipeline.document import REMOVED, Document
+from docstage.cleaning import Cut, apply_cuts, lines, restore
+from docstage.document import REMOVED, Document
 
 
 def test_lines_tile_the_text() -> None:

@@ -18,12 +18,12 @@ import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import ConfigError, hookimpl
-from pipeline.cleaning import restore
-from pipeline.document import REMOVED, Document
-from pipeline.registry import StageRegistry
-from pipeline.testing import RunResult, run_pipeline
-from plugins.cleanup.boilerplate import CleanupBoilerplate, furniture_lines
+from docstage import ConfigError, hookimpl
+from docstage.cleaning import restore
+from docstage.document import REMOVED, Document
+from docstage.registry import StageRegistry
+from docstage.testing import RunResult, run_pipeline
+from docstage_plugins.cleanup.boilerplate import CleanupBoilerplate, furniture_lines
 from tests.conftest import ROOT
 
 LEARNED = "cleanup.boilerplate:learned"

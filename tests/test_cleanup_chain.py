@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.cleaning import restore
-from pipeline.document import REMOVED, Document
+from docstage.cleaning import restore
+from docstage.document import REMOVED, Document
 from tests.conftest import CONFIGS, news_outputs
 
 CHAIN = [

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import ConfigError
-from pipeline.cleaning import restore
-from pipeline.document import REMOVED, Document
-from pipeline.testing import RunResult
-from plugins.cleanup.mail import CleanupMail, _common_date, parse_author, parse_mail_date
-from plugins.readers import ReadFiles
+from docstage import ConfigError
+from docstage.cleaning import restore
+from docstage.document import REMOVED, Document
+from docstage.testing import RunResult
+from docstage_plugins.cleanup.mail import CleanupMail, _common_date, parse_author, parse_mail_date
+from docstage_plugins.readers import ReadFiles
 
 RunStage = Callable[..., RunResult]
 

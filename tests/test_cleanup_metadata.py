@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.cleaning import restore
-from pipeline.document import REMOVED, Document
-from plugins.cleanup.metadata import CleanupMetadata, parse_date
+from docstage.cleaning import restore
+from docstage.document import REMOVED, Document
+from docstage_plugins.cleanup.metadata import CleanupMetadata, parse_date
 from tests.conftest import EXAMPLES
 
 STAGE = CleanupMetadata()

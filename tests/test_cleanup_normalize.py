@@ -7,9 +7,9 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.cleaning import restore
-from pipeline.document import REMOVED, Document
-from plugins.cleanup.normalize import CleanupNormalize
+from docstage.cleaning import restore
+from docstage.document import REMOVED, Document
+from docstage_plugins.cleanup.normalize import CleanupNormalize
 
 STAGE = CleanupNormalize()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import __version__
-from pipeline.cli import cli
+from docstage import __version__
+from docstage.cli import cli
 from tests.conftest import CONFIGS, EXAMPLES
 
 BROKEN_STAGE = """\
@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline.stages import Transform
+from docstage.stages import Transform
 
 
 @attrs.define
@@ -67,7 +67,7 @@ def test_help_lists_commands() -> None:
 
 def test_example_config_end_to_end_through_the_console_script(example: Path) -> None:
     script = Path(sys.executable).with_name("pipeline")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "pipeline"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "docstage"]
     done = subprocess.run(
         [*command, "run", str(example)], capture_output=True, text=True, check=False
     )

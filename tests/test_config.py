@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
-from pipeline.config import load_config
-from pipeline.errors import ConfigError
-from pipeline.plan import make_plan
+from docstage.cli import cli
+from docstage.config import load_config
+from docstage.errors import ConfigError
+from docstage.plan import make_plan
 
 GOOD = """\
 [pipeline]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.document import Document
+from docstage.document import Document
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -22,7 +22,7 @@ DEDUP = {"use": "dedup", "stories": False, "passages": False, "report": "dedup.j
 def mails(twenty_news: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Document]:
     """Every article with its header block in metadata (the signature kept, as in the
     ground truth's bodies)."""
-    from pipeline.testing import run_pipeline
+    from docstage.testing import run_pipeline
 
     config = {
         "stages": [

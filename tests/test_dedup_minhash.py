@@ -1,4 +1,4 @@
-"""``plugins.dedup.minhash``: the promises the ``dedup`` stage and its state store rely on.
+"""``docstage_plugins.dedup.minhash``: the promises the ``dedup`` stage and its state store rely on.
 
 Shingles, keys and signatures are stored and compared with the values a later run (another
 process, another ``PYTHONHASHSEED``) computes, so they must be the same everywhere; MinHash
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugins.dedup.minhash import (
+from docstage_plugins.dedup.minhash import (
     LshIndex,
     MinHasher,
     band_keys,
@@ -481,7 +481,7 @@ def test_near_pairs_never_reports_a_pair_below_the_threshold(
 
 def test_a_reworded_quote_is_not_a_near_copy() -> None:
     """SPEC §2's quote in two wordings shares no word 5-gram: MinHash near copies do not
-    cover it (shared passages do, in ``plugins.dedup.passages``)."""
+    cover it (shared passages do, in ``docstage_plugins.dedup.passages``)."""
     a, b = shingles(ENCOUNTER), shingles(COME_ACROSS)
     assert (a.size, b.size) == (1, 2)
     assert jaccard(a, b) == 0.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.document import Document
+from docstage.document import Document
 from tests.conftest import CONFIGS, news_outputs
 
 

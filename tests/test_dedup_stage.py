@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ConfigError
-from pipeline.document import Document
+from docstage import ConfigError
+from docstage.document import Document
 
 STRIKE = (
     "Negotiators for striking dockworkers and the Port of Aldermouth emerged late on Tuesday "

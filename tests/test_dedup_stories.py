@@ -1,4 +1,4 @@
-"""Same-story clustering (:mod:`plugins.dedup.stories`) on invented news articles.
+"""Same-story clustering (:mod:`docstage_plugins.dedup.stories`) on invented news articles.
 
 Two events are each told by two outlets in their own words; four articles are about
 nothing else in the set. The seed test runs the two real seed articles and skips when
@@ -18,7 +18,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
+from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
 
 # (id, source, published, title, entities, text)
 ARTICLES = [

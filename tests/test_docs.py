@@ -25,8 +25,8 @@ from typing import Any
 import attrs
 import pytest
 
-from pipeline import hookspecs
-from pipeline.plugins import ENTRY_POINT_GROUP, load_plugins
+from docstage import hookspecs
+from docstage.plugins import ENTRY_POINT_GROUP, load_plugins
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -144,7 +144,7 @@ def doc_files() -> list[Path]:
 
 
 def hook_specs() -> dict[str, Callable[..., Any]]:
-    """The hook specifications: the functions named docstage_* in pipeline.hookspecs."""
+    """The hook specifications: the functions named docstage_* in docstage.hookspecs."""
     return {
         name: function
         for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
@@ -286,7 +286,7 @@ def tutorial_files() -> dict[str, str]:
 
 
 def _pipeline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from pipeline.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from docstage.cli import main; main()", *args]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
@@ -417,7 +417,7 @@ def help_blocks() -> list[tuple[list[str], str]]:
 
 
 def test_cli_reference_shows_every_command_s_help() -> None:
-    from pipeline.cli import cli
+    from docstage.cli import cli
 
     commands = {("pipeline", name) for name in cli.commands} - {("pipeline", "eval")}
     shown = {tuple(args[:2]) for args, _ in help_blocks()}
@@ -431,7 +431,7 @@ def test_cli_reference_help_is_current(args: list[str], shown: str) -> None:
     """docs/cli.md shows each command's --help as the command prints it (80 columns)."""
     from click.testing import CliRunner
 
-    from pipeline.cli import cli
+    from docstage.cli import cli
 
     result = CliRunner().invoke(cli, args[1:], terminal_width=80, prog_name="pipeline")
     assert result.exit_code == 0, result.output
@@ -453,7 +453,7 @@ def _table_rows(section: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("section", ["pipeline", "run"])
 def test_every_config_option_is_documented_with_its_default(section: str) -> None:
-    from pipeline.config import PipelineSection, RunSection
+    from docstage.config import PipelineSection, RunSection
 
     cls = PipelineSection if section == "pipeline" else RunSection
     documented = _table_rows(section)

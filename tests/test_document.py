@@ -7,8 +7,8 @@ import pickle
 import attrs
 import pytest
 
-from pipeline.document import REMOVED, Document, Entity, Key, Removal
-from pipeline.records import to_record
+from docstage.document import REMOVED, Document, Entity, Key, Removal
+from docstage.records import to_record
 
 LANGUAGE: Key[str] = Key("language", "ISO 639-1 code")
 

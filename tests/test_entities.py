@@ -14,11 +14,11 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from pipeline import ConfigError, Document
-from pipeline.document import Entity
-from pipeline.stages import StageContext
-from plugins.entities import linking, rules, spacy_backend
-from plugins.entities.extract import DEFAULT_LABELS, Entities, clean_spans
+from docstage import ConfigError, Document
+from docstage.document import Entity
+from docstage.stages import StageContext
+from docstage_plugins.entities import linking, rules, spacy_backend
+from docstage_plugins.entities.extract import DEFAULT_LABELS, Entities, clean_spans
 
 ARTICLE = (
     "Finnish President Anna Korhonen on Tuesday said that the Kremlin and Washington had "

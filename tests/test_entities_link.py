@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import ConfigError, Document, Entity, hookimpl
-from pipeline.testing import RunResult
-from plugins.entities.link import (
+from docstage import ConfigError, Document, Entity, hookimpl
+from docstage.testing import RunResult
+from docstage_plugins.entities.link import (
     AliasTable,
     EntitiesLink,
     EntityIndex,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
-from pipeline.document import Document
+from docstage.cli import cli
+from docstage.document import Document
 from tests.conftest import CONFIGS, news_outputs
 
 WIRE = """\

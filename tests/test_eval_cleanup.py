@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline.cli import cli
-from pipeline.config import load_config
-from pipeline.evaluation.cleanup import (
+from docstage.cli import cli
+from docstage.config import load_config
+from docstage.evaluation.cleanup import (
     FIELDS,
     DataError,
     TokenScore,
@@ -23,7 +23,7 @@ from pipeline.evaluation.cleanup import (
     parse_fields,
     tokens,
 )
-from pipeline.plan import make_plan
+from docstage.plan import make_plan
 from tests.test_read_html import PARAGRAPHS, SCRIPT_ONLY, news_page
 
 # --- the metric ----------------------------------------------------------------------------
@@ -202,7 +202,7 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import Document, Drop, Transform, hookimpl, option
+from docstage import Document, Drop, Transform, hookimpl, option
 
 
 @attrs.define(kw_only=True)
@@ -342,8 +342,8 @@ def test_html_route_with_the_config_stages(workspace: Path) -> None:
 
 
 PROVIDE_HTML = """\
-from pipeline import hookimpl
-from plugins.html import ReadHtml
+from docstage import hookimpl
+from docstage_plugins.html import ReadHtml
 
 
 @hookimpl

@@ -13,9 +13,9 @@ import pytest
 import structlog
 from click.testing import CliRunner, Result
 
-from pipeline.errors import DataError
-from pipeline.evaluation import eval_group
-from pipeline.evaluation.dedup import (
+from docstage.errors import DataError
+from docstage.evaluation import eval_group
+from docstage.evaluation.dedup import (
     Gold,
     Predictions,
     UnionFind,
@@ -479,8 +479,8 @@ from typing import ClassVar, Optional
 
 import attrs
 
-from pipeline import STORY_ID, CorpusStage, Drop, Transform, option
-from pipeline.document import DUPLICATES, Duplicate
+from docstage import STORY_ID, CorpusStage, Drop, Transform, option
+from docstage.document import DUPLICATES, Duplicate
 
 
 @attrs.define(kw_only=True)

@@ -13,9 +13,9 @@ import pytest
 import structlog
 from click.testing import CliRunner, Result
 
-from pipeline import hookimpl
-from pipeline.evaluation import entities as eval_entities
-from pipeline.evaluation.entities import (
+from docstage import hookimpl
+from docstage.evaluation import entities as eval_entities
+from docstage.evaluation.entities import (
     CONLL_LABELS,
     Counts,
     DataError,
@@ -241,7 +241,7 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import Drop, Entity, Transform, option
+from docstage import Drop, Entity, Transform, option
 
 NAMES = {"Ann Lee": "PERSON", "Oslo": "GPE", "Acme": "ORG", "Nothing": "ORG"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from pipeline.cli import cli
+from docstage.cli import cli
 
 ARTICLE = (
     "The harbour board approved a new ferry timetable on Tuesday after months of "

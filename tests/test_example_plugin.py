@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
+from docstage.cli import cli
 from tests.conftest import EXAMPLES
 
 PLUGIN = EXAMPLES / "plugins" / "docstage-redact"

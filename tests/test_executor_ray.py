@@ -17,18 +17,18 @@ from typing import Any
 import attrs
 import pytest
 
-from pipeline.config import load_config
-from pipeline.document import Document
-from pipeline.errors import ConfigError, RunError
-from pipeline.executors import LocalExecutor, make_executor, worker_spec
-from pipeline.plan import Plan, make_plan
-from pipeline.segments import Segment
-from pipeline.testing import RunResult, run_pipeline
+from docstage.config import load_config
+from docstage.document import Document
+from docstage.errors import ConfigError, RunError
+from docstage.executors import LocalExecutor, make_executor, worker_spec
+from docstage.plan import Plan, make_plan
+from docstage.segments import Segment
+from docstage.testing import RunResult, run_pipeline
 
 ray = pytest.importorskip("ray")
 
-from pipeline import ray_executor  # noqa: E402 - needs ray, skipped above without it
-from pipeline.ray_executor import RayExecutor  # noqa: E402
+from docstage import ray_executor  # noqa: E402 - needs ray, skipped above without it
+from docstage.ray_executor import RayExecutor  # noqa: E402
 
 #: test.die_on, in a plugin file of its own (the processes executor's tests use it too).
 DIE_ON = Path(__file__).resolve().parent / "plugins" / "die_on.py"
@@ -41,8 +41,8 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import OptionError, hookimpl
-from pipeline.stages import Transform
+from docstage import OptionError, hookimpl
+from docstage.stages import Transform
 
 
 @attrs.define(kw_only=True)

@@ -25,10 +25,10 @@ from typing import ClassVar
 import attrs
 from click.testing import CliRunner
 
-from pipeline.cli import cli
-from pipeline.document import Document
-from pipeline.stages import Transform
-from pipeline.state import read_manifest
+from docstage.cli import cli
+from docstage.document import Document
+from docstage.stages import Transform
+from docstage.state import read_manifest
 from tests.conftest import CONFIGS, EXAMPLES, news_outputs
 
 SLOW_PLUGIN = '''
@@ -39,8 +39,8 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import hookimpl
-from pipeline.stages import Transform
+from docstage import hookimpl
+from docstage.stages import Transform
 
 
 @attrs.define(kw_only=True)
@@ -217,7 +217,7 @@ def cached_outcomes(cache: Path) -> int:
 def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path) -> None:
     write_corpus(tmp_path / "corpus", 300)
     config = write_config(tmp_path, seconds=0.01, batch_size=10)
-    command = [sys.executable, "-m", "pipeline", "run", str(config), "--no-progress"]
+    command = [sys.executable, "-m", "docstage", "run", str(config), "--no-progress"]
     process = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

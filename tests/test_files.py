@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import OptionError
-from pipeline.files import (
+from docstage.errors import OptionError
+from docstage.files import (
     decode,
     glob_regex,
     iter_files,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
+from docstage.cli import cli
 from tests.test_docs import DOCS, EXAMPLES, code_blocks, tutorial_files
 
 
@@ -64,7 +64,7 @@ def test_a_new_plugin_installs_passes_its_tests_and_runs(tmp_path: Path, environ
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "4 passed" in tests.stdout
 
-    listed = run([str(environment), "-m", "pipeline", "plugins"], plugin)
+    listed = run([str(environment), "-m", "docstage", "plugins"], plugin)
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if "acme-tagger" in line)
     assert "acme_tagger.tag" in row
@@ -72,7 +72,7 @@ def test_a_new_plugin_installs_passes_its_tests_and_runs(tmp_path: Path, environ
 
     outputs = {}
     for executor in ("local", "processes"):
-        command = [str(environment), "-m", "pipeline", "run", "example.toml", "--no-incremental"]
+        command = [str(environment), "-m", "docstage", "run", "example.toml", "--no-incremental"]
         ran = run([*command, "--executor", executor, "--workers", "2"], plugin)
         assert ran.returncode == 0, ran.stderr
         outputs[executor] = (plugin / "out" / "tagged.jsonl").read_text()
@@ -143,7 +143,7 @@ def test_the_tutorial_package_installs_and_clashes_as_the_tutorial_says(
             for block in code_blocks((DOCS / "writing-plugins.md").read_text(encoding="utf-8"))
             if block.text.startswith("$ pip install -e docstage-watchlist")
         )
-        pipeline = [str(environment), "-m", "pipeline"]
+        pipeline = [str(environment), "-m", "docstage"]
         listed = run([*pipeline, "plugins"], tmp_path)
         row = next(line for line in listed.stdout.splitlines() if "docstage-watchlist" in line)
         assert [cell.strip() for cell in row.split("│")[1:5]] == [

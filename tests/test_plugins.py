@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import cli
-from pipeline.document import Document
-from pipeline.errors import PluginError
-from pipeline.plugins import hookimpl, load_plugins
-from pipeline.stages import Transform
+from docstage.cli import cli
+from docstage.document import Document
+from docstage.errors import PluginError
+from docstage.plugins import hookimpl, load_plugins
+from docstage.stages import Transform
 
 REQUIRE_TEST_PLUGIN = os.environ.get("DOCSTAGE_REQUIRE_TEST_PLUGIN") == "1"
 
@@ -23,8 +23,8 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline.options import option
-from pipeline.stages import Transform
+from docstage.options import option
+from docstage.stages import Transform
 
 
 @attrs.define(kw_only=True)

@@ -17,10 +17,10 @@ import pytest
 import structlog
 from click.testing import CliRunner, Result
 
-from pipeline import Document, Drop, Transform, hookimpl
-from pipeline.cli import cli
-from pipeline.errors import ConfigError
-from pipeline.testing import HookRecorder, RunResult
+from docstage import Document, Drop, Transform, hookimpl
+from docstage.cli import cli
+from docstage.errors import ConfigError
+from docstage.testing import HookRecorder, RunResult
 
 RunPipeline = Callable[..., RunResult]
 
@@ -447,9 +447,9 @@ def test_files_are_read_one_at_a_time_as_the_pipeline_asks(
 RSS_SCRIPT = """
 import json, sys
 import psutil
-from pipeline.config import config_from_dict
-from pipeline.plan import make_plan
-from pipeline.runner import Runner
+from docstage.config import config_from_dict
+from docstage.plan import make_plan
+from docstage.runner import Runner
 
 process = psutil.Process()
 peak = 0.0

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from pipeline import Document, hookimpl
-from pipeline.cli import cli
-from pipeline.errors import ConfigError
-from pipeline.testing import RunResult, run_pipeline
-from plugins import html
-from plugins.html import ReadHtml
+from docstage import Document, hookimpl
+from docstage.cli import cli
+from docstage.errors import ConfigError
+from docstage.testing import RunResult, run_pipeline
+from docstage_plugins import html
+from docstage_plugins.html import ReadHtml
 
 PARAGRAPHS = (
     "Dock workers at the port of Easthaven voted on Thursday to end a strike that had "
@@ -342,8 +342,8 @@ def test_missing_trafilatura_is_one_clear_error(
 
 
 PLUGIN_FILE = """\
-from pipeline import hookimpl
-from plugins.html import ReadHtml
+from docstage import hookimpl
+from docstage_plugins.html import ReadHtml
 
 
 @hookimpl

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.testing import RunResult
+from docstage.errors import ConfigError
+from docstage.testing import RunResult
 
 RunPipeline = Callable[..., RunResult]
 

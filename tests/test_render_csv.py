@@ -12,13 +12,13 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from pipeline import STORY_ID, ConfigError, Document, Drop, Entity, Transform, hookimpl
-from pipeline.config import config_from_dict
-from pipeline.plan import make_plan
-from pipeline.runner import Runner
-from pipeline.testing import RunResult
-from plugins.entities.link import EntitiesLink, entity_id_for
-from plugins.render_csv import DOCUMENT_COLUMNS, ENTITY_COLUMNS, RenderCsv
+from docstage import STORY_ID, ConfigError, Document, Drop, Entity, Transform, hookimpl
+from docstage.config import config_from_dict
+from docstage.plan import make_plan
+from docstage.runner import Runner
+from docstage.testing import RunResult
+from docstage_plugins.entities.link import EntitiesLink, entity_id_for
+from docstage_plugins.render_csv import DOCUMENT_COLUMNS, ENTITY_COLUMNS, RenderCsv
 
 RunPipeline = Callable[..., RunResult]
 RunStage = Callable[..., RunResult]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import ConfigError
-from pipeline.document import Document
+from docstage import ConfigError
+from docstage.document import Document
 from tests.conftest import CONFIGS, news_outputs
 
 HOSTILE = "Ferry timetable <script>alert(1)</script> and <img src=x onerror=alert(1)> posted."

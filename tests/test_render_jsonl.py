@@ -15,10 +15,10 @@ import pytest
 import structlog
 from click.testing import CliRunner, Result
 
-from pipeline import CorpusStage, Document, Drop, Entity, Removal, Transform, hookimpl
-from pipeline.cli import cli
-from pipeline.errors import ConfigError
-from pipeline.testing import RunResult
+from docstage import CorpusStage, Document, Drop, Entity, Removal, Transform, hookimpl
+from docstage.cli import cli
+from docstage.errors import ConfigError
+from docstage.testing import RunResult
 
 RunPipeline = Callable[..., RunResult]
 RunStage = Callable[..., RunResult]

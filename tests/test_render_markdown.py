@@ -9,9 +9,9 @@ from typing import ClassVar
 import attrs
 import pytest
 
-from pipeline import ConfigError
-from pipeline.document import Document, Duplicate, Entity, PassageMatch, SharedPassage
-from pipeline.stages import Transform
+from docstage import ConfigError
+from docstage.document import Document, Duplicate, Entity, PassageMatch, SharedPassage
+from docstage.stages import Transform
 from tests.conftest import CONFIGS, news_outputs
 
 QUOTE = "We will not sign anything our members have not read line by line"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.testing import run_pipeline
+from docstage.testing import run_pipeline
 from tests.conftest import CONFIGS, ROOT, news_outputs
 
 CHROMIUM = Path("/usr/bin/chromium")

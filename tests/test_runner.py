@@ -10,11 +10,11 @@ from typing import ClassVar
 import attrs
 import pytest
 
-from pipeline.document import Document
-from pipeline.options import option
-from pipeline.plugins import hookimpl
-from pipeline.stages import CorpusStage, Drop, Reader, Transform
-from pipeline.testing import HookRecorder
+from docstage.document import Document
+from docstage.options import option
+from docstage.plugins import hookimpl
+from docstage.stages import CorpusStage, Drop, Reader, Transform
+from docstage.testing import HookRecorder
 
 
 @attrs.define(kw_only=True)

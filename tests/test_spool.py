@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from pipeline.document import Document, Entity
-from pipeline.spool import Spool
+from docstage.document import Document, Entity
+from docstage.spool import Spool
 
 
 def test_spool_gives_documents_back_in_order_twice() -> None:

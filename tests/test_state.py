@@ -12,11 +12,11 @@ from typing import ClassVar
 import attrs
 import pytest
 
-from pipeline.cache import RunCache
-from pipeline.document import Document
-from pipeline.errors import DataError
-from pipeline.stages import CorpusStage, Drop, StageContext
-from pipeline.state import StateStore
+from docstage.cache import RunCache
+from docstage.document import Document
+from docstage.errors import DataError
+from docstage.stages import CorpusStage, Drop, StageContext
+from docstage.state import StateStore
 
 
 @attrs.define(kw_only=True)

@@ -1,4 +1,4 @@
-"""``pipeline.testing``: the helpers plugin authors assert with."""
+"""``docstage.testing``: the helpers plugin authors assert with."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import ClassVar
 import attrs
 import pytest
 
-from pipeline import Document, Transform, hookspecs
-from pipeline.testing import HookRecorder, RunResult, run_stage
+from docstage import Document, Transform, hookspecs
+from docstage.testing import HookRecorder, RunResult, run_stage
 
 
 @attrs.define(kw_only=True)
@@ -70,8 +70,8 @@ def test_the_recorder_records_every_run_hook() -> None:
 def test_a_run_without_a_folder_cleans_up_when_python_exits(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """\
-        from pipeline import Document
-        from pipeline.testing import run_stage
+        from docstage import Document
+        from docstage.testing import run_stage
         from tests.test_testing import NotEmpty
 
         result = run_stage(NotEmpty, [Document(id="a", text="")])

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import click
 
-from pipeline.evaluation.cleanup import cleanup_command
-from pipeline.evaluation.dedup import dedup_command
-from pipeline.evaluation.entities import entities_command
+from docstage.evaluation.cleanup import cleanup_command
+from docstage.evaluation.dedup import dedup_command
+from docstage.evaluation.entities import entities_command
 
 
 @click.group("eval", context_settings={"help_option_names": ["-h", "--help"]})

@@ -33,17 +33,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.commands import user_errors
-from pipeline.config import display, load_config
-from pipeline.document import Document
-from pipeline.errors import DataError, RunError, did_you_mean, one_of
-from pipeline.evaluation.scratch import run_scratch
-from pipeline.log import configure_logging
-from pipeline.plan import Plan, make_plan
-from pipeline.stages import Drop
+from docstage.commands import user_errors
+from docstage.config import display, load_config
+from docstage.document import Document
+from docstage.errors import DataError, RunError, did_you_mean, one_of
+from docstage.evaluation.scratch import run_scratch
+from docstage.log import configure_logging
+from docstage.plan import Plan, make_plan
+from docstage.stages import Drop
 
 if TYPE_CHECKING:
-    from plugins.html import ReadHtml
+    from docstage_plugins.html import ReadHtml
 
 log = structlog.get_logger()
 
@@ -376,7 +376,7 @@ def keep_everything(gold: GoldFile) -> RouteResult:
 
 def plain_trafilatura(gold: GoldFile) -> RouteResult:
     """The baseline of ``trafilatura.extract`` with its defaults on each page's HTML."""
-    from plugins.html import decompress, require_trafilatura
+    from docstage_plugins.html import decompress, require_trafilatura
 
     require_trafilatura("the plain trafilatura baseline")
     import trafilatura
@@ -461,7 +461,7 @@ def html_route(gold: GoldFile, cleanup: Cleanup | None) -> RouteResult:
 
     read.html takes its options from the config when the config has a read.html stage.
     """
-    from plugins.html import ReadHtml, require_trafilatura
+    from docstage_plugins.html import ReadHtml, require_trafilatura
 
     require_trafilatura()
     full = cleanup.plan() if cleanup is not None else None
@@ -502,7 +502,7 @@ def html_route(gold: GoldFile, cleanup: Cleanup | None) -> RouteResult:
 
 def _html_reader(plan: Plan | None) -> ReadHtml:
     """The config's read.html stage (for its options), else read.html with its defaults."""
-    from plugins.html import ReadHtml
+    from docstage_plugins.html import ReadHtml
 
     for stage in plan.readers if plan is not None else ():
         if isinstance(stage.instance, ReadHtml):

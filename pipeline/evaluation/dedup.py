@@ -31,14 +31,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.commands import user_errors
-from pipeline.config import display, load_config, parse_override
-from pipeline.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_jsonable
-from pipeline.errors import ConfigError, DataError, RunError
-from pipeline.evaluation.entities import Counts
-from pipeline.evaluation.scratch import run_scratch
-from pipeline.log import configure_logging
-from pipeline.plan import make_plan
+from docstage.commands import user_errors
+from docstage.config import display, load_config, parse_override
+from docstage.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_jsonable
+from docstage.errors import ConfigError, DataError, RunError
+from docstage.evaluation.entities import Counts
+from docstage.evaluation.scratch import run_scratch
+from docstage.log import configure_logging
+from docstage.plan import make_plan
 
 #: What a predicted cluster is: copies of one survivor, or documents of one story.
 RELATIONS = ("copies", "stories")
@@ -312,7 +312,7 @@ def predict(
     config: Path, overrides: Sequence[str] = (), *, plugins: Sequence[tuple[str, object]] = ()
 ) -> Predictions:
     """Run ``config`` without its renderers and report files (see
-    :func:`~pipeline.evaluation.scratch.scratch_plan`) and collect what its documents say.
+    :func:`~docstage.evaluation.scratch.scratch_plan`) and collect what its documents say.
 
     The run uses a scratch state store and quarantine, so it neither sees nor changes an
     earlier run's dedup index; a document a stage fails on is skipped.

@@ -25,13 +25,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.commands import user_errors
-from pipeline.config import Config, config_from_dict, display, load_config, parse_override
-from pipeline.document import Document
-from pipeline.errors import ConfigError, DataError, RunError
-from pipeline.evaluation.scratch import run_scratch
-from pipeline.log import configure_logging
-from pipeline.plan import Plan, make_plan
+from docstage.commands import user_errors
+from docstage.config import Config, config_from_dict, display, load_config, parse_override
+from docstage.document import Document
+from docstage.errors import ConfigError, DataError, RunError
+from docstage.evaluation.scratch import run_scratch
+from docstage.log import configure_logging
+from docstage.plan import Plan, make_plan
 
 #: The stage that finds entities when no ``--config`` is given.
 DEFAULT_STAGE = "entities"

@@ -16,10 +16,10 @@ from typing import Any
 
 import attrs
 
-from pipeline.document import Document
-from pipeline.plan import Plan
-from pipeline.run import RunSummary
-from pipeline.runner import Runner
+from docstage.document import Document
+from docstage.plan import Plan
+from docstage.run import RunSummary
+from docstage.runner import Runner
 
 
 def scratch_plan(plan: Plan, folder: Path) -> Plan:

@@ -3,9 +3,9 @@ learned boilerplate, Unicode and whitespace normalisation (SPEC §6.2)."""
 
 from __future__ import annotations
 
-from pipeline.plugins import hookimpl
-from pipeline.registry import StageRegistry
-from plugins.cleanup import boilerplate, mail, metadata, normalize
+from docstage.plugins import hookimpl
+from docstage.registry import StageRegistry
+from docstage_plugins.cleanup import boilerplate, mail, metadata, normalize
 
 
 @hookimpl

@@ -10,7 +10,7 @@ copyright lines, and the short lines around a page's main block of text.
 Every decision depends only on the set of documents of a source, never on their order
 or on how the stream was batched, so the output is the same in any order and with any
 number of workers. Every cut is recorded on the document through
-:func:`pipeline.cleaning.apply_cuts`, so :func:`pipeline.cleaning.restore` undoes it.
+:func:`docstage.cleaning.apply_cuts`, so :func:`docstage.cleaning.restore` undoes it.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from typing import IO, Any, ClassVar
 import attrs
 import structlog
 
-from pipeline.cleaning import Cut, apply_cuts
-from pipeline.document import Document
-from pipeline.io import AtomicFile, writable_folder
-from pipeline.options import option
-from pipeline.spool import Spool
-from pipeline.stages import CorpusStage, StageContext
+from docstage.cleaning import Cut, apply_cuts
+from docstage.document import Document
+from docstage.io import AtomicFile, writable_folder
+from docstage.options import option
+from docstage.spool import Spool
+from docstage.stages import CorpusStage, StageContext
 
 LEARNED = "learned"
 FURNITURE = "furniture"

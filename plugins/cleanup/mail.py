@@ -5,7 +5,7 @@ lines, folded onto indented continuation lines, ended by a blank line). This sta
 what the block says into ``metadata`` (``from``, ``authors``, ``title``, ``published``,
 ``newsgroups``, ``message_id``, ``organization`` and the rest under ``headers``) and cuts
 the block out of the text; it also cuts the signature after a ``-- `` line and, when
-asked, quoted reply text. Every cut is recorded (see :mod:`pipeline.cleaning`).
+asked, quoted reply text. Every cut is recorded (see :mod:`docstage.cleaning`).
 
 A document that does not start with a header block is passed on untouched: a news
 article whose first line happens to read ``Note: ...`` is not a mail.
@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from pipeline.cleaning import Cut, apply_cuts
-from pipeline.document import Document
-from pipeline.options import option
-from pipeline.stages import Transform
+from docstage.cleaning import Cut, apply_cuts
+from docstage.document import Document
+from docstage.options import option
+from docstage.stages import Transform
 
 # A header name is any printable ASCII but the colon (RFC 822), so news software's
 # "Nntp-Posting-Host-[nntpd-23809]" is one too; "http://..." would be, which is why a

@@ -5,7 +5,7 @@ on June 16, 2021``), sometimes glued to the first sentence (``date 2021-06-16 Ru
 President ...``), a byline (``By Jane Doe | Reuters``), and at the bottom category and
 tag lists, share prompts, "Related articles", copyright lines. This stage moves what
 they say into ``metadata`` (``published``, ``authors``, ``categories``, ``tags``) and
-cuts them out of the text, recording every cut (see :mod:`pipeline.cleaning`).
+cuts them out of the text, recording every cut (see :mod:`docstage.cleaning`).
 
 Only the first ``header_lines`` and the last ``footer_lines`` non-blank lines are looked
 at, so a sentence in the middle of an article that starts with "By" or mentions a date
@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 
 import attrs
 
-from pipeline.cleaning import Cut, apply_cuts, lines, tail_start
-from pipeline.document import Document
-from pipeline.options import option
-from pipeline.stages import Transform
+from docstage.cleaning import Cut, apply_cuts, lines, tail_start
+from docstage.document import Document
+from docstage.options import option
+from docstage.stages import Transform
 
 # What may stand before a date at the top of an article.
 _DATE_LEAD = re.compile(

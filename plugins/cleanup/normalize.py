@@ -8,10 +8,10 @@ from typing import ClassVar, Literal
 
 import attrs
 
-from pipeline.cleaning import Cut, apply_cuts
-from pipeline.document import Document
-from pipeline.options import option
-from pipeline.stages import StageContext, Transform
+from docstage.cleaning import Cut, apply_cuts
+from docstage.document import Document
+from docstage.options import option
+from docstage.stages import StageContext, Transform
 
 # Unicode spaces (no-break, en, em, thin, ideographic, ...) read as a plain space.
 _UNICODE_SPACES = dict.fromkeys([0x00A0, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000], " ")

@@ -3,9 +3,9 @@ with provenance, and an index in the state store for later runs (SPEC §6.4)."""
 
 from __future__ import annotations
 
-from pipeline.plugins import hookimpl
-from pipeline.registry import StageRegistry
-from plugins.dedup import stage
+from docstage.plugins import hookimpl
+from docstage.registry import StageRegistry
+from docstage_plugins.dedup import stage
 
 
 @hookimpl

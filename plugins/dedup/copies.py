@@ -19,8 +19,8 @@ from typing import Literal
 import attrs
 import numpy as np
 
-from plugins.dedup import minhash
-from plugins.dedup.index import CopyIndex, IndexedDoc
+from docstage_plugins.dedup import minhash
+from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
 
 Keep = Literal["earliest", "longest", "first"]
 

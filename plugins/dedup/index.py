@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from pipeline.errors import OptionError
+from docstage.errors import OptionError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dedup_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +49,7 @@ class IndexedDoc:
         original: For a copy, the id of the document it was found to copy; None for a
             document that was kept.
         exact: Its exact-copy key.
-        shingles: Its shingle set, encoded (:func:`plugins.dedup.minhash.encode_set`).
+        shingles: Its shingle set, encoded (:func:`docstage_plugins.dedup.minhash.encode_set`).
         bands: Its LSH band keys.
     """
 

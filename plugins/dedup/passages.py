@@ -28,8 +28,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.document import PassageMatch, SharedPassage
-from pipeline.options import option
+from docstage.document import PassageMatch, SharedPassage
+from docstage.options import option
 
 _WORD = re.compile(r"\w+")
 # A sentence ends at . ! ? (a run of them) followed by space, a closing quote or the end;

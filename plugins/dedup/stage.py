@@ -1,9 +1,9 @@
 """The ``dedup`` stage: copies, near copies, stories and shared passages (SPEC §6.4).
 
 The stage reads the stream once, spooling it to disk, to find the copy groups
-(:mod:`plugins.dedup.copies`, against the state store's index of earlier runs too), then
-clusters the originals into stories (:mod:`plugins.dedup.stories`), indexes their
-passages (:mod:`plugins.dedup.passages`), and emits every document with what it learned.
+(:mod:`docstage_plugins.dedup.copies`, against the state store's index of earlier runs too), then
+clusters the originals into stories (:mod:`docstage_plugins.dedup.stories`), indexes their
+passages (:mod:`docstage_plugins.dedup.passages`), and emits every document with what it learned.
 Memory holds a few numbers per document and the indexes, never the texts.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 import structlog
 
-from pipeline.document import (
+from docstage.document import (
     DUPLICATE_OF,
     DUPLICATES,
     SHARED_PASSAGES,
@@ -26,15 +26,15 @@ from pipeline.document import (
     Duplicate,
     Original,
 )
-from pipeline.io import AtomicFile, writable_folder
-from pipeline.options import option
-from pipeline.spool import Spool
-from pipeline.stages import CorpusStage, Drop, StageContext
-from pipeline.state import StateStore
-from plugins.dedup.copies import CopyFinder, DocInfo, Group
-from plugins.dedup.index import CopyIndex, IndexedDoc
-from plugins.dedup.passages import PassageIndex, PassageOptions
-from plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
+from docstage.io import AtomicFile, writable_folder
+from docstage.options import option
+from docstage.spool import Spool
+from docstage.stages import CorpusStage, Drop, StageContext
+from docstage.state import StateStore
+from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
+from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
+from docstage_plugins.dedup.passages import PassageIndex, PassageOptions
+from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
 
 #: Entity labels that say what a story is about (dates and numbers do not).
 STORY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT", "FAC"})

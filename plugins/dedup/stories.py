@@ -41,7 +41,7 @@ import attrs
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.options import option
+from docstage.options import option
 
 #: Rows of the similarity matrix computed at once: about this many cells (float64).
 _BLOCK_CELLS = 1_000_000

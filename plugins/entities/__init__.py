@@ -4,9 +4,9 @@ mention of the same entity across documents and sources (SPEC §6.3)."""
 
 from __future__ import annotations
 
-from pipeline.plugins import hookimpl
-from pipeline.registry import StageRegistry
-from plugins.entities import extract, link
+from docstage.plugins import hookimpl
+from docstage.registry import StageRegistry
+from docstage_plugins.entities import extract, link
 
 
 @hookimpl

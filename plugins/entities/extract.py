@@ -1,11 +1,11 @@
 """``entities``: people, places, organisations and dates in each document (SPEC §6.3).
 
 One stage, two backends behind one small interface (``find(texts)`` -> spans per text):
-``spacy`` (:mod:`plugins.entities.spacy_backend`, a statistical model, the default when
-installed) and ``rules`` (:mod:`plugins.entities.rules`, gazetteers and patterns, no
+``spacy`` (:mod:`docstage_plugins.entities.spacy_backend`, a statistical model, the default when
+installed) and ``rules`` (:mod:`docstage_plugins.entities.rules`, gazetteers and patterns, no
 model, several times faster). Both feed the same post-processing here, so their output
 follows the same conventions, and then within-document linking
-(:mod:`plugins.entities.linking`) gives every mention its ``canonical`` form.
+(:mod:`docstage_plugins.entities.linking`) gives every mention its ``canonical`` form.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any, ClassVar, Literal, Protocol
 import attrs
 import structlog
 
-from pipeline.document import Document, Entity
-from pipeline.errors import OptionError, did_you_mean, one_of
-from pipeline.options import option
-from pipeline.stages import Drop, StageContext, Transform
-from plugins.entities import linking
-from plugins.entities.rules import RulesBackend, Span
+from docstage.document import Document, Entity
+from docstage.errors import OptionError, did_you_mean, one_of
+from docstage.options import option
+from docstage.stages import Drop, StageContext, Transform
+from docstage_plugins.entities import linking
+from docstage_plugins.entities.rules import RulesBackend, Span
 
 log = structlog.get_logger()
 
@@ -260,7 +260,7 @@ class Entities(Transform):
 
     def _open(self, logger: Any, config_dir: Path | None = None) -> Backend:
         """Choose and load the backend; the choice is remembered for pickled copies."""
-        from plugins.entities import spacy_backend
+        from docstage_plugins.entities import spacy_backend
 
         if self.backend == "rules":
             self._use = "rules"
@@ -295,7 +295,7 @@ class Entities(Transform):
         if self._use == "rules":
             backend = RulesBackend()
         elif self._use == "spacy":
-            from plugins.entities import spacy_backend
+            from docstage_plugins.entities import spacy_backend
 
             nlp = spacy_backend.load_ner(self._model)
             backend = spacy_backend.SpacyBackend(

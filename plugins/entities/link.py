@@ -6,7 +6,7 @@ the aliases of one entity (``US``, ``U.S.``, ``United States``, ``the United Sta
 get one ``entity_id`` and one canonical name on every mention, and an
 :class:`EntityIndex` counts each entity's aliases, mentions, documents and sources.
 
-The stream is read twice through a :class:`~pipeline.spool.Spool`: the first pass counts
+The stream is read twice through a :class:`~docstage.spool.Spool`: the first pass counts
 the names, :func:`resolve` groups them, the second sets ``entity_id`` and ``canonical``.
 The result depends only on which mentions the corpus holds, never on document order.
 """
@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 import attrs
 
-from pipeline.document import Document, Entity
-from pipeline.errors import OptionError
-from pipeline.options import option
-from pipeline.spool import Spool
-from pipeline.stages import CorpusStage, Drop, StageContext
+from docstage.document import Document, Entity
+from docstage.errors import OptionError
+from docstage.options import option
+from docstage.spool import Spool
+from docstage.stages import CorpusStage, Drop, StageContext
 
 #: A distinct name seen in the corpus: (label, the mention's canonical form or text).
 NameKey = tuple[str, str]

@@ -30,7 +30,7 @@ import bisect
 import re
 from collections.abc import Sequence
 
-from plugins.entities.rules import TITLES, load_gazetteer
+from docstage_plugins.entities.rules import TITLES, load_gazetteer
 
 #: Labels a surname may wrongly carry; linked to a person, such a mention becomes PERSON.
 PERSON_LIKE = frozenset({"PERSON", "ORG", "NORP", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART"})

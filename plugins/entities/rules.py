@@ -204,7 +204,7 @@ def parse_gazetteer(lines: Iterable[str]) -> Gazetteer:
 @functools.cache
 def load_gazetteer() -> Gazetteer:
     """The gazetteer shipped with the package (read once per process)."""
-    data = resources.files("plugins.entities").joinpath("data").joinpath("gazetteer.tsv")
+    data = resources.files("docstage_plugins.entities").joinpath("data").joinpath("gazetteer.tsv")
     return parse_gazetteer(data.read_text(encoding="utf-8").splitlines())
 
 

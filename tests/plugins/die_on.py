@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import hookimpl
-from pipeline.stages import Transform
+from docstage import hookimpl
+from docstage.stages import Transform
 
 
 @attrs.define(kw_only=True)

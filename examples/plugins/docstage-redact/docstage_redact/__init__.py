@@ -16,9 +16,9 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import Document, Key, OptionError, StageContext, Transform, hookimpl
-from pipeline.options import option
-from pipeline.registry import StageRegistry
+from docstage import Document, Key, OptionError, StageContext, Transform, hookimpl
+from docstage.options import option
+from docstage.registry import StageRegistry
 
 #: How many e-mail addresses and phone numbers were replaced in a document.
 COUNTS: Key[dict[str, int]] = Key("redact.pii", "e-mail addresses and phone numbers replaced")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from docstage_redact import COUNTS
 
-from pipeline import Document
-from pipeline.document import REMOVED
-from pipeline.errors import ConfigError
+from docstage import Document
+from docstage.document import REMOVED
+from docstage.errors import ConfigError
 
 STAGE = "redact.pii"
 

@@ -6,10 +6,10 @@ from typing import ClassVar
 
 import attrs
 
-from pipeline import Document, hookimpl
-from pipeline.options import option
-from pipeline.registry import StageRegistry
-from pipeline.stages import Drop, Transform
+from docstage import Document, hookimpl
+from docstage.options import option
+from docstage.registry import StageRegistry
+from docstage.stages import Drop, Transform
 
 
 @attrs.define(kw_only=True)
