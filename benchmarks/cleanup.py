@@ -82,7 +82,7 @@ def config(glob: str, stages: tuple[str, ...], quarantine: Path) -> dict[str, An
 
 def run_once(glob: str, stages: tuple[str, ...], quarantine: Path) -> dict[str, Any]:
     from docstage.config import config_from_dict
-    from docstage.plan import make_plan
+    from docstage.resolve import make_plan
     from docstage.runner import Runner
 
     plan = make_plan(config_from_dict(config(glob, stages, quarantine), BENCH_DIR))

@@ -234,7 +234,7 @@ def pipeline_config(glob: str, quarantine: Path) -> dict[str, Any]:
 def run_runner(glob: str, quarantine: Path) -> dict[str, Any]:
     """Build the plan from a config mapping and execute it, as ``pipeline run`` does."""
     from docstage.config import config_from_dict
-    from docstage.plan import make_plan
+    from docstage.resolve import make_plan
     from docstage.runner import Runner
 
     wall, cpu = time.perf_counter(), time.process_time()

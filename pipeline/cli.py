@@ -30,13 +30,13 @@ from rich.text import Text
 
 from docstage import __version__
 from docstage.commands import OVERRIDES, fail, user_errors
-from docstage.config import display, load_config
-from docstage.errors import EXIT_FAILED, PluginError
+from docstage.config import load_config
+from docstage.errors import EXIT_FAILED, PluginError, display
 from docstage.evaluation import eval_group
+from docstage.loading import load_plugins
 from docstage.log import configure_logging
-from docstage.plan import make_plan
-from docstage.plugins import load_plugins
 from docstage.report import print_plan, print_plugins, print_stage, print_summary
+from docstage.resolve import make_plan
 from docstage.runner import Runner
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import attrs
 
-from docstage.errors import ConfigError, did_you_mean, one_of
+from docstage.errors import ConfigError, did_you_mean, display, one_of
 from docstage.options import RESERVED_KEYS, build_stage, option
 
 if sys.version_info >= (3, 11):
@@ -150,7 +150,6 @@ class Config:
     pipeline: PipelineSection
     run: RunSection
     stages: tuple[StageConfig, ...]
-    data: Mapping[str, Any]
     lines: _LineIndex = attrs.field(eq=False, repr=False)
 
     def line(self, section: str, key: str | None = None) -> int | None:
@@ -169,15 +168,6 @@ class Config:
         """A ConfigError about ``stage`` (and its ``option``), located in the file."""
         line = stage.option_lines.get(option, stage.line) if option else stage.line
         return ConfigError(message, file=self.display_path, line=line, where=stage.where)
-
-
-def display(path: str | Path) -> str:
-    """A path as users should see it: relative to the working folder when inside it."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 @attrs.define
@@ -415,6 +405,4 @@ def _build(path: Path, data: dict[str, Any], lines: _LineIndex) -> Config:
 
             expanded[key] = _expand_env(value, fail)
         stages.append(attrs.evolve(stage, options=expanded))
-    return Config(
-        path=path, pipeline=pipeline, run=run, stages=tuple(stages), data=data, lines=lines
-    )
+    return Config(path=path, pipeline=pipeline, run=run, stages=tuple(stages), lines=lines)

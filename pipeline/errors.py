@@ -1,4 +1,4 @@
-"""The error hierarchy: every error a user can cause, and the exit code it maps to.
+"""The error hierarchy, the exit codes, and the helpers every message is written with.
 
 A user's mistake (a bad config, a missing folder, a broken plugin) becomes one line on
 stderr and exit code 2; a run that cannot continue becomes exit code 3. Exceptions raised
@@ -10,11 +10,11 @@ quarantines the document (or stops, as ``[run] on_error`` says).
 from __future__ import annotations
 
 import difflib
+import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
 EXIT_OK = 0
-EXIT_QUARANTINED = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
 
@@ -31,8 +31,6 @@ class DataError(DocstageError):
 
     def __init__(self, message: str, *, file: str | Path | None = None, line: int | None = None):
         if file is not None:
-            from docstage.config import display
-
             where = f"{display(file)}:{line}" if line is not None else display(file)
             message = f"{where}: {message}"
         super().__init__(message)
@@ -120,3 +118,17 @@ def one_of(choices: Iterable[str]) -> str:
     """Format a sorted, quoted list of valid choices for an error message."""
     names = sorted(choices)
     return ", ".join(f"'{name}'" for name in names) if names else "(none)"
+
+
+def display(path: str | Path) -> str:
+    """A path as users should see it: relative to the working folder when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The full traceback of ``exc`` as text, for quarantine records."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -199,7 +199,7 @@ def build_worker_stages(spec: WorkerSpec) -> dict[int, tuple[str, Transform]]:
             file, line, stage and option, as the coordinator would.
         RunError: A stage could not be rebuilt or set up; the message names it.
     """
-    from docstage.plan import load_config_plugins
+    from docstage.resolve import load_config_plugins
 
     if spec.logging is not None:
         configure_logging(spec.logging[0], verbosity=spec.logging[1])  # type: ignore[arg-type]

@@ -19,7 +19,8 @@ import pluggy
 if TYPE_CHECKING:
     from docstage.document import Document
     from docstage.registry import StageRegistry
-    from docstage.run import Run, RunSummary
+    from docstage.run import Run
+    from docstage.summary import RunSummary
 
 hookspec = pluggy.HookspecMarker("docstage")
 

@@ -11,11 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from docstage.config import display
+from docstage.errors import display
 from docstage.plan import Plan
 from docstage.plugins import Plugins
 from docstage.registry import StageType
-from docstage.run import RunSummary
+from docstage.summary import RunSummary
 
 
 def _row(table: Table, *cells: str) -> None:

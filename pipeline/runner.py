@@ -37,17 +37,18 @@ from docstage.errors import (
     OptionError,
     RunError,
     StageError,
+    format_traceback,
 )
 from docstage.executors import Executor, WorkerSpec, make_executor, worker_spec
 from docstage.io import AtomicFile
 from docstage.plan import Plan, PlannedStage
-from docstage.plugins import format_traceback
 from docstage.records import to_record
-from docstage.run import Run, RunSummary, StageStats, new_run_id
+from docstage.run import Run
 from docstage.segments import Segment, SegmentResult, describe_error
 from docstage.spool import Spool
 from docstage.stages import BadInput, CorpusStage, Drop, Reader, Renderer, StageContext, Transform
 from docstage.state import Manifest, StateStore, read_manifest
+from docstage.summary import RunSummary, StageStats, new_run_id
 
 log = structlog.get_logger()
 
@@ -460,7 +461,6 @@ class Runner:
         stages = self.plan.stages
         upstream = Upstream()
         position = 0
-        segments = 0
         while position < len(stages):
             stage = stages[position]
             stats = self.run.stats[position]
@@ -469,10 +469,9 @@ class Runner:
                 end = position
                 while end < len(stages) and isinstance(stages[end].instance, Transform):
                     end += 1
-                segment = Segment(segments, tuple(range(position, end)))
+                segment = Segment(tuple(range(position, end)))
                 batches = self._segment(segment, batches)
                 upstream = Upstream()
-                segments += 1
                 position = end
                 continue
             if isinstance(instance, CorpusStage):

@@ -19,8 +19,7 @@ import attrs
 import structlog
 
 from docstage.document import Document
-from docstage.errors import StageError
-from docstage.plugins import format_traceback
+from docstage.errors import StageError, format_traceback
 from docstage.stages import Drop, Transform
 
 log = structlog.get_logger()
@@ -33,11 +32,9 @@ class Segment:
     """Consecutive transforms of a plan, run together on each batch.
 
     Attributes:
-        number: The segment's position among the plan's segments (0-based).
         positions: Each stage's position in the plan.
     """
 
-    number: int
     positions: tuple[int, ...]
 
 

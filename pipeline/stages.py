@@ -33,8 +33,8 @@ from docstage.document import Document
 if TYPE_CHECKING:
     import structlog
 
-    from docstage.run import RunSummary
     from docstage.state import StateStore
+    from docstage.summary import RunSummary
 
 KINDS = ("reader", "transform", "corpus", "renderer")
 

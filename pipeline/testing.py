@@ -36,10 +36,10 @@ import attrs
 
 from docstage.config import Config, config_from_dict, load_config
 from docstage.document import Document
-from docstage.plan import make_plan
 from docstage.plugins import hookimpl
-from docstage.run import RunSummary, StageStats
+from docstage.resolve import make_plan
 from docstage.runner import Runner
+from docstage.summary import RunSummary, StageStats
 
 
 @attrs.frozen

@@ -15,8 +15,8 @@ from docstage.io import AtomicFile, writable_folder
 from docstage.options import option
 from docstage.records import to_record
 from docstage.registry import StageRegistry
-from docstage.run import RunSummary
 from docstage.stages import Renderer, StageContext
+from docstage.summary import RunSummary
 
 
 @attrs.define(kw_only=True)

@@ -18,8 +18,8 @@ from docstage.document import STORY_ID, Document
 from docstage.errors import OptionError
 from docstage.io import AtomicFile, writable_folder
 from docstage.options import option
-from docstage.run import RunSummary
 from docstage.stages import Renderer, StageContext
+from docstage.summary import RunSummary
 from docstage_plugins.entities.link import EntityIndex, IndexEntry, entity_id_for, mention_name
 
 #: Columns of the entity table.

@@ -26,9 +26,9 @@ from docstage import Document
 from docstage.errors import OptionError
 from docstage.io import AtomicFile, writable_folder
 from docstage.options import option
-from docstage.run import RunSummary
 from docstage.spool import Spool
 from docstage.stages import Renderer, StageContext
+from docstage.summary import RunSummary
 from docstage_plugins.entities.link import EntityIndex
 from docstage_plugins.render_markdown import field, headline
 

@@ -21,8 +21,8 @@ from docstage import Document
 from docstage.errors import OptionError
 from docstage.io import AtomicFile, writable_folder
 from docstage.options import option
-from docstage.run import RunSummary
 from docstage.stages import Renderer, StageContext
+from docstage.summary import RunSummary
 
 #: Entity labels worth naming in a digest (not dates, numbers, money).
 KEY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT", "FAC"})

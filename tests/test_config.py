@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from docstage.cli import cli
 from docstage.config import load_config
 from docstage.errors import ConfigError
-from docstage.plan import make_plan
+from docstage.resolve import make_plan
 
 GOOD = """\
 [pipeline]

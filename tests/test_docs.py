@@ -26,7 +26,7 @@ import attrs
 import pytest
 
 from docstage import hookspecs
-from docstage.plugins import ENTRY_POINT_GROUP, load_plugins
+from docstage.loading import ENTRY_POINT_GROUP, load_plugins
 
 if sys.version_info >= (3, 11):
     import tomllib

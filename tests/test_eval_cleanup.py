@@ -23,7 +23,7 @@ from docstage.evaluation.cleanup import (
     parse_fields,
     tokens,
 )
-from docstage.plan import make_plan
+from docstage.resolve import make_plan
 from tests.test_read_html import PARAGRAPHS, SCRIPT_ONLY, news_page
 
 # --- the metric ----------------------------------------------------------------------------

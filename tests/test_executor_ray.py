@@ -21,7 +21,8 @@ from docstage.config import load_config
 from docstage.document import Document
 from docstage.errors import ConfigError, RunError
 from docstage.executors import LocalExecutor, make_executor, worker_spec
-from docstage.plan import Plan, make_plan
+from docstage.plan import Plan
+from docstage.resolve import make_plan
 from docstage.segments import Segment
 from docstage.testing import RunResult, run_pipeline
 
@@ -208,7 +209,7 @@ def test_batches_come_back_in_input_order(tmp_path: Path, local_ray: Any) -> Non
         use = "cleanup.normalize"
         """,
     )
-    segment = Segment(0, (1, 2))
+    segment = Segment((1, 2))
     batches = [[Document(id=f"d{n:03d}.txt", text=f"text {n}")] for n in range(90)]
     batches[5] = batches[40] = []  # all cached: passed through without a trip to Ray
     executor = make_executor(plan, worker_spec(plan, "run-1"))

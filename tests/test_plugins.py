@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from docstage.cli import cli
 from docstage.document import Document
 from docstage.errors import PluginError
-from docstage.plugins import hookimpl, load_plugins
+from docstage.loading import load_plugins
+from docstage.plugins import hookimpl
 from docstage.stages import Transform
 
 REQUIRE_TEST_PLUGIN = os.environ.get("DOCSTAGE_REQUIRE_TEST_PLUGIN") == "1"

@@ -448,7 +448,7 @@ RSS_SCRIPT = """
 import json, sys
 import psutil
 from docstage.config import config_from_dict
-from docstage.plan import make_plan
+from docstage.resolve import make_plan
 from docstage.runner import Runner
 
 process = psutil.Process()

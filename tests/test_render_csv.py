@@ -14,7 +14,7 @@ import pytest
 
 from docstage import STORY_ID, ConfigError, Document, Drop, Entity, Transform, hookimpl
 from docstage.config import config_from_dict
-from docstage.plan import make_plan
+from docstage.resolve import make_plan
 from docstage.runner import Runner
 from docstage.testing import RunResult
 from docstage_plugins.entities.link import EntitiesLink, entity_id_for

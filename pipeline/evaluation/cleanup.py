@@ -34,12 +34,13 @@ from rich.table import Table
 from rich.text import Text
 
 from docstage.commands import user_errors
-from docstage.config import display, load_config
+from docstage.config import load_config
 from docstage.document import Document
-from docstage.errors import DataError, RunError, did_you_mean, one_of
+from docstage.errors import DataError, RunError, did_you_mean, display, one_of
 from docstage.evaluation.scratch import run_scratch
 from docstage.log import configure_logging
-from docstage.plan import Plan, make_plan
+from docstage.plan import Plan
+from docstage.resolve import make_plan
 from docstage.stages import Drop
 
 if TYPE_CHECKING:

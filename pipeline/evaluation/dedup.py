@@ -32,13 +32,13 @@ from rich.table import Table
 from rich.text import Text
 
 from docstage.commands import user_errors
-from docstage.config import display, load_config, parse_override
+from docstage.config import load_config, parse_override
 from docstage.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_jsonable
-from docstage.errors import ConfigError, DataError, RunError
+from docstage.errors import ConfigError, DataError, RunError, display
 from docstage.evaluation.entities import Counts
 from docstage.evaluation.scratch import run_scratch
 from docstage.log import configure_logging
-from docstage.plan import make_plan
+from docstage.resolve import make_plan
 
 #: What a predicted cluster is: copies of one survivor, or documents of one story.
 RELATIONS = ("copies", "stories")

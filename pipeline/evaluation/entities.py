@@ -26,12 +26,13 @@ from rich.table import Table
 from rich.text import Text
 
 from docstage.commands import user_errors
-from docstage.config import Config, config_from_dict, display, load_config, parse_override
+from docstage.config import Config, config_from_dict, load_config, parse_override
 from docstage.document import Document
-from docstage.errors import ConfigError, DataError, RunError
+from docstage.errors import ConfigError, DataError, RunError, display
 from docstage.evaluation.scratch import run_scratch
 from docstage.log import configure_logging
-from docstage.plan import Plan, make_plan
+from docstage.plan import Plan
+from docstage.resolve import make_plan
 
 #: The stage that finds entities when no ``--config`` is given.
 DEFAULT_STAGE = "entities"

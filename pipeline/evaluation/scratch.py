@@ -18,8 +18,8 @@ import attrs
 
 from docstage.document import Document
 from docstage.plan import Plan
-from docstage.run import RunSummary
 from docstage.runner import Runner
+from docstage.summary import RunSummary
 
 
 def scratch_plan(plan: Plan, folder: Path) -> Plan:
