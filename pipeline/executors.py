@@ -31,10 +31,11 @@ import structlog
 
 from docstage.config import Config
 from docstage.document import Document
-from docstage.errors import DocstageError, OptionError, RunError
+from docstage.errors import DocstageError, RunError
 from docstage.log import configure_logging, current_logging
+from docstage.plan import set_up_stage, stage_context
 from docstage.segments import Segment, SegmentResult, empty_result, run_segment
-from docstage.stages import StageContext, Transform
+from docstage.stages import Transform
 
 if TYPE_CHECKING:
     from docstage.plan import Plan
@@ -207,29 +208,16 @@ def build_worker_stages(spec: WorkerSpec) -> dict[int, tuple[str, Transform]]:
     load_config_plugins(spec.config)
     built: dict[int, tuple[str, Transform]] = {}
     bound = log.bind(run_id=spec.run_id, pipeline=spec.config.pipeline.name, worker=os.getpid())
-    for position, (use, name, payload) in spec.stages.items():
-        where = spec.config.stages[position].where
+    for position, (use, _name, payload) in spec.stages.items():
+        stage = spec.config.stages[position]
         try:
             instance = pickle.loads(payload)
-            instance.setup(
-                StageContext(
-                    run_id=spec.run_id,
-                    config_dir=spec.config.folder,
-                    stage_name=name,
-                    index=position + 1,
-                    log=bound.bind(stage=name),
-                )
-            )
-        except OptionError as exc:
-            # As the coordinator would say it: file, line, stage and option.
-            stage = spec.config.stages[position]
-            raise spec.config.stage_error(stage, str(exc), exc.option) from None
-        except DocstageError as exc:
-            raise RunError(f"{where}: setup failed in a worker: {exc}") from None
         except Exception as exc:
             raise RunError(
-                f"{where}: setup failed in a worker: {type(exc).__name__}: {exc}"
+                f"{stage.where}: setup failed in a worker: {type(exc).__name__}: {exc}"
             ) from None
+        context = stage_context(spec.config, stage, run_id=spec.run_id, log=bound)
+        set_up_stage(spec.config, stage, instance, context, place=" in a worker")
         built[position] = (use, instance)
     return built
 

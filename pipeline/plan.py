@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import structlog
 
 from docstage.config import Config, StageConfig
+from docstage.errors import DocstageError, OptionError, RunError
 from docstage.plugins import Plugins
 from docstage.registry import StageType
-from docstage.stages import KINDS, Stage
+from docstage.stages import KINDS, Stage, StageContext
+from docstage.state import StateStore
 
 
 @attrs.frozen
@@ -71,3 +74,55 @@ class Plan:
         if unknown:
             raise ValueError(f"unknown stage kinds {sorted(unknown)}; kinds are {KINDS}")
         return attrs.evolve(self, stages=tuple(s for s in self.stages if s.kind in kinds))
+
+
+def stage_context(
+    config: Config,
+    stage: StageConfig,
+    *,
+    run_id: str,
+    log: structlog.typing.FilteringBoundLogger,
+    dry_run: bool = False,
+    state: StateStore | None = None,
+) -> StageContext:
+    """The context ``stage`` is set up with, in the coordinator or in a worker alike."""
+    return StageContext(
+        run_id=run_id,
+        config_dir=config.folder,
+        stage_name=stage.name,
+        index=stage.index,
+        log=log.bind(stage=stage.name),
+        dry_run=dry_run,
+        state=state,
+    )
+
+
+def set_up_stage(
+    config: Config, stage: StageConfig, instance: Stage, context: StageContext, *, place: str = ""
+) -> None:
+    """Call ``instance.setup(context)`` and say what went wrong as users should read it.
+
+    Args:
+        place: Where the setup runs, for the message (``" in a worker"``); empty in the
+            coordinator.
+
+    Raises:
+        ConfigError: The stage rejected one of its options (``OptionError``): the message
+            names the config file, the option's line, the stage and the option.
+        DocstageError: The stage raised one of docstage's errors (re-raised as it is in
+            the coordinator; a :class:`RunError` naming the stage in a worker).
+        RunError: The stage raised anything else; the message names it.
+    """
+    try:
+        instance.setup(context)
+    except OptionError as exc:
+        raise config.stage_error(stage, str(exc), exc.option) from None
+    except DocstageError as exc:
+        if not place:
+            raise
+        raise RunError(f"{stage.where}: setup failed{place}: {exc}") from None
+    except Exception as exc:
+        message = f"{stage.where}: setup failed{place}: {type(exc).__name__}: {exc}"
+        if place:
+            raise RunError(message) from None
+        raise RunError(message) from exc

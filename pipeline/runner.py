@@ -34,19 +34,18 @@ from docstage.errors import (
     EXIT_FAILED,
     EXIT_OK,
     DocstageError,
-    OptionError,
     RunError,
     StageError,
     format_traceback,
 )
 from docstage.executors import Executor, WorkerSpec, make_executor, worker_spec
 from docstage.io import AtomicFile
-from docstage.plan import Plan, PlannedStage
+from docstage.plan import Plan, PlannedStage, set_up_stage, stage_context
 from docstage.records import to_record
 from docstage.run import Run
 from docstage.segments import Segment, SegmentResult, describe_error
 from docstage.spool import Spool
-from docstage.stages import BadInput, CorpusStage, Drop, Reader, Renderer, StageContext, Transform
+from docstage.stages import BadInput, CorpusStage, Drop, Reader, Renderer, Transform
 from docstage.state import Manifest, StateStore, read_manifest
 from docstage.summary import RunSummary, StageStats, new_run_id
 
@@ -350,26 +349,18 @@ class Runner:
 
     def _setup(self, *, here_only: bool = False) -> None:
         config = self.plan.config
-        for index, stage in enumerate(self.plan.stages, start=1):
+        for stage in self.plan.stages:
             if here_only and isinstance(stage.instance, Transform):
                 continue
-            context = StageContext(
+            context = stage_context(
+                config,
+                stage.config,
                 run_id=self.run.run_id,
-                config_dir=config.folder,
-                stage_name=stage.name,
-                index=index,
-                log=self._log.bind(stage=stage.name),
+                log=self._log,
                 dry_run=self.dry_run,
                 state=self._state,
             )
-            try:
-                stage.instance.setup(context)
-            except OptionError as exc:
-                raise config.stage_error(stage.config, str(exc), exc.option) from None
-            except DocstageError:
-                raise
-            except Exception as exc:
-                raise RunError(f"{stage.where}: setup failed: {type(exc).__name__}: {exc}") from exc
+            set_up_stage(config, stage.config, stage.instance, context)
             self._set_up.append(stage)
 
     def estimate(self) -> int | None:
