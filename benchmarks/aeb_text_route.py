@@ -5,7 +5,7 @@ for 181 news pages, the text a naive scraper gets (``page_text``: menus, share b
 bylines and all) and the gold article body (``clean_text``). Each contestant turns
 ``page_text`` into kept text, scored against the gold as a bag of ``\\w+`` tokens,
 lower-cased: per page, the multiset intersection; precision, recall and F1 micro-averaged
-over pages (SPEC §10).
+over pages (the quality target in benchmarks/README.md).
 
 Contestants:
 

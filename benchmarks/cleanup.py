@@ -4,7 +4,7 @@ Three pipelines run over the same unpacked files, interleaved and repeated:
 
 * **reader**: ``read.files`` alone (the baseline);
 * **chain**: ``read.files`` → ``cleanup.mail`` → ``cleanup.metadata`` →
-  ``cleanup.normalize`` (the SPEC §10 target: ≥ 15 MB/s per core for these three);
+  ``cleanup.normalize`` (the target: ≥ 15 MB/s per core for these three);
 * **chain + boilerplate**: the chain followed by ``cleanup.boilerplate`` (two passes
   over a disk spool).
 

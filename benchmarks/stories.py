@@ -4,7 +4,7 @@ Contestants:
 
 * **ours**: :func:`docstage_plugins.dedup.stories.cluster_stories` with the default
   :class:`~docstage_plugins.dedup.stories.StoryOptions` (and sweeps of single options around them);
-* **baseline**: what SPEC §10 measures: ``TfidfVectorizer(stop_words="english",
+* **baseline**: the published baseline: ``TfidfVectorizer(stop_words="english",
   sublinear_tf=True)`` on title and text, cosine, average-link clustering cut at a
   similarity threshold (SciPy's ``linkage(method="average")`` on the dense distance
   matrix), at 0.15 (its best on Giveme5W1H) and 0.3, optionally with a hard 3-day window

@@ -111,7 +111,7 @@ STORY_ID: Key[str] = Key("story_id", "the story cluster this document belongs to
 
 @attrs.frozen(kw_only=True)
 class Duplicate:
-    """A copy of a document (dedup provenance, SPEC §6.4).
+    """A copy of a document (dedup provenance; see docs/stages.md).
 
     Attributes:
         id: The copy's id.

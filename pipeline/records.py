@@ -1,4 +1,4 @@
-"""The JSONL record: the machine contract of docstage's output (SPEC §6.5).
+"""The JSONL record: the machine contract of docstage's output (docs/stages.md, "render.jsonl").
 
 :func:`to_record` is used by ``render.jsonl`` and by the quarantine file, so both carry
 the same shape. The top-level keys below are always present; annotations without a

@@ -512,7 +512,7 @@ def test_a_page_without_prose_is_left_to_the_phrase_rules() -> None:
     assert furniture_lines(text) == [0, 3]
 
 
-# --- quality on real pages (SPEC §10) ----------------------------------------------------
+# --- quality on real pages ---------------------------------------------------------------
 
 
 def _aeb_module() -> Any:

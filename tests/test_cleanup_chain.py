@@ -1,4 +1,4 @@
-"""The cleanup stages together, as configs/news.toml chains them (SPEC §2, §6.2)."""
+"""The cleanup stages together, as configs/news.toml chains them."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MINHASH_FILE = ROOT / "plugins" / "dedup" / "minhash.py"
 FOX = "The quick brown fox jumps over the lazy dog"
 UNICODE = "Ünïcödé ΑΒΓ δέλτα Ωmega 東京 straße İstanbul naïve café"
-# The canonical near-copy of SPEC §2: the same quote in two wordings.
+# The canonical near-copy (the seed articles): the same quote in two wordings.
 ENCOUNTER = "We encounter this every year"
 COME_ACROSS = "We come across this every year"
 VOCABULARY = [f"w{i}" for i in range(400)]
@@ -480,7 +480,7 @@ def test_near_pairs_never_reports_a_pair_below_the_threshold(
 
 
 def test_a_reworded_quote_is_not_a_near_copy() -> None:
-    """SPEC §2's quote in two wordings shares no word 5-gram: MinHash near copies do not
+    """The seed articles' quote in two wordings shares no word 5-gram: MinHash near copies do not
     cover it (shared passages do, in ``docstage_plugins.dedup.passages``)."""
     a, b = shingles(ENCOUNTER), shingles(COME_ACROSS)
     assert (a.size, b.size) == (1, 2)

@@ -1,4 +1,4 @@
-"""configs/news.toml end to end with the ``dedup`` stage: the canonical case of SPEC §2 —
+"""configs/news.toml end to end with the ``dedup`` stage: the canonical case —
 one story told by two outlets, both kept, their shared quotes marked with each other's id
 and source — on the seed articles (skipped without ``../shared``) and on the invented
 examples (always run), where a third outlet's wire copy is dropped with provenance."""
@@ -74,7 +74,7 @@ def test_invented_examples_story_copies_and_quotes(run_pipeline, tmp_path: Path)
     assert shared_with(wire, "line by line") == {(times.id, "harbor-times")}
     assert shared_with(times, "line by line") == {(wire.id, "coastal-wire")}
     assert not library.annotations.get("shared_passages")
-    # the JSONL record carries it all under the SPEC's keys
+    # the JSONL record carries it all under the documented keys
     records = {
         r["id"]: r
         for r in map(json.loads, (tmp_path / "news.jsonl").read_text("utf-8").splitlines())

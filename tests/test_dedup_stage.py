@@ -1,4 +1,4 @@
-"""The ``dedup`` stage (SPEC §6.4): copies dropped with provenance, survivors chosen by a
+"""The ``dedup`` stage: copies dropped with provenance, survivors chosen by a
 declared policy, stories and shared passages, and the index of earlier runs."""
 
 from __future__ import annotations

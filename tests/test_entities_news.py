@@ -1,4 +1,4 @@
-"""configs/news.toml end to end with the entity stages (SPEC §2, §6.3): what the canonical
+"""configs/news.toml end to end with the entity stages: what the canonical
 case asks for, on the seed articles (skipped without ``../shared``) and on invented
 articles from two outlets (always run), with each backend."""
 
