@@ -6,6 +6,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from types import TracebackType
 from typing import IO
 
 import attrs
@@ -19,6 +20,15 @@ class AtomicFile:
 
     Until ``commit`` the previous file (if any) stays intact; ``discard`` removes the
     temporary file. Open it with :meth:`open`.
+
+    Output written in one go uses it as a context manager, which commits when the block
+    ends normally and discards when it raises (``KeyboardInterrupt`` included)::
+
+        with AtomicFile.open(path, option="report") as out:
+            out.write(text)
+
+    A file kept open across calls (a streaming renderer) calls ``commit`` or ``discard``
+    itself, or enters the ``with`` block only for its last writes.
     """
 
     path: Path
@@ -46,6 +56,24 @@ class AtomicFile:
         os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; outputs follow the umask
         handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
         return cls(target, handle, Path(temp))
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.discard()
+            return
+        try:
+            self.commit()
+        except BaseException:
+            self.discard()  # no temporary file left behind, whoever handles the error
+            raise
 
     def write(self, text: str) -> None:
         self.handle.write(text)

@@ -50,12 +50,9 @@ class RenderJsonl(Renderer):
     def finish(self, summary: RunSummary) -> list[Path]:
         assert self._file is not None, "render.jsonl used before setup"
         file, self._file = self._file, None
-        try:
-            path = file.commit()
-        except BaseException:
-            file.discard()  # no temporary file left behind, whoever handles the error
-            raise
-        return [path]
+        with file:
+            pass  # every record is written; leaving the block commits the file
+        return [file.path]
 
     def abort(self) -> None:
         if self._file is not None:

@@ -154,16 +154,13 @@ class RenderCsv(Renderer):
         assert self._file is not None, "render.csv used before setup"
         file, self._file = self._file, None
         try:
-            if self.table == "entities":
-                self._writer.writerows(entity_row(entry) for entry in self._entries())
-            path = file.commit()
-        except BaseException:
-            file.discard()  # no temporary file left behind, whoever handles the error
-            raise
+            with file:
+                if self.table == "entities":
+                    self._writer.writerows(entity_row(entry) for entry in self._entries())
         finally:
             self._writer = None
             self._index = EntityIndex()
-        return [path]
+        return [file.path]
 
     def abort(self) -> None:
         if self._file is not None:

@@ -196,19 +196,13 @@ class RenderHtml(Renderer):
                 counts[(str(field(removal, "rule")), text)] += 1
 
     def finish(self, summary: RunSummary) -> list[Path]:
-        file = AtomicFile.open(self.path)
         try:
-            page = (
-                self._environment().get_template("report.html.j2").render(**self._context(summary))
-            )
-            file.write(page)
-            path = file.commit()
-        except BaseException:
-            file.discard()
-            raise
+            with AtomicFile.open(self.path) as file:
+                template = self._environment().get_template("report.html.j2")
+                file.write(template.render(**self._context(summary)))
         finally:
             self._reset()
-        return [path]
+        return [file.path]
 
     def abort(self) -> None:
         self._reset()

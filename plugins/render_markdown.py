@@ -132,17 +132,13 @@ class RenderMarkdown(Renderer):
         self._summaries.append(_Summary.of(doc))
 
     def finish(self, summary: RunSummary) -> list[Path]:
-        file = AtomicFile.open(self.path)
         try:
-            for line in self._lines(summary):
-                file.write(line + "\n")
-            path = file.commit()
-        except BaseException:
-            file.discard()
-            raise
+            with AtomicFile.open(self.path) as file:
+                for line in self._lines(summary):
+                    file.write(line + "\n")
         finally:
             self._summaries = []
-        return [path]
+        return [file.path]
 
     def abort(self) -> None:
         self._summaries = []

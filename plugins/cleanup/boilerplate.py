@@ -280,14 +280,8 @@ class CleanupBoilerplate(CorpusStage):
             }
             sources = [self.removed_counts[s].as_json(s) for s in sorted(self.removed_counts)]
             report = {"stage": self.name, "options": options, "sources": sources}
-            output = AtomicFile.open(self.report, option="report")
-            try:
-                output.write(json.dumps(report, indent=2, ensure_ascii=False))
-                output.write("\n")
-            except BaseException:
-                output.discard()
-                raise
-            output.commit()
+            with AtomicFile.open(self.report, option="report") as output:
+                output.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
 
 def _attach_blank_lines(text_lines: Sequence[str], rules: list[str | None]) -> None:

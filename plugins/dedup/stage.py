@@ -366,8 +366,7 @@ class Dedup(CorpusStage):
     def _write_report(self, groups: list[Group]) -> None:
         if self.report is None:
             return
-        output = AtomicFile.open(self.report, option="report")
-        try:
+        with AtomicFile.open(self.report, option="report") as output:
             for group in groups:
                 survivor = group.survivor
                 for copy in group.copies:
@@ -384,10 +383,6 @@ class Dedup(CorpusStage):
                         },
                     }
                     output.write(json.dumps(line, ensure_ascii=False) + "\n")
-        except BaseException:
-            output.discard()
-            raise
-        output.commit()
 
 
 _KEEP = _Decision()
