@@ -19,7 +19,7 @@ from typing import Any, Literal
 import attrs
 
 from docstage.errors import ConfigError, did_you_mean, display, one_of
-from docstage.options import RESERVED_KEYS, build_stage, option
+from docstage.options import RESERVED_KEYS, at_least, build_stage, option
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,11 +48,6 @@ class PipelineSection:
         help="Installed plugins (by name, see `pipeline plugins`) not to load. "
         "DOCSTAGE_DISABLE_PLUGINS (comma-separated) adds more.",
     )
-
-
-def _positive(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"'{attribute.name}' must be at least 1, got {value}")
 
 
 def _workers(instance: Any, attribute: attrs.Attribute[Any], value: int | str) -> None:
@@ -122,7 +117,7 @@ class RunSection:
         "as success).",
     )
     batch_size: int = option(
-        256, validator=_positive, help="Documents handed to each stage at a time."
+        256, validator=at_least(1), help="Documents handed to each stage at a time."
     )
 
 

@@ -8,6 +8,7 @@ raising :class:`~docstage.errors.ConfigError` that names the option at fault.
 
 from __future__ import annotations
 
+import math
 import os
 import types
 import typing
@@ -55,6 +56,69 @@ def option(
             factory=factory, validator=validator, converter=converter, metadata=metadata
         )
     return attrs.field(default=default, validator=validator, converter=converter, metadata=metadata)
+
+
+#: An attrs validator: takes the instance, the attribute and the value; raises ValueError.
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def at_least(minimum: float, *, whole: bool = False, why: str = "") -> Validator:
+    """A validator for an option that must be ``minimum`` or more (and finite).
+
+    The message names the option and the bound, and :func:`build_stage` shows it on the
+    config error's line: ``'batch_size' must be at least 1, got 0``.
+
+    Args:
+        minimum: The smallest value allowed.
+        whole: The value must be an integer too ("must be a whole number of at least 1").
+        why: A reason, shown in brackets after the bound.
+    """
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        number = _number(attribute, value)
+        if not minimum <= number < math.inf or (whole and not isinstance(value, int)):
+            bound = f"a whole number of at least {minimum}" if whole else f"at least {minimum}"
+            reason = f" ({why})" if why else ""
+            raise ValueError(f"'{attribute.name}' must be {bound}{reason}, got {value!r}")
+
+    return check
+
+
+def above(bound: float) -> Validator:
+    """A validator for an option that must be more than ``bound`` (and finite)."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not bound < _number(attribute, value) < math.inf:
+            raise ValueError(f"'{attribute.name}' must be above {bound}, got {value!r}")
+
+    return check
+
+
+def between(low: float, high: float, *, above_low: bool = False) -> Validator:
+    """A validator for an option from ``low`` to ``high``, both included unless ``above_low``.
+
+    The message reads ``'min_fraction' must be between 0 and 1, got 1.5`` or, with
+    ``above_low``, ``'threshold' must be above 0 and at most 1, got 0``.
+    """
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        number = _number(attribute, value)
+        inside = low < number <= high if above_low else low <= number <= high
+        if not inside:
+            span = f"above {low} and at most {high}" if above_low else f"between {low} and {high}"
+            raise ValueError(f"'{attribute.name}' must be {span}, got {value!r}")
+
+    return check
+
+
+def _number(attribute: attrs.Attribute[Any], value: Any) -> float:
+    """The value as a float, for the range validators; raise if it is no number.
+
+    Options read from TOML are type-checked before; this catches values passed from Python.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"'{attribute.name}' must be a number, got {value!r}")
+    return float(value)
 
 
 @attrs.frozen

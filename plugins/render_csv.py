@@ -17,7 +17,7 @@ import attrs
 from docstage.document import STORY_ID, Document
 from docstage.errors import OptionError
 from docstage.io import AtomicFile, writable_folder
-from docstage.options import option
+from docstage.options import at_least, option
 from docstage.stages import Renderer, StageContext
 from docstage.summary import RunSummary
 from docstage_plugins.entities.link import EntityIndex, IndexEntry, entity_id_for, mention_name
@@ -40,11 +40,6 @@ DOCUMENT_COLUMNS = (
 )
 #: What joins several values in one cell.
 SEPARATOR = " | "
-
-
-def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"'{attribute.name}' must be at least 1, got {value}")
 
 
 def entity_row(entry: IndexEntry) -> list[str]:
@@ -118,7 +113,7 @@ class RenderCsv(Renderer):
         factory=list, help="Entity table: only entities with these labels (default: all)."
     )
     min_documents: int = option(
-        1, validator=_at_least_one, help="Entity table: only entities in this many documents."
+        1, validator=at_least(1), help="Entity table: only entities in this many documents."
     )
     bom: bool = option(
         False, help="Start with a UTF-8 byte order mark, so that Excel reads accents right."

@@ -25,7 +25,7 @@ import jinja2
 from docstage import Document
 from docstage.errors import OptionError
 from docstage.io import AtomicFile, writable_folder
-from docstage.options import option
+from docstage.options import at_least, option
 from docstage.spool import Spool
 from docstage.stages import Renderer, StageContext
 from docstage.summary import RunSummary
@@ -33,14 +33,6 @@ from docstage_plugins.entities.link import EntityIndex
 from docstage_plugins.render_markdown import field, headline
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-
-
-def _at_least(minimum: int) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-        if value < minimum:
-            raise ValueError(f"'{attribute.name}' must be at least {minimum}, got {value}")
-
-    return check
 
 
 @attrs.frozen
@@ -112,16 +104,16 @@ class RenderHtml(Renderer):
     path: Path = option(path=True, help="The .html file to write (its folder is created).")
     title: str = option("", help="The report's title (default: the pipeline's name).")
     max_stories: int = option(
-        50, validator=_at_least(1), help="Stories shown with their text, largest first."
+        50, validator=at_least(1), help="Stories shown with their text, largest first."
     )
     max_documents: int = option(
         500,
-        validator=_at_least(1),
+        validator=at_least(1),
         help="Documents in no story of two or more, listed with their text (folded), at "
         "most this many.",
     )
     max_entities: int = option(
-        200, validator=_at_least(1), help="Rows of the entity table, most widely reported first."
+        200, validator=at_least(1), help="Rows of the entity table, most widely reported first."
     )
     templates: Path | None = option(
         None,

@@ -20,7 +20,7 @@ import attrs
 from docstage import Document
 from docstage.errors import OptionError
 from docstage.io import AtomicFile, writable_folder
-from docstage.options import option
+from docstage.options import at_least, option
 from docstage.stages import Renderer, StageContext
 from docstage.summary import RunSummary
 
@@ -110,8 +110,12 @@ class RenderMarkdown(Renderer):
 
     path: Path = option(path=True, help="The .md file to write (its folder is created).")
     title: str = option("", help="The digest's heading (default: the pipeline's name).")
-    max_entities: int = option(8, help="Key entities listed per story (0: none).")
-    max_quotes: int = option(5, help="Shared quotes listed per story (0: none).")
+    max_entities: int = option(
+        8, validator=at_least(0), help="Key entities listed per story (0: none)."
+    )
+    max_quotes: int = option(
+        5, validator=at_least(0), help="Shared quotes listed per story (0: none)."
+    )
     singletons: bool = option(
         True, help="List the documents that belong to no story of two or more after them."
     )
@@ -122,9 +126,6 @@ class RenderMarkdown(Renderer):
             raise OptionError(
                 "path", f"'{self.path}' is a folder; give the path of the .md file to write"
             )
-        for name in ("max_entities", "max_quotes"):
-            if getattr(self, name) < 0:
-                raise OptionError(name, f"must be 0 or more, got {getattr(self, name)}")
         writable_folder(self.path)
         self._summaries = []
 

@@ -8,6 +8,7 @@ nothing else in the set. The seed test runs the two real seed articles and skips
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 import subprocess
@@ -216,22 +217,30 @@ def test_texts_must_match_the_documents() -> None:
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("threshold", 0, "threshold must be above 0 and at most 1, got 0"),
-        ("threshold", 1.5, "threshold must be above 0 and at most 1, got 1.5"),
-        ("threshold", "high", "threshold must be a number, got 'high'"),
-        ("min_similarity", -0.1, "min_similarity must be between 0 and 1, got -0.1"),
-        ("neighbours", 0, "neighbours must be a whole number of at least 1, got 0"),
-        ("neighbours", 2.5, "neighbours must be a whole number of at least 1, got 2.5"),
-        ("title_weight", -1, "title_weight must be 0 or more, got -1"),
-        ("entity_weight", True, "entity_weight must be a number, got True"),
-        ("date_half_life", 0, "date_half_life must be a number of days above 0, got 0"),
-        ("date_floor", 2, "date_floor must be between 0 and 1, got 2"),
-        ("date_window", -3, "date_window must be a whole number of days (0 or more) or None"),
+        ("threshold", 0, "'threshold' must be above 0 and at most 1, got 0"),
+        ("threshold", 1.5, "'threshold' must be above 0 and at most 1, got 1.5"),
+        ("threshold", "high", "'threshold' must be a number, got 'high'"),
+        ("min_similarity", -0.1, "'min_similarity' must be between 0 and 1, got -0.1"),
+        ("neighbours", 0, "'neighbours' must be a whole number of at least 1, got 0"),
+        ("neighbours", 2.5, "'neighbours' must be a whole number of at least 1, got 2.5"),
+        ("title_weight", -1, "'title_weight' must be at least 0, got -1"),
+        ("title_weight", math.inf, "'title_weight' must be at least 0, got inf"),
+        ("entity_weight", True, "'entity_weight' must be a number, got True"),
+        ("date_half_life", 0, "'date_half_life' must be above 0, got 0"),
+        ("date_half_life", math.inf, "'date_half_life' must be above 0, got inf"),
+        ("date_floor", 2, "'date_floor' must be between 0 and 1, got 2"),
+        ("date_window", -3, "'date_window' must be a whole number of at least 0, got -3"),
+        ("date_window", 1.5, "'date_window' must be a whole number of at least 0, got 1.5"),
     ],
 )
 def test_bad_options_are_refused(option: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         StoryOptions(**{option: value})  # type: ignore[arg-type]
+
+
+def test_none_turns_the_date_options_off() -> None:
+    options = StoryOptions(date_half_life=None, date_window=None)
+    assert (options.date_half_life, options.date_window) == (None, None)
 
 
 def test_defaults_are_documented() -> None:

@@ -154,6 +154,15 @@ def test_a_folder_as_path_is_one_clear_error(run_pipeline, tmp_path: Path) -> No
         )
 
 
+def test_a_negative_limit_names_the_option(run_pipeline, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'max_quotes' must be at least 0, got -1"):
+        run_pipeline(
+            {"stages": [{"use": "render.markdown", "path": "digest.md", "max_quotes": -1}]},
+            documents=[Document(id="a", text="a")],
+            folder=tmp_path,
+        )
+
+
 def test_the_news_pipeline_writes_a_digest_of_the_examples(run_pipeline, tmp_path) -> None:
     result = run_pipeline(
         CONFIGS / "news.toml", overrides=["stages.entities.backend=rules", *news_outputs(tmp_path)]

@@ -34,7 +34,7 @@ import structlog
 from docstage.cleaning import Cut, apply_cuts
 from docstage.document import Document
 from docstage.io import AtomicFile, writable_folder
-from docstage.options import option
+from docstage.options import at_least, between, option
 from docstage.spool import Spool
 from docstage.stages import CorpusStage, StageContext
 
@@ -56,19 +56,6 @@ def _fold_table(digits: bool) -> dict[int, str]:
     if digits:
         table.update({ord(c): "0" for c in chars if c.isdecimal()})
     return table
-
-
-def _at_least_two(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 2:
-        raise ValueError(
-            f"'{attribute.name}' must be at least 2 (a line found in only one document "
-            f"is never boilerplate), got {value}"
-        )
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"'{attribute.name}' must be between 0 and 1, got {value}")
 
 
 @attrs.define
@@ -137,18 +124,18 @@ class CleanupBoilerplate(CorpusStage):
 
     min_documents: int = option(
         3,
-        validator=_at_least_two,
+        validator=at_least(2, why="a line found in only one document is never boilerplate"),
         help="Documents of one source a line must be found in to be learned (at least 2).",
     )
     min_fraction: float = option(
         0.1,
-        validator=_fraction,
+        validator=between(0, 1),
         help="Fraction of the source's documents a line must also be found in; spares "
         "quotes and stock phrases in big sources.",
     )
     min_length: int = option(
         1,
-        validator=attrs.validators.ge(1),
+        validator=at_least(1),
         help="Characters a normalised line needs to be learned; raise it to spare short "
         "lines such as 'Yes.'.",
     )

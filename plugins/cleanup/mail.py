@@ -24,7 +24,7 @@ import attrs
 
 from docstage.cleaning import Cut, apply_cuts
 from docstage.document import Document
-from docstage.options import option
+from docstage.options import at_least, option
 from docstage.stages import Transform
 
 # A header name is any printable ASCII but the colon (RFC 822), so news software's
@@ -361,7 +361,7 @@ class CleanupMail(Transform):
     max_signature_lines: int = option(
         10,
         help="Cut the text after the last '-- ' line only when it has at most this many lines.",
-        validator=attrs.validators.ge(0),
+        validator=at_least(0),
     )
     quotes: bool = option(
         False,

@@ -24,7 +24,7 @@ import attrs
 
 from docstage.cleaning import Cut, apply_cuts, lines, tail_start
 from docstage.document import Document
-from docstage.options import option
+from docstage.options import at_least, option
 from docstage.stages import Transform
 
 # What may stand before a date at the top of an article.
@@ -172,12 +172,12 @@ class CleanupMetadata(Transform):
     header_lines: int = option(
         4,
         help="How many non-blank lines at the top may hold a date or byline.",
-        validator=attrs.validators.ge(0),
+        validator=at_least(0),
     )
     footer_lines: int = option(
         12,
         help="How many non-blank lines at the bottom may hold footers.",
-        validator=attrs.validators.ge(0),
+        validator=at_least(0),
     )
     dates: bool = option(True, help="Move date lines and prefixes to metadata.published.")
     bylines: bool = option(True, help="Move 'By ...' lines to metadata.authors.")

@@ -10,7 +10,7 @@ import attrs
 
 from docstage.cleaning import Cut, apply_cuts
 from docstage.document import Document
-from docstage.options import option
+from docstage.options import at_least, option
 from docstage.stages import StageContext, Transform
 
 # Unicode spaces (no-break, en, em, thin, ideographic, ...) read as a plain space.
@@ -82,7 +82,7 @@ class CleanupNormalize(Transform):
     max_blank_lines: int = option(
         1,
         help="Blank lines kept in a row between paragraphs.",
-        validator=attrs.validators.ge(0),
+        validator=at_least(0),
     )
 
     def setup(self, context: StageContext) -> None:

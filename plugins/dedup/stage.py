@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import attrs
 import structlog
@@ -27,7 +27,7 @@ from docstage.document import (
     Original,
 )
 from docstage.io import AtomicFile, writable_folder
-from docstage.options import option
+from docstage.options import at_least, between, option
 from docstage.spool import Spool
 from docstage.stages import CorpusStage, Drop, StageContext
 from docstage.state import StateStore
@@ -39,19 +39,6 @@ from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stori
 #: Entity labels that say what a story is about (dates and numbers do not).
 STORY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT", "FAC"})
 _BATCH = 256
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"'{attribute.name}' must be above 0 and at most 1, got {value}")
-
-
-def _at_least(minimum: int) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-        if value < minimum:
-            raise ValueError(f"'{attribute.name}' must be at least {minimum}, got {value}")
-
-    return check
 
 
 @attrs.frozen(kw_only=True)
@@ -98,18 +85,18 @@ class Dedup(CorpusStage):
     near: bool = option(True, help="Find near copies (MinHash LSH, verified by Jaccard).")
     threshold: float = option(
         0.8,
-        validator=_fraction,
+        validator=between(0, 1, above_low=True),
         help="Jaccard similarity over word shingles at or above which two texts are near copies.",
     )
-    shingle_size: int = option(5, validator=_at_least(1), help="Words per shingle.")
+    shingle_size: int = option(5, validator=at_least(1), help="Words per shingle.")
     min_words: int = option(
         5,
-        validator=_at_least(0),
+        validator=at_least(0),
         help="Texts with fewer words are never copies (an empty text or a one-word "
         "'unsubscribe' is not a copy of another).",
     )
     permutations: int = option(
-        128, validator=_at_least(16), help="MinHash permutations (more: finer, slower)."
+        128, validator=at_least(16), help="MinHash permutations (more: finer, slower)."
     )
     mode: Literal["drop", "annotate"] = option(
         "drop",
@@ -134,7 +121,7 @@ class Dedup(CorpusStage):
     stories: bool = option(True, help="Cluster the originals into stories (story_id).")
     story_threshold: float = option(
         StoryOptions().threshold,
-        validator=_fraction,
+        validator=between(0, 1, above_low=True),
         help="Mean shared-neighbourhood affinity (0-1] at or above which two clusters of "
         "documents merge into one story: lower makes bigger stories; 0.1 to 0.5 give "
         "similar stories on news.",
@@ -142,12 +129,12 @@ class Dedup(CorpusStage):
     passages: bool = option(True, help="Find passages shared with other sources.")
     passage_threshold: float = option(
         PassageOptions().threshold,
-        validator=_fraction,
+        validator=between(0, 1, above_low=True),
         help="Similarity at or above which two passages match.",
     )
     passage_min_words: int = option(
         PassageOptions().min_words,
-        validator=_at_least(1),
+        validator=at_least(1),
         help="Passages with fewer words are not compared.",
     )
     report: Path | None = option(

@@ -35,13 +35,12 @@ import hashlib
 import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
 
 import attrs
 import numpy as np
 import scipy.sparse as sp
 
-from docstage.options import option
+from docstage.options import above, at_least, between, option
 
 #: Rows of the similarity matrix computed at once: about this many cells (float64).
 _BLOCK_CELLS = 1_000_000
@@ -50,48 +49,7 @@ _SECONDS_PER_DAY = 86_400.0
 _HUB = 3
 
 
-# --- options -------------------------------------------------------------------------
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _unit_open(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not 0 < _number(value, attribute.name) <= 1:
-        raise ValueError(f"{attribute.name} must be above 0 and at most 1, got {value!r}")
-
-
-def _unit_closed(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not 0 <= _number(value, attribute.name) <= 1:
-        raise ValueError(f"{attribute.name} must be between 0 and 1, got {value!r}")
-
-
-def _weight(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    number = _number(value, attribute.name)
-    if not 0 <= number < math.inf:
-        raise ValueError(f"{attribute.name} must be 0 or more, got {value!r}")
-
-
-def _positive_days(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not 0 < _number(value, attribute.name) < math.inf:
-        raise ValueError(f"{attribute.name} must be a number of days above 0, got {value!r}")
-
-
-def _window(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"{attribute.name} must be a whole number of days (0 or more) or None, got {value!r}"
-        )
-
-
-def _count(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be a whole number of at least 1, got {value!r}")
+# --- inputs and options ----------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)
@@ -124,7 +82,7 @@ class StoryOptions:
 
     threshold: float = option(
         0.3,
-        validator=_unit_open,
+        validator=between(0, 1, above_low=True),
         help="Mean shared-neighbourhood affinity (0-1] at or above which two clusters "
         "merge into one story: lower makes bigger stories. It compares neighbourhoods, "
         "not raw cosines, so one value suits long and short texts alike; anything from "
@@ -132,43 +90,43 @@ class StoryOptions:
     )
     min_similarity: float = option(
         0.1,
-        validator=_unit_closed,
+        validator=between(0, 1),
         help="Combined similarity (after the date factor) below which two documents are "
         "never neighbours: keeps documents that share only common words apart.",
     )
     neighbours: int = option(
         10,
-        validator=_count,
+        validator=at_least(1, whole=True),
         help="Most similar documents each document keeps as neighbours; about the size "
         "of a big story. More costs time and links looser stories.",
     )
     title_weight: float = option(
         0.5,
-        validator=_weight,
+        validator=at_least(0),
         help="Weight of the title cosine beside the text's (which weighs 1), when both "
         "documents have a title; 0 ignores titles.",
     )
     entity_weight: float = option(
         0.25,
-        validator=_weight,
+        validator=at_least(0),
         help="Weight of the cosine of the entity names beside the text's, when both "
         "documents have entities; 0 ignores entities.",
     )
     date_half_life: float | None = option(
         30.0,
-        validator=_positive_days,
+        validator=attrs.validators.optional(above(0)),
         help="Days apart at which the date factor is halfway between 1 and date_floor; "
         "None ignores dates (but not date_window).",
     )
     date_floor: float = option(
         0.5,
-        validator=_unit_closed,
+        validator=between(0, 1),
         help="Date factor for documents very far apart: similar enough texts still join "
         "a story that runs for months. 1 ignores dates.",
     )
     date_window: int | None = option(
         None,
-        validator=_window,
+        validator=attrs.validators.optional(at_least(0, whole=True)),
         help="Days apart beyond which two documents are never neighbours, or None. A hard "
         "window splits stories that run for weeks; prefer the soft date factor.",
     )

@@ -20,7 +20,7 @@ import structlog
 
 from docstage.document import Document, Entity
 from docstage.errors import OptionError, did_you_mean, one_of
-from docstage.options import option
+from docstage.options import at_least, option
 from docstage.stages import Drop, StageContext, Transform
 from docstage_plugins.entities import linking
 from docstage_plugins.entities.rules import RulesBackend, Span
@@ -128,14 +128,6 @@ def _clean_piece(text: str, start: int, end: int, label: str, out: list[Span]) -
     out.append((start, end, label))
 
 
-def _at_least(minimum: int) -> Any:
-    def check(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-        if value < minimum:
-            raise ValueError(f"'{attribute.name}' must be at least {minimum}, got {value}")
-
-    return check
-
-
 @attrs.define(kw_only=True)
 class Entities(Transform):
     """Find people, places, organisations, groups and dates; link short mentions to full ones.
@@ -181,12 +173,12 @@ class Entities(Transform):
     )
     batch_size: int = option(
         64,
-        validator=_at_least(1),
+        validator=at_least(1),
         help="Texts per spaCy batch (nlp.pipe). Long texts are cut into pieces first.",
     )
     chunk_chars: int = option(
         20_000,
-        validator=_at_least(1_000),
+        validator=at_least(1_000),
         help="spaCy reads longer texts in pieces of at most this many characters, cut at "
         "paragraph or line breaks, so memory stays flat on very long documents.",
     )
