@@ -1,17 +1,23 @@
-"""The ``pipeline`` command.
+"""The ``pipeline`` command: its built-in commands, and those distributions contribute.
 
 Exit codes: 0 success, 1 the run finished with quarantined documents (``[run]
 quarantine_exit_code``), 2 a usage or config error, 3 the run failed.
+
+Commands above the core (``pipeline eval``, a third party's) come through the
+:data:`COMMANDS_GROUP` entry points, found when a command line needs them: this module
+never imports them, and one that fails to load costs only itself.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import click
 from rich.console import Console
 from rich.markup import escape
@@ -31,8 +37,7 @@ from rich.text import Text
 from docstage import __version__
 from docstage.commands import OVERRIDES, fail, user_errors
 from docstage.config import load_config
-from docstage.errors import EXIT_FAILED, PluginError, display
-from docstage.evaluation import eval_group
+from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display
 from docstage.loading import load_plugins
 from docstage.log import configure_logging
 from docstage.report import print_plan, print_plugins, print_stage, print_summary
@@ -41,11 +46,114 @@ from docstage.runner import Runner
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The entry-point group through which a distribution adds a ``pipeline`` subcommand: the
+#: entry point's name is the command's, its object a :class:`click.Command`.
+COMMANDS_GROUP = "docstage.commands"
 
 CONFIG = click.argument("config", type=click.Path(path_type=Path))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def command_entry_points() -> list[importlib.metadata.EntryPoint]:
+    """The installed entry points of :data:`COMMANDS_GROUP`."""
+    return list(importlib.metadata.entry_points(group=COMMANDS_GROUP))
+
+
+def _origin(ep: importlib.metadata.EntryPoint) -> str:
+    """Where an entry point comes from: ``distribution version (module:object)``."""
+    dist = getattr(ep, "dist", None)
+    name = f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+    return f"{name} ({ep.value})"
+
+
+@attrs.frozen
+class Contributed:
+    """The commands the :data:`COMMANDS_GROUP` entry points contribute.
+
+    Attributes:
+        commands: Command name -> the command, for each that loaded.
+        problems: Command name -> why it is unavailable (one line), for each that failed to
+            load, is not a click command, or is declared by two entry points.
+        ignored: One line per entry point that names a built-in command (the built-in wins).
+    """
+
+    commands: dict[str, click.Command]
+    problems: dict[str, str]
+    ignored: tuple[str, ...]
+
+    @classmethod
+    def load(cls, builtin: Iterable[str]) -> Contributed:
+        """Load every entry point of :data:`COMMANDS_GROUP`; nothing raises."""
+        by_name: dict[str, dict[str, importlib.metadata.EntryPoint]] = {}
+        for ep in command_entry_points():
+            by_name.setdefault(ep.name, {}).setdefault(_origin(ep), ep)
+        commands: dict[str, click.Command] = {}
+        problems: dict[str, str] = {}
+        ignored: list[str] = []
+        for name, found in sorted(by_name.items()):
+            origins = sorted(found)
+            if name in builtin:
+                ignored.extend(
+                    f"the command '{name}' of {origin} is ignored: "
+                    f"'pipeline {name}' is a built-in command"
+                    for origin in origins
+                )
+            elif len(found) > 1:
+                problems[name] = (
+                    f"two distributions add the command '{name}': {' and '.join(origins)}; "
+                    "uninstall one of them"
+                )
+            else:
+                ((origin, ep),) = found.items()
+                try:
+                    command = ep.load()
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+                    problems[name] = f"the command '{name}' of {origin} failed to load: {error}"
+                    continue
+                if isinstance(command, click.Command):
+                    commands[name] = command
+                else:
+                    problems[name] = (
+                        f"the command '{name}' of {origin} is not a click command "
+                        f"(got {type(command).__name__})"
+                    )
+        return cls(commands, problems, tuple(ignored))
+
+
+class _Pipeline(click.Group):
+    """The built-in commands, then the contributed ones (:class:`Contributed`).
+
+    Contributed commands are looked up only for a name that is not built in, and loaded
+    once per command line (kept in the click context), never at import time.
+    """
+
+    def contributed(self, ctx: click.Context) -> Contributed:
+        key = f"{__name__}.contributed"
+        if key not in ctx.meta:
+            ctx.meta[key] = Contributed.load(self.commands)
+        found: Contributed = ctx.meta[key]
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        found = self.contributed(ctx)
+        key = f"{__name__}.warned"
+        if not ctx.meta.get(key):
+            ctx.meta[key] = True
+            for line in (*found.problems.values(), *found.ignored):
+                click.echo(f"warning: {line}", err=True)
+        return sorted({*self.commands, *found.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if command is not None:
+            return command
+        found = self.contributed(ctx)
+        if cmd_name in found.problems:
+            fail(found.problems[cmd_name], EXIT_USAGE)
+        return found.commands.get(cmd_name)
+
+
+@click.group(cls=_Pipeline, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="docstage")
 def cli() -> None:
     """docstage: read, clean, annotate, deduplicate and render documents, as a TOML file says.
@@ -253,9 +361,6 @@ def new_plugin_command(name: str, folder: Path | None) -> None:
         f"next: cd {escape(display(target))} && pip install -e '.[test]' && pytest; "
         "then `pipeline plugins` lists it and `pipeline run example.toml` runs it"
     )
-
-
-cli.add_command(eval_group)
 
 
 def main() -> None:

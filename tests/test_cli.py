@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, PathDistribution
 from pathlib import Path
 
+import click
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from docstage import __version__
-from docstage.cli import cli
+from docstage.cli import COMMANDS_GROUP, cli, command_entry_points
 from tests.conftest import CONFIGS, EXAMPLES
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BROKEN_STAGE = """\
 from typing import ClassVar
@@ -61,8 +67,120 @@ def test_version() -> None:
 def test_help_lists_commands() -> None:
     code, output = invoke("--help")
     assert code == 0
-    for command in ("run", "check", "plugins", "describe"):
-        assert command in output
+    for command in ("run", "check", "plugins", "describe", "new-plugin", "eval"):
+        assert f"\n  {command} " in output
+
+
+# --- commands contributed through the docstage.commands entry points ------------------------
+
+#: A command a fake distribution contributes (``tests.test_cli:HELLO``).
+HELLO = click.Command(
+    "hello", callback=lambda: click.echo("hello from a plugin"), help="Say hello."
+)
+
+
+def distribution(folder: Path, name: str, commands: dict[str, str]) -> list[EntryPoint]:
+    """The ``docstage.commands`` entry points of a fake installed distribution ``name`` 1.0."""
+    info = folder / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    lines = "".join(f"{command} = {target}\n" for command, target in commands.items())
+    (info / "entry_points.txt").write_text(f"[{COMMANDS_GROUP}]\n{lines}")
+    return list(PathDistribution(info).entry_points.select(group=COMMANDS_GROUP))
+
+
+@pytest.fixture
+def contribute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., None]:
+    """Install fake distributions' commands next to the real ones: ``contribute(name, {...})``."""
+    installed = command_entry_points()
+
+    def add(name: str, commands: dict[str, str]) -> None:
+        nonlocal installed
+        installed = [*installed, *distribution(tmp_path / name, name, commands)]
+        monkeypatch.setattr("docstage.cli.command_entry_points", lambda: installed)
+
+    return add
+
+
+def run_cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env={"COLUMNS": "200"}, prog_name="pipeline")
+
+
+def test_eval_is_contributed_through_an_entry_point() -> None:
+    """The core knows the evaluations only as an entry point of docstage's distribution."""
+    (ep,) = [ep for ep in command_entry_points() if ep.name == "eval"]
+    assert ep.value == "docstage_eval.cli:eval_group"
+    assert "eval" not in cli.commands
+    for path in ROOT.joinpath("pipeline").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not any(n.split(".")[0] == "docstage_eval" for n in names), path
+
+
+def test_a_contributed_command_runs_and_is_listed(contribute: Callable[..., None]) -> None:
+    contribute("docstage-hello", {"hello": "tests.test_cli:HELLO"})
+    result = run_cli("hello")
+    assert (result.exit_code, result.output) == (0, "hello from a plugin\n")
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    assert "\n  hello " in result.stdout
+    assert result.stderr == ""
+
+
+def test_a_command_that_fails_to_load_costs_only_itself(contribute: Callable[..., None]) -> None:
+    contribute("docstage-broken", {"broken": "docstage_no_such_module:group"})
+    problem = (
+        "the command 'broken' of docstage-broken 1.0 (docstage_no_such_module:group) failed "
+        "to load: ModuleNotFoundError: No module named 'docstage_no_such_module'"
+    )
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    assert result.stderr == f"warning: {problem}\n"
+    assert "\n  eval " in result.stdout
+    assert "broken" not in result.stdout
+    result = run_cli("broken", "--flag")
+    assert (result.exit_code, result.stderr) == (2, f"error: {problem}\n")
+    for args in (["eval", "--help"], ["describe", "read.files"]):
+        result = run_cli(*args)
+        assert (result.exit_code, result.stderr) == (0, ""), args
+
+
+def test_an_object_that_is_not_a_command_is_named(contribute: Callable[..., None]) -> None:
+    contribute("docstage-odd", {"odd": "json:dumps"})
+    result = run_cli("odd")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: the command 'odd' of docstage-odd 1.0 (json:dumps) is not a click command "
+        "(got function)\n"
+    )
+
+
+def test_two_commands_with_one_name_name_both(contribute: Callable[..., None]) -> None:
+    contribute("docstage-other", {"eval": "tests.test_cli:HELLO"})
+    problem = (
+        f"two distributions add the command 'eval': docstage {__version__} "
+        "(docstage_eval.cli:eval_group) and docstage-other 1.0 (tests.test_cli:HELLO); "
+        "uninstall one of them"
+    )
+    result = run_cli("eval", "cleanup", "--help")
+    assert (result.exit_code, result.stderr) == (2, f"error: {problem}\n")
+    result = run_cli("--help")
+    assert (result.exit_code, result.stderr) == (0, f"warning: {problem}\n")
+
+
+def test_a_contributed_command_cannot_replace_a_built_in(contribute: Callable[..., None]) -> None:
+    contribute("docstage-sneaky", {"run": "tests.test_cli:HELLO"})
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: the command 'run' of docstage-sneaky 1.0 (tests.test_cli:HELLO) is ignored: "
+        "'pipeline run' is a built-in command\n"
+    )
+    result = run_cli("run", "--help")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert "Run the pipeline described by CONFIG" in result.stdout
 
 
 def test_example_config_end_to_end_through_the_console_script(example: Path) -> None:

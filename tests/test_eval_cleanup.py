@@ -13,7 +13,8 @@ from click.testing import CliRunner, Result
 
 from docstage.cli import cli
 from docstage.config import load_config
-from docstage.evaluation.cleanup import (
+from docstage.resolve import make_plan
+from docstage_eval.cleanup import (
     FIELDS,
     DataError,
     TokenScore,
@@ -23,7 +24,6 @@ from docstage.evaluation.cleanup import (
     parse_fields,
     tokens,
 )
-from docstage.resolve import make_plan
 from tests.test_read_html import PARAGRAPHS, SCRIPT_ONLY, news_page
 
 # --- the metric ----------------------------------------------------------------------------

@@ -14,8 +14,8 @@ import structlog
 from click.testing import CliRunner, Result
 
 from docstage.errors import DataError
-from docstage.evaluation import eval_group
-from docstage.evaluation.dedup import (
+from docstage_eval.cli import eval_group
+from docstage_eval.dedup import (
     Gold,
     Predictions,
     UnionFind,

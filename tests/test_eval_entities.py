@@ -14,8 +14,8 @@ import structlog
 from click.testing import CliRunner, Result
 
 from docstage import hookimpl
-from docstage.evaluation import entities as eval_entities
-from docstage.evaluation.entities import (
+from docstage_eval import entities as eval_entities
+from docstage_eval.entities import (
     CONLL_LABELS,
     Counts,
     DataError,

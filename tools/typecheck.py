@@ -1,7 +1,7 @@
 """Run mypy --strict on docstage's installed packages.
 
-The repository's folders ``pipeline/`` and ``plugins/`` are installed as ``docstage`` and
-``docstage_plugins`` (``package-dir`` in pyproject.toml). mypy names a module after its
+The repository's folders ``pipeline/``, ``plugins/`` and ``evaluation/`` are installed as
+``docstage``, ``docstage_plugins`` and ``docstage_eval`` (``package-dir`` in pyproject.toml). mypy names a module after its
 folder and does not follow setuptools' editable-install finder, so this script builds a
 tree of symbolic links with the installed names and checks the packages through it.
 
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"docstage": "pipeline", "docstage_plugins": "plugins"}
+PACKAGES = {"docstage": "pipeline", "docstage_plugins": "plugins", "docstage_eval": "evaluation"}
 
 
 def main(argv: list[str]) -> int:

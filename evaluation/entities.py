@@ -29,10 +29,10 @@ from docstage.commands import user_errors
 from docstage.config import Config, config_from_dict, load_config, parse_override
 from docstage.document import Document
 from docstage.errors import ConfigError, DataError, RunError, display
-from docstage.evaluation.scratch import run_scratch
 from docstage.log import configure_logging
 from docstage.plan import Plan
 from docstage.resolve import make_plan
+from docstage_eval.scratch import run_scratch
 
 #: The stage that finds entities when no ``--config`` is given.
 DEFAULT_STAGE = "entities"

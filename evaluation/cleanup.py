@@ -1,9 +1,8 @@
-"""``pipeline eval``: how good the stages are, measured against gold data (SPEC §10).
+"""``pipeline eval cleanup``: cleaned text scored against gold text, token by token.
 
-``pipeline eval cleanup`` scores cleaned text against gold text, token by token. A page
-is a bag (multiset) of lower-cased ``\\w+`` tokens; the tokens its cleaned text shares with
-its gold text are its matches. Precision, recall and F1 are micro-averaged over the
-pages: the sums of matches, predicted tokens and gold tokens over all pages give one
+A page is a bag (multiset) of lower-cased ``\\w+`` tokens; the tokens its cleaned text
+shares with its gold text are its matches. Precision, recall and F1 are micro-averaged
+over the pages: the sums of matches, predicted tokens and gold tokens over all pages give one
 precision and one recall, so a long page weighs more than a short one.
 
 The routes it compares, each on the same gold records:
@@ -37,11 +36,11 @@ from docstage.commands import user_errors
 from docstage.config import load_config
 from docstage.document import Document
 from docstage.errors import DataError, RunError, did_you_mean, display, one_of
-from docstage.evaluation.scratch import run_scratch
 from docstage.log import configure_logging
 from docstage.plan import Plan
 from docstage.resolve import make_plan
 from docstage.stages import Drop
+from docstage_eval.scratch import run_scratch
 
 if TYPE_CHECKING:
     from docstage_plugins.html import ReadHtml

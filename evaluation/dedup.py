@@ -35,10 +35,10 @@ from docstage.commands import user_errors
 from docstage.config import load_config, parse_override
 from docstage.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_jsonable
 from docstage.errors import ConfigError, DataError, RunError, display
-from docstage.evaluation.entities import Counts
-from docstage.evaluation.scratch import run_scratch
 from docstage.log import configure_logging
 from docstage.resolve import make_plan
+from docstage_eval.entities import Counts
+from docstage_eval.scratch import run_scratch
 
 #: What a predicted cluster is: copies of one survivor, or documents of one story.
 RELATIONS = ("copies", "stories")
@@ -312,7 +312,7 @@ def predict(
     config: Path, overrides: Sequence[str] = (), *, plugins: Sequence[tuple[str, object]] = ()
 ) -> Predictions:
     """Run ``config`` without its renderers and report files (see
-    :func:`~docstage.evaluation.scratch.scratch_plan`) and collect what its documents say.
+    :func:`~docstage_eval.scratch.scratch_plan`) and collect what its documents say.
 
     The run uses a scratch state store and quarantine, so it neither sees nor changes an
     earlier run's dedup index; a document a stage fails on is skipped.
