@@ -7,6 +7,7 @@ This package sits above the core and the built-in plugins and is contributed to 
 - :mod:`docstage_eval.cli`: the ``eval`` command group;
 - :mod:`docstage_eval.cleanup`, :mod:`docstage_eval.entities`, :mod:`docstage_eval.dedup`:
   one evaluation each, with its gold format, its scores and its subcommand;
+- :mod:`docstage_eval.metrics`: the precision, recall and F1 counts all three score with;
 - :mod:`docstage_eval.scratch`: the one way an evaluation runs a config, touching
   nothing of the config's own.
 """

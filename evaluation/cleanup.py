@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from docstage.commands import user_errors
+from docstage.commands import overrides_option, user_errors
 from docstage.config import load_config
 from docstage.document import Document
 from docstage.errors import DataError, RunError, did_you_mean, display, one_of
@@ -40,6 +40,7 @@ from docstage.log import configure_logging
 from docstage.plan import Plan
 from docstage.resolve import make_plan
 from docstage.stages import Drop
+from docstage_eval.metrics import Counts, macro_f1, total
 from docstage_eval.scratch import run_scratch
 
 if TYPE_CHECKING:
@@ -58,56 +59,11 @@ def tokens(text: str) -> Counter[str]:
     return Counter(_TOKEN.findall(text.lower()))
 
 
-@attrs.frozen
-class TokenScore:
-    """Token counts of one page, or summed over pages (``+``): the micro average.
-
-    Attributes:
-        matched: Tokens of the prediction also in the gold text (multiset intersection).
-        predicted: Tokens of the prediction.
-        gold: Tokens of the gold text.
-    """
-
-    matched: int = 0
-    predicted: int = 0
-    gold: int = 0
-
-    @classmethod
-    def of(cls, predicted: str, gold: str) -> TokenScore:
-        """Score one page's ``predicted`` text against its ``gold`` text."""
-        ours, theirs = tokens(predicted), tokens(gold)
-        return cls(sum((ours & theirs).values()), ours.total(), theirs.total())
-
-    def __add__(self, other: TokenScore) -> TokenScore:
-        return TokenScore(
-            self.matched + other.matched, self.predicted + other.predicted, self.gold + other.gold
-        )
-
-    @property
-    def precision(self) -> float:
-        """Matches per predicted token; 0.0 when nothing was predicted."""
-        return self.matched / self.predicted if self.predicted else 0.0
-
-    @property
-    def recall(self) -> float:
-        """Matches per gold token; 0.0 when the gold text is empty."""
-        return self.matched / self.gold if self.gold else 0.0
-
-    @property
-    def f1(self) -> float:
-        """The harmonic mean of precision and recall; 0.0 when both are 0."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def micro(scores: Iterable[TokenScore]) -> TokenScore:
-    """The counts summed over pages: their precision, recall and F1 are micro-averaged."""
-    return sum(scores, TokenScore())
-
-
-def macro_f1(scores: Sequence[TokenScore]) -> float:
-    """The mean of the pages' own F1 (every page weighs the same); 0.0 for no page."""
-    return sum(score.f1 for score in scores) / len(scores) if scores else 0.0
+def token_counts(predicted: str, gold: str) -> Counts:
+    """Score one page's ``predicted`` text against its ``gold`` text: the hits are the
+    tokens of both (multiset intersection)."""
+    ours, theirs = tokens(predicted), tokens(gold)
+    return Counts.of(sum((ours & theirs).values()), ours.total(), theirs.total())
 
 
 # --- the gold file -------------------------------------------------------------------------
@@ -307,7 +263,7 @@ class RouteResult:
     route: str
     label: str
     stages: tuple[str, ...]
-    score: TokenScore
+    score: Counts
     macro_f1: float
     pages: int
     seconds: float
@@ -325,11 +281,9 @@ class RouteResult:
             "label": self.label,
             "stages": list(self.stages),
             "pages": self.pages,
-            "precision": round(self.score.precision, 4),
-            "recall": round(self.score.recall, 4),
-            "f1": round(self.score.f1, 4),
+            **self.score.scores(),
             "macro_f1": round(self.macro_f1, 4),
-            "matched": self.score.matched,
+            "matched": self.score.tp,
             "predicted": self.score.predicted,
             "gold": self.score.gold,
             "seconds": round(self.seconds, 3),
@@ -352,12 +306,12 @@ class _Outcome:
 def _result(
     gold: GoldFile, route: str, label: str, stages: Sequence[str], outcome: _Outcome
 ) -> RouteResult:
-    scores = [TokenScore.of(outcome.texts.get(page.id, ""), page.gold) for page in gold.pages]
+    scores = [token_counts(outcome.texts.get(page.id, ""), page.gold) for page in gold.pages]
     return RouteResult(
         route=route,
         label=label,
         stages=tuple(stages),
-        score=micro(scores),
+        score=total(scores),
         macro_f1=macro_f1(scores),
         pages=len(scores),
         seconds=outcome.seconds,
@@ -526,13 +480,7 @@ def _html_reader(plan: Plan | None) -> ReadHtml:
     help="A pipeline config: its transform and corpus stages clean the pages (the text "
     "route, and the HTML route after read.html). Its readers and renderers are not run.",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override one value of CONFIG, as for pipeline run. Repeatable.",
-)
+@overrides_option("Override one value of CONFIG, as for pipeline run. Repeatable.")
 @click.option(
     "--html",
     "with_html",

@@ -31,13 +31,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from docstage.commands import user_errors
+from docstage.commands import overrides_option, user_errors
 from docstage.config import load_config, parse_override
 from docstage.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_jsonable
 from docstage.errors import ConfigError, DataError, RunError, display
 from docstage.log import configure_logging
 from docstage.resolve import make_plan
-from docstage_eval.entities import Counts
+from docstage_eval.metrics import Counts
 from docstage_eval.scratch import run_scratch
 
 #: What a predicted cluster is: copies of one survivor, or documents of one story.
@@ -429,16 +429,14 @@ class DedupScores:
     def as_dict(self) -> dict[str, Any]:
         pairs = self.pairs
         return {
-            "precision": round(pairs.precision, 4),
-            "recall": round(pairs.recall, 4),
-            "f1": round(pairs.f1, 4),
+            **pairs.scores(),
             "ari": round(self.ari, 4) if self.ari is not None else None,
             "documents": self.documents,
             "predicted_clusters": self.predicted_clusters,
             "gold_clusters": self.gold_clusters,
             "true_pairs": pairs.tp,
             "predicted_pairs": pairs.predicted,
-            "gold_pairs": pairs.support,
+            "gold_pairs": pairs.gold,
             "gold_ids": self.gold_ids,
             "matched": self.matched,
             "matched_by_suffix": self.by_suffix,
@@ -485,11 +483,7 @@ def score(gold: Gold, predictions: Predictions, relation: str) -> DedupScores:
         notes.append(f"{predictions.skipped:,} document(s) a stage failed on were skipped")
     ambiguous = set(matching.ambiguous)
     return DedupScores(
-        pairs=Counts(
-            tp=tp,
-            fp=_pairs(sizes_ours.values()) - tp,
-            fn=_pairs(sizes_theirs.values()) - tp,
-        ),
+        pairs=Counts.of(tp, _pairs(sizes_ours.values()), _pairs(sizes_theirs.values())),
         ari=ari,
         documents=len(ours),
         predicted_clusters=sum(1 for n in sizes_ours.values() if n > 1),
@@ -716,13 +710,7 @@ def print_evaluation(console: Console, evaluation: Evaluation) -> None:
     help="Predict by running this pipeline's readers, transforms and corpus stages "
     "(renderers and report files are left out, the state store is a scratch one).",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="With --config, override a config value as for pipeline run. Repeatable.",
-)
+@overrides_option("With --config, override a config value as for pipeline run. Repeatable.")
 @click.option(
     "--sweep",
     metavar="KEY=V1,V2,…",

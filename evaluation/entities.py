@@ -25,13 +25,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from docstage.commands import user_errors
+from docstage.commands import overrides_option, user_errors
 from docstage.config import Config, config_from_dict, load_config, parse_override
 from docstage.document import Document
 from docstage.errors import ConfigError, DataError, RunError, display
 from docstage.log import configure_logging
 from docstage.plan import Plan
 from docstage.resolve import make_plan
+from docstage_eval.metrics import Counts, total
 from docstage_eval.scratch import run_scratch
 
 #: The stage that finds entities when no ``--config`` is given.
@@ -122,47 +123,16 @@ class LabelMap:
 # --- scores -------------------------------------------------------------------------------
 
 
-@attrs.define
-class Counts:
-    """True positives, false positives and false negatives of one label (or all)."""
-
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-    @property
-    def support(self) -> int:
-        """Gold spans."""
-        return self.tp + self.fn
-
-    @property
-    def predicted(self) -> int:
-        return self.tp + self.fp
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "precision": round(self.precision, 4),
-            "recall": round(self.recall, 4),
-            "f1": round(self.f1, 4),
-            "support": self.support,
-            "predicted": self.predicted,
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-        }
+def _as_dict(counts: Counts) -> dict[str, Any]:
+    """One label's (or all labels') scores and counts, as the JSON shows them."""
+    return {
+        **counts.scores(),
+        "support": counts.gold,
+        "predicted": counts.predicted,
+        "tp": counts.tp,
+        "fp": counts.fp,
+        "fn": counts.fn,
+    }
 
 
 @attrs.define
@@ -175,29 +145,25 @@ class EntityScores:
     def add(self, gold: Iterable[Span], predicted: Iterable[Span]) -> None:
         """Score one document: a predicted span is right only if start, end and label match."""
         gold_set, predicted_set = set(gold), set(predicted)
-        for spans, field in (
-            (gold_set & predicted_set, "tp"),
-            (predicted_set - gold_set, "fp"),
-            (gold_set - predicted_set, "fn"),
+        for spans, one in (
+            (gold_set & predicted_set, Counts(tp=1)),
+            (predicted_set - gold_set, Counts(fp=1)),
+            (gold_set - predicted_set, Counts(fn=1)),
         ):
             for _, _, label in spans:
-                counts = self.labels.setdefault(label, Counts())
-                setattr(counts, field, getattr(counts, field) + 1)
+                self.labels[label] = self.labels.get(label, Counts()) + one
         self.documents += 1
 
     @property
     def overall(self) -> Counts:
-        return Counts(
-            tp=sum(c.tp for c in self.labels.values()),
-            fp=sum(c.fp for c in self.labels.values()),
-            fn=sum(c.fn for c in self.labels.values()),
-        )
+        """The labels' counts summed (the micro average)."""
+        return total(self.labels.values())
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "documents": self.documents,
-            "labels": {label: self.labels[label].as_dict() for label in sorted(self.labels)},
-            "overall": self.overall.as_dict(),
+            "labels": {label: _as_dict(self.labels[label]) for label in sorted(self.labels)},
+            "overall": _as_dict(self.overall),
         }
 
 
@@ -594,7 +560,7 @@ def print_evaluation(console: Console, evaluation: Evaluation) -> None:
             _percent(counts.precision),
             _percent(counts.recall),
             _percent(counts.f1),
-            f"{counts.support:,}",
+            f"{counts.gold:,}",
             f"{counts.predicted:,}",
         )
         table.add_row(*(Text(cell) for cell in cells), style=style)
@@ -616,7 +582,7 @@ def _warnings(evaluation: Evaluation) -> list[str]:
             "scored as finding nothing"
         )
     labels = evaluation.scores.labels
-    gold = {label for label, c in labels.items() if c.support}
+    gold = {label for label, c in labels.items() if c.gold}
     predicted = {label for label, c in labels.items() if c.predicted}
     if gold and predicted and not gold & predicted:
         notes.append(
@@ -661,13 +627,9 @@ def _warnings(evaluation: Evaluation) -> list[str]:
     type=click.Choice(["rules", "spacy", "auto"]),
     help="The entities stage's backend.",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="With --config, override a config value as for pipeline run "
-    "(stages.entities.model=...); without, an option of the entities stage (model=...).",
+@overrides_option(
+    "With --config, override a config value as for pipeline run "
+    "(stages.entities.model=...); without, an option of the entities stage (model=...)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 def entities_command(

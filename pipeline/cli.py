@@ -13,9 +13,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import attrs
 import click
@@ -35,7 +34,7 @@ from rich.progress import (
 from rich.text import Text
 
 from docstage import __version__
-from docstage.commands import OVERRIDES, fail, user_errors
+from docstage.commands import fail, overrides_option, user_errors
 from docstage.config import load_config
 from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display
 from docstage.loading import load_plugins
@@ -43,8 +42,6 @@ from docstage.log import configure_logging
 from docstage.report import print_plan, print_plugins, print_stage, print_summary
 from docstage.resolve import make_plan
 from docstage.runner import Runner
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: The entry-point group through which a distribution adds a ``pipeline`` subcommand: the
 #: entry point's name is the command's, its object a :class:`click.Command`.
@@ -175,7 +172,7 @@ class _Rate(ProgressColumn):
 
 @cli.command()
 @CONFIG
-@OVERRIDES
+@overrides_option()
 @click.option(
     "--executor",
     type=click.Choice(["local", "processes", "ray"]),
@@ -285,7 +282,7 @@ def run(
 
 @cli.command()
 @CONFIG
-@OVERRIDES
+@overrides_option()
 def check(config: Path, overrides: tuple[str, ...]) -> None:
     """Validate CONFIG and print the resolved plan: stages, their plugins and options.
 

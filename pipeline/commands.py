@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from docstage.errors import EXIT_FAILED, DocstageError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -29,11 +31,15 @@ def user_errors() -> Iterator[None]:
         fail("interrupted; partial output was discarded", EXIT_FAILED)
 
 
-OVERRIDES = click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override one config value, e.g. --set stages.dedup.threshold=0.7 or "
-    "--set run.on_error=fail. Repeatable.",
+#: What ``--set`` says under ``pipeline run`` and ``pipeline check``.
+OVERRIDES_HELP = (
+    "Override one config value, e.g. --set stages.dedup.threshold=0.7 or "
+    "--set run.on_error=fail. Repeatable."
 )
+
+
+def overrides_option(help: str = OVERRIDES_HELP) -> Callable[[F], F]:
+    """The ``--set KEY=VALUE`` option: repeatable, passed to the command as ``overrides``
+    (a tuple of strings for :func:`docstage.config.load_config`). Every command that
+    changes a config takes it; ``help`` says what it changes there."""
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=help)

@@ -17,13 +17,12 @@ from docstage.resolve import make_plan
 from docstage_eval.cleanup import (
     FIELDS,
     DataError,
-    TokenScore,
     load_gold,
-    macro_f1,
-    micro,
     parse_fields,
+    token_counts,
     tokens,
 )
+from docstage_eval.metrics import Counts, macro_f1, total
 from tests.test_read_html import PARAGRAPHS, SCRIPT_ONLY, news_page
 
 # --- the metric ----------------------------------------------------------------------------
@@ -45,33 +44,33 @@ def test_tokens_are_lower_cased_word_characters() -> None:
 def test_one_page_by_hand() -> None:
     # predicted: the×3 cat sat on mat end (8); gold: the×2 cat sat on a mat (7)
     # matched: the×2 cat sat on mat = 6
-    score = TokenScore.of("The cat sat on the mat. The end", "the cat sat on a mat, the")
-    assert score == TokenScore(matched=6, predicted=8, gold=7)
+    score = token_counts("The cat sat on the mat. The end", "the cat sat on a mat, the")
+    assert score == Counts.of(6, predicted=8, gold=7)
     assert score.precision == pytest.approx(6 / 8)
     assert score.recall == pytest.approx(6 / 7)
     assert score.f1 == pytest.approx(2 * 6 / (8 + 7))
 
 
 def test_repeated_tokens_match_only_as_often_as_the_gold_has_them() -> None:
-    score = TokenScore.of("share share share share", "share this article")
-    assert score == TokenScore(matched=1, predicted=4, gold=3)
+    score = token_counts("share share share share", "share this article")
+    assert score == Counts.of(1, predicted=4, gold=3)
 
 
 def test_micro_average_sums_the_counts_and_differs_from_macro() -> None:
-    long_page = TokenScore.of("a b c d e f g h", "a b c d e f g h")  # perfect, 8 tokens
-    short_page = TokenScore.of("z", "x y")  # nothing right
-    total = micro([long_page, short_page])
-    assert total == TokenScore(matched=8, predicted=9, gold=10)
-    assert total.precision == pytest.approx(8 / 9)
-    assert total.recall == pytest.approx(8 / 10)
-    assert total.f1 == pytest.approx(16 / 19)  # 0.842: the long page weighs more
+    long_page = token_counts("a b c d e f g h", "a b c d e f g h")  # perfect, 8 tokens
+    short_page = token_counts("z", "x y")  # nothing right
+    summed = total([long_page, short_page])
+    assert summed == Counts.of(8, predicted=9, gold=10)
+    assert summed.precision == pytest.approx(8 / 9)
+    assert summed.recall == pytest.approx(8 / 10)
+    assert summed.f1 == pytest.approx(16 / 19)  # 0.842: the long page weighs more
     assert macro_f1([long_page, short_page]) == pytest.approx(0.5)  # (1 + 0) / 2
 
 
 def test_empty_texts_score_zero_not_a_division_error() -> None:
-    assert TokenScore.of("", "gold text").f1 == 0.0
-    assert TokenScore.of("", "").precision == 0.0
-    assert micro([]) == TokenScore()
+    assert token_counts("", "gold text").f1 == 0.0
+    assert token_counts("", "").precision == 0.0
+    assert total([]) == Counts()
     assert macro_f1([]) == 0.0
 
 
@@ -267,9 +266,9 @@ def routes(result: Result) -> dict[str, dict[str, Any]]:
     return {route["route"]: route for route in data["routes"]}
 
 
-def expected(gold: Path, texts: list[str]) -> TokenScore:
+def expected(gold: Path, texts: list[str]) -> Counts:
     pages = load_gold(gold).pages
-    return micro(TokenScore.of(text, page.gold) for text, page in zip(texts, pages, strict=True))
+    return total(token_counts(text, page.gold) for text, page in zip(texts, pages, strict=True))
 
 
 def test_text_route_runs_the_config_cleanup_stages_only(workspace: Path) -> None:
@@ -287,7 +286,7 @@ def test_text_route_runs_the_config_cleanup_stages_only(workspace: Path) -> None
     ]  # type: ignore[union-attr]
     score = expected(workspace / "data/gold.jsonl", kept)
     assert (text["matched"], text["predicted"], text["gold"]) == (
-        score.matched,
+        score.tp,
         score.predicted,
         score.gold,
     )

@@ -84,7 +84,7 @@ def test_pairs_are_counted_after_the_closure_of_both_sides() -> None:
         {"id": "p6"},
     )
     scores = score(truth, found, "copies")
-    assert (scores.pairs.tp, scores.pairs.predicted, scores.pairs.support) == (1, 4, 2)
+    assert (scores.pairs.tp, scores.pairs.predicted, scores.pairs.gold) == (1, 4, 2)
     assert (scores.pairs.precision, scores.pairs.recall) == (0.25, 0.5)
     assert scores.pairs.f1 == pytest.approx(1 / 3)
     assert scores.ari is None
@@ -119,7 +119,7 @@ def test_clusters_give_pairwise_scores_and_ari() -> None:
         *({"id": i, "story_id": s} for i, s in zip("ABCDEG", "sstttt", strict=True))
     )
     scores = score(truth, found, "stories")
-    assert (scores.pairs.tp, scores.pairs.predicted, scores.pairs.support) == (2, 4, 4)
+    assert (scores.pairs.tp, scores.pairs.predicted, scores.pairs.gold) == (2, 4, 4)
     assert scores.pairs.f1 == 0.5
     assert scores.ari == pytest.approx(7 / 22)
     assert (scores.documents, scores.predicted_clusters, scores.gold_clusters) == (6, 2, 2)

@@ -17,7 +17,6 @@ from docstage import hookimpl
 from docstage_eval import entities as eval_entities
 from docstage_eval.entities import (
     CONLL_LABELS,
-    Counts,
     DataError,
     EntityScores,
     LabelMap,
@@ -26,6 +25,7 @@ from docstage_eval.entities import (
     read_records,
     score,
 )
+from docstage_eval.metrics import Counts
 
 # --- the metric ---------------------------------------------------------------------------
 
@@ -35,7 +35,7 @@ def test_counts_by_hand() -> None:
     assert counts.precision == 0.75
     assert counts.recall == 0.6
     assert counts.f1 == pytest.approx(2 * 0.75 * 0.6 / 1.35)  # 0.6667
-    assert (counts.support, counts.predicted) == (5, 4)
+    assert (counts.gold, counts.predicted) == (5, 4)
 
 
 def test_counts_without_predictions_or_gold_are_zero_not_an_error() -> None:
