@@ -17,6 +17,7 @@ run never skips documents whose output was never written.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import attrs
 
+from docstage.document import Document
 from docstage.errors import DataError
 
 #: Bumped when the store's own tables change shape; stages version their tables themselves.
@@ -231,6 +233,20 @@ class Manifest:
                 self._updates,
             )
             self._updates.clear()
+
+
+def content_hash(doc: Document) -> str:
+    """The manifest's content hash: 16 hex digits of the text as read."""
+    return hashlib.blake2b(doc.text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def forget_manifest(store: StateStore) -> None:
+    """Remove the manifest of the store's pipeline, in the run's transaction, for a run that
+    keeps none: it would describe a run that is no longer the last. A store that does not
+    exist yet is not created for this."""
+    if not store.opened and not store.path.exists():
+        return
+    store.connection.execute("DELETE FROM docstage_manifest WHERE pipeline = ?", (store.pipeline,))
 
 
 def read_manifest(path: Path, pipeline: str) -> list[dict[str, str | None]]:
