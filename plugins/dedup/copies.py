@@ -19,6 +19,7 @@ from typing import Literal
 import attrs
 import numpy as np
 
+from docstage.unionfind import UnionFind
 from docstage_plugins.dedup import minhash
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
 
@@ -63,25 +64,6 @@ class Group:
     copies: tuple[Copy, ...]
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-
-    def find(self, x: int) -> int:
-        parent = self.parent
-        root = x
-        while parent.get(root, root) != root:
-            root = parent[root]
-        while x != root:  # path compression
-            parent[x], x = root, parent.get(x, x)
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 @attrs.define
 class CopyFinder:
     """Finds exact and near copies among a run's documents and an earlier index.
@@ -115,7 +97,7 @@ class CopyFinder:
     _sets: dict[int, bytes] = attrs.Factory(dict)
     _keys: dict[int, bytes] = attrs.Factory(dict)
     _docs: list[DocInfo] = attrs.Factory(list)
-    _uf: _UnionFind = attrs.Factory(_UnionFind)
+    _uf: UnionFind[int] = attrs.Factory(UnionFind)
     _earlier: int = 0
     #: Earlier runs' documents by id, and this run's documents that are one of them read
     #: again (node -> earlier node): the same document, never a copy of itself.

@@ -41,6 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from docstage.options import above, at_least, between, option
+from docstage.unionfind import UnionFind
 
 #: Rows of the similarity matrix computed at once: about this many cells (float64).
 _BLOCK_CELLS = 1_000_000
@@ -396,14 +397,14 @@ def _average_link(affinity: sp.csr_matrix, threshold: float) -> np.ndarray:
     # bumps the survivor's version, which makes its older entries stale.
     heap = [(-value, i, j, 0, 0) for i, j, value in edges if value >= threshold]
     heapq.heapify(heap)
-    parent = list(range(count))
+    sets: UnionFind[int] = UnionFind()
     while heap:
         _, a, b, version_a, version_b = heapq.heappop(heap)
         if not (alive[a] and alive[b]) or version[a] != version_a or version[b] != version_b:
             continue
         keep, gone = (a, b) if a < b else (b, a)
         alive[gone] = False
-        parent[gone] = keep
+        sets.union(keep, gone)
         merged = links[keep]
         merged.pop(gone, None)
         for other, total in links[gone].items():
@@ -420,13 +421,7 @@ def _average_link(affinity: sp.csr_matrix, threshold: float) -> np.ndarray:
             if mean >= threshold:
                 first, second = (keep, other) if keep < other else (other, keep)
                 heapq.heappush(heap, (-mean, first, second, version[first], version[second]))
-    labels = np.arange(count)
-    for row in range(count):
-        root = row
-        while parent[root] != root:
-            root = parent[root]
-        labels[row] = root
-    return labels
+    return np.array([sets.find(row) for row in range(count)], dtype=np.int_)
 
 
 def _story_ids(docs: Sequence[StoryDoc], labels: np.ndarray) -> list[str]:
