@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from docstage.commands import overrides_option, user_errors
+from docstage.cli_support import overrides_option, user_errors
 from docstage.config import load_config
 from docstage.document import Document
 from docstage.errors import DataError, RunError, did_you_mean, display, one_of

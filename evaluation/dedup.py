@@ -31,7 +31,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from docstage.commands import overrides_option, user_errors
+from docstage.cli_support import overrides_option, user_errors
 from docstage.config import load_config, parse_override
 from docstage.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_jsonable
 from docstage.errors import ConfigError, DataError, RunError, display

@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from docstage.commands import overrides_option, user_errors
+from docstage.cli_support import overrides_option, user_errors
 from docstage.config import Config, config_from_dict, load_config, parse_override
 from docstage.document import Document
 from docstage.errors import ConfigError, DataError, RunError, display

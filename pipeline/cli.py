@@ -34,12 +34,12 @@ from rich.progress import (
 from rich.text import Text
 
 from docstage import __version__
-from docstage.commands import fail, overrides_option, user_errors
+from docstage.cli_support import fail, overrides_option, user_errors
 from docstage.config import load_config
+from docstage.console import print_plan, print_plugins, print_stage, print_summary
 from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display
 from docstage.loading import load_plugins
 from docstage.log import configure_logging
-from docstage.report import print_plan, print_plugins, print_stage, print_summary
 from docstage.resolve import make_plan
 from docstage.runner import Runner
 

@@ -1,9 +1,10 @@
 """Run mypy --strict on docstage's installed packages.
 
 The repository's folders ``pipeline/``, ``plugins/`` and ``evaluation/`` are installed as
-``docstage``, ``docstage_plugins`` and ``docstage_eval`` (``package-dir`` in pyproject.toml). mypy names a module after its
-folder and does not follow setuptools' editable-install finder, so this script builds a
-tree of symbolic links with the installed names and checks the packages through it.
+``docstage``, ``docstage_plugins`` and ``docstage_eval`` (``package-dir`` in pyproject.toml).
+mypy names a module after its folder and does not follow setuptools' editable-install
+finder, so this script builds a tree of symbolic links with the installed names and checks
+the packages through it.
 
 Usage: ``python tools/typecheck.py [MYPY OPTIONS]`` (tox: ``tox -e type``).
 """

@@ -1,4 +1,5 @@
-"""What the CLI prints for people: the run summary, the plan, the plugins, a stage's options."""
+"""The console tables the ``pipeline`` command prints for people: the plan, the plugins,
+a stage's options, the run summary."""
 
 from __future__ import annotations
 

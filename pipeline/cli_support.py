@@ -1,4 +1,6 @@
-"""Pieces the ``pipeline`` commands share: turning user errors into one line, ``--set``."""
+"""What the ``pipeline`` commands share, built-in and contributed: a user's mistake as one
+line on stderr and an exit code (:func:`user_errors`, :func:`fail`), and the ``--set``
+option (:func:`overrides_option`)."""
 
 from __future__ import annotations
 
