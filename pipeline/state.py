@@ -6,7 +6,7 @@ against today's) keep their tables here, each under its own name prefix. The fil
 only when a stage first asks for it, so a pipeline that needs no state never creates it.
 
 The store also keeps the **run manifest** (:class:`Manifest`): per document of the last
-successful run of each pipeline, its id, the hash of its text as read, the hash of the
+successful incremental run of each pipeline, its id, the hash of its text as read, the hash of the
 stage configuration that processed it, and its status.
 
 Everything a run writes is one transaction, committed by the runner only after the run's
@@ -30,6 +30,9 @@ from docstage.errors import DataError
 
 #: Bumped when the store's own tables change shape; stages version their tables themselves.
 SCHEMA_VERSION = 1
+
+#: Manifest rows (or settlements) buffered before they are written.
+_BUFFERED = 2000
 
 
 def open_sqlite(
@@ -178,14 +181,16 @@ class StateStore:
 
 @attrs.define
 class Manifest:
-    """The run manifest of one pipeline, rewritten by every successful run.
+    """The run manifest of one pipeline, rewritten by every successful incremental run.
 
     A document read gets a row with status ``held``; its status changes when it leaves the
     pipeline: ``done`` (it came out of the last stage), ``dropped`` (a stage dropped it on
     purpose: ``detail`` says why), ``quarantined`` or ``skipped`` (a stage failed on it,
     per ``[run] on_error``: ``detail`` has the error). A row still ``held`` at the end was
     absorbed by a corpus stage without being dropped. Rows are buffered and written in
-    the run's transaction, so the manifest always describes the last run that finished.
+    the run's transaction, so the manifest always describes the last run that finished; a
+    document that settles while its row is still buffered costs one insert, not two
+    statements.
 
     Attributes:
         store: The state store.
@@ -196,36 +201,54 @@ class Manifest:
     store: StateStore
     pipeline: str
     config: str
-    _reads: list[tuple[str, str, str, str, str, str]] = attrs.Factory(list)
+    #: Rows not written yet, by document id: (pipeline, doc_id, content_hash,
+    #: config_hash, status, stage, detail, run_id).
+    _rows: dict[str, list[str | None]] = attrs.Factory(dict)
+    #: Settlements of rows already written: (status, config_hash, stage, detail, pipeline,
+    #: doc_id).
     _updates: list[tuple[str, str, str | None, str | None, str, str]] = attrs.Factory(list)
     _begun: bool = False
 
     def read(self, doc_id: str, content_hash: str) -> None:
-        self._reads.append(
-            (self.pipeline, doc_id, content_hash, self.config, "held", self.store.run_id)
-        )
-        if len(self._reads) >= 1000:
+        """A document was read: its row, ``held`` until it settles."""
+        self._rows[doc_id] = [
+            self.pipeline,
+            doc_id,
+            content_hash,
+            self.config,
+            "held",
+            None,
+            None,
+            self.store.run_id,
+        ]
+        if len(self._rows) >= _BUFFERED:
             self.flush()
 
     def settle(
         self, doc_id: str, status: str, config: str, stage: str | None, detail: str | None = None
     ) -> None:
+        """A document left the pipeline: ``status`` at ``stage`` (of stage key ``config``)."""
+        row = self._rows.get(doc_id)
+        if row is not None:
+            row[3:7] = [config, status, stage, detail]
+            return
         self._updates.append((status, config, stage, detail, self.pipeline, doc_id))
-        if len(self._updates) >= 1000:
+        if len(self._updates) >= _BUFFERED:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffered rows (the first flush of a run removes the last run's)."""
         db = self.store.connection
         if not self._begun:
             db.execute("DELETE FROM docstage_manifest WHERE pipeline = ?", (self.pipeline,))
             self._begun = True
-        if self._reads:
+        if self._rows:
             db.executemany(
                 "INSERT OR REPLACE INTO docstage_manifest (pipeline, doc_id, content_hash, "
-                "config_hash, status, run_id) VALUES (?, ?, ?, ?, ?, ?)",
-                self._reads,
+                "config_hash, status, stage, detail, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._rows.values(),
             )
-            self._reads.clear()
+            self._rows.clear()
         if self._updates:
             db.executemany(
                 "UPDATE docstage_manifest SET status = ?, config_hash = ?, stage = ?, "

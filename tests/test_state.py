@@ -13,10 +13,13 @@ import attrs
 import pytest
 
 from docstage.cache import RunCache
+from docstage.config import config_from_dict
 from docstage.document import Document
-from docstage.errors import DataError
+from docstage.errors import DataError, DocstageError
+from docstage.resolve import make_plan
+from docstage.runner import Runner
 from docstage.stages import CorpusStage, Drop, StageContext
-from docstage.state import StateStore
+from docstage.state import Manifest, StateStore, read_manifest
 
 
 @attrs.define(kw_only=True)
@@ -145,3 +148,88 @@ def test_a_cache_that_cannot_be_created_is_one_clear_error(tmp_path: Path) -> No
     with pytest.raises(DataError) as error:
         RunCache(path, "run-1").db  # noqa: B018 - opening is the point
     assert str(error.value).startswith(f"[run] cache: {path}: cannot open the cache: ")
+
+
+# --- the run manifest -------------------------------------------------------------------
+
+
+def manifest_config(folder: Path, *, incremental: bool) -> dict:
+    return {
+        "pipeline": {"name": "news"},
+        "run": {
+            "state": "state/db.sqlite",
+            "cache": "state/cache",
+            "quarantine": "quarantine.jsonl",
+            "incremental": incremental,
+        },
+        "stages": [{"use": "read.files", "path": "corpus/*.txt"}],
+    }
+
+
+def run_config(folder: Path, *, incremental: bool, retry: bool = False):
+    config = config_from_dict(manifest_config(folder, incremental=incremental), folder)
+    return Runner(make_plan(config), retry_quarantined=retry).execute()
+
+
+def test_an_incremental_run_keeps_a_manifest_and_a_run_without_the_cache_removes_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "corpus").mkdir()
+    for name, text in (("a.txt", "Harbor report."), ("b.txt", "   "), ("c.txt", "Ferry news.")):
+        (tmp_path / "corpus" / name).write_text(text, encoding="utf-8")
+    first = run_config(tmp_path, incremental=True)
+    assert first.exit_code == 0
+    rows = {row["id"]: row for row in read_manifest(tmp_path / "state/db.sqlite", "news")}
+    assert {i: r["status"] for i, r in rows.items()} == {"a.txt": "done", "c.txt": "done"}
+    assert len(str(rows["a.txt"]["content_hash"])) == 16
+    assert {r["run_id"] for r in rows.values()} == {first.run_id}
+
+    # Nothing reads a manifest without the cache: the run writes none, and the last
+    # run's goes, so that --retry-quarantined never retries a run that was not the last.
+    assert run_config(tmp_path, incremental=False).exit_code == 0
+    assert read_manifest(tmp_path / "state/db.sqlite", "news") == []
+    with pytest.raises(DocstageError) as error:
+        run_config(tmp_path, incremental=True, retry=True)
+    assert str(error.value) == (
+        "--retry-quarantined: no finished run of pipeline 'news' in "
+        f"{tmp_path / 'state/db.sqlite'} (a run with [run] incremental = false keeps no "
+        "run manifest)"
+    )
+
+
+def test_a_run_without_the_cache_creates_no_state_file_for_a_manifest(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("Harbor report.", encoding="utf-8")
+    assert run_config(tmp_path, incremental=False).exit_code == 0
+    assert not (tmp_path / "state" / "db.sqlite").exists()
+
+
+def test_manifest_rows_settled_before_and_after_they_are_written(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = StateStore(path, "run-1", "news")
+    manifest = Manifest(store, "news", "cfg")
+    manifest.read("a", "h-a")
+    manifest.settle("a", "done", "key-3", None)  # still buffered: one row written
+    manifest.read("b", "h-b")
+    manifest.read("c", "h-c")
+    manifest.flush()
+    manifest.settle("b", "dropped", "key-2", "dedup", "a copy of a")  # already written
+    manifest.flush()
+    store.commit()
+    store.close()
+    rows = {row["id"]: row for row in read_manifest(path, "news")}
+    assert rows["a"] == {
+        "id": "a",
+        "content_hash": "h-a",
+        "config_hash": "key-3",
+        "status": "done",
+        "stage": None,
+        "detail": None,
+        "run_id": "run-1",
+    }
+    assert (rows["b"]["status"], rows["b"]["stage"], rows["b"]["detail"]) == (
+        "dropped",
+        "dedup",
+        "a copy of a",
+    )
+    assert (rows["c"]["status"], rows["c"]["config_hash"]) == ("held", "cfg")

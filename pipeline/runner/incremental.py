@@ -122,7 +122,12 @@ def prepare_incremental(
     manifest = None
     forget = False
     if state is not None and own_inputs:
-        manifest = Manifest(state, name, config_hash)
+        # Only --retry-quarantined reads the manifest, and it needs an incremental run: a
+        # run without the cache pays for no manifest (a hash and a row per document).
+        if settings.incremental:
+            manifest = Manifest(state, name, config_hash)
+        else:
+            forget = True
     return Incremental(
         cache=cache,
         manifest=manifest,
@@ -156,7 +161,10 @@ def _retry(state: Path, name: str) -> Retry:
     """What ``--retry-quarantined`` retries, from the last manifest."""
     rows = read_manifest(state, name)
     if not rows:
-        raise DocstageError(f"--retry-quarantined: no finished run of pipeline '{name}' in {state}")
+        raise DocstageError(
+            f"--retry-quarantined: no finished run of pipeline '{name}' in {state} "
+            "(a run with [run] incremental = false keeps no run manifest)"
+        )
     if not any(r["status"] in ("quarantined", "skipped") for r in rows):
         raise DocstageError(
             f"--retry-quarantined: the last run of pipeline '{name}' quarantined no "
