@@ -28,8 +28,8 @@ from docstage.testing import RunResult, run_pipeline
 
 ray = pytest.importorskip("ray")
 
-from docstage import ray_executor  # noqa: E402 - needs ray, skipped above without it
-from docstage.ray_executor import RayExecutor  # noqa: E402
+from docstage.executors import ray as ray_executor  # noqa: E402 - needs ray (skipped above)
+from docstage.executors.ray import RayExecutor  # noqa: E402
 
 #: test.die_on, in a plugin file of its own (the processes executor's tests use it too).
 DIE_ON = Path(__file__).resolve().parent / "plugins" / "die_on.py"

@@ -3,10 +3,10 @@
 The coordinator keeps what :mod:`docstage.executors` says it keeps (reading, corpus
 stages, renderers, counters, hooks, quarantine); Ray runs the segments. Each of the
 ``workers`` actors (``"auto"``: one per CPU of the cluster) rebuilds the plan's
-transforms from the :class:`~docstage.executors.WorkerSpec` and sets them up once, then
-runs any segment on any batch it is sent, for the whole run. A bounded window of batches
-is in flight (``window`` per actor) and results are taken back in input order, so memory
-does not grow with the input and the output is ``local``'s, byte for byte.
+transforms from the :class:`~docstage.executors.workers.WorkerSpec` and sets them up
+once, then runs any segment on any batch it is sent, for the whole run. A bounded window
+of batches is in flight (``window`` per actor) and results are taken back in input order,
+so memory does not grow with the input and the output is ``local``'s, byte for byte.
 
 Why actors and not Ray Data ``map_batches``: a Ray Data dataset is built from data at
 hand or read by its own tasks; it cannot pull from the runner's stream, so it would take
@@ -19,7 +19,8 @@ cached per worker process 17.7 s (0.15 s per window, and setup, ``close`` and th
 of loaded copies of a model left to Ray's worker reuse). An actor costs about 0.7 ms per
 batch in round trips.
 
-Ray is imported only when this executor is chosen: ``pip install 'docstage[ray]'``.
+Ray is imported only when this executor is chosen: ``pip install 'docstage[ray]'``. Only
+:mod:`docstage.executors.factory` imports this module, and only then.
 """
 
 from __future__ import annotations
@@ -34,14 +35,8 @@ import structlog
 
 from docstage.document import Document
 from docstage.errors import ConfigError, DocstageError, RunError
-from docstage.executors import (
-    Batches,
-    Mapped,
-    WorkerSpec,
-    build_worker_stages,
-    close_worker_stages,
-    in_order,
-)
+from docstage.executors.base import Batches, Mapped, in_order
+from docstage.executors.workers import WorkerSpec, build_worker_stages, close_worker_stages
 from docstage.segments import Segment, SegmentResult, empty_result, run_segment
 from docstage.stages import Transform
 

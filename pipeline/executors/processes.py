@@ -1,0 +1,136 @@
+"""The ``processes`` executor: a plan's segments on a pool of worker processes.
+
+The pool has ``[run] workers`` processes, started with ``spawn`` so that no thread or lock
+of the coordinator is inherited. Each worker rebuilds the segment's stages from their
+configured (not yet set up) instances (:mod:`docstage.executors.workers`) and sets them up
+once; a bounded window of batches is in flight, so memory does not grow with input.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import multiprocessing.util
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, TypeVar
+
+import attrs
+
+from docstage.document import Document
+from docstage.errors import DocstageError, RunError
+from docstage.executors.base import Batches, Mapped, in_order
+from docstage.executors.workers import WorkerSpec, build_worker_stages, close_worker_stages
+from docstage.segments import Segment, SegmentResult, empty_result, run_segment
+from docstage.stages import Transform
+
+if TYPE_CHECKING:
+    from docstage.plan import Plan
+
+R = TypeVar("R")
+
+# --- inside a worker process ------------------------------------------------------------
+
+_worker_stages: dict[int, tuple[str, Transform]] = {}
+_worker_error: DocstageError | None = None
+
+
+def _init_worker(spec: WorkerSpec) -> None:
+    global _worker_error
+    try:
+        _worker_stages.update(build_worker_stages(spec))
+    except DocstageError as exc:
+        # Kept, not raised: an initializer that raises breaks the whole pool, and the
+        # coordinator would only learn that a process died.
+        _worker_error = exc
+        return
+    multiprocessing.util.Finalize(None, close_worker_stages, (_worker_stages,), exitpriority=10)
+
+
+def _ready() -> DocstageError | None:
+    """Why this worker's stages could not be set up, or None."""
+    return _worker_error
+
+
+def _work(positions: tuple[int, ...], batch: list[Document]) -> SegmentResult:
+    if _worker_error is not None:
+        raise _worker_error
+    return run_segment([_worker_stages[p] for p in positions], batch, portable=True)
+
+
+# --- the coordinator's side -----------------------------------------------------------------
+
+
+@attrs.define
+class ProcessExecutor:
+    """Runs segments on a pool of worker processes, a bounded window of batches ahead.
+
+    Attributes:
+        plan: The plan (for stage names in errors).
+        spec: What workers rebuild their stages from.
+        workers: Number of worker processes.
+        window: Batches in flight per worker.
+    """
+
+    plan: Plan
+    spec: WorkerSpec
+    workers: int
+    window: int = 2
+    name: str = "processes"
+    _pool: concurrent.futures.ProcessPoolExecutor | None = attrs.field(default=None, init=False)
+
+    def _started(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.spec,),
+            )
+        return self._pool
+
+    def wait_ready(self) -> None:
+        """Start a worker and wait for its stages to be set up (the others set up the same
+        stages from the same spec as they start)."""
+        if not self.spec.stages:
+            return
+        names = ", ".join(self.plan.stages[p].name for p in self.spec.stages)
+        error = self._get(self._started().submit(_ready), f"the setup of {names}")
+        if error is not None:
+            raise error
+
+    def map(self, segment: Segment, batches: Batches) -> Mapped:
+        pool = self._started()
+        limit = max(1, self.workers * self.window)
+
+        def submit(batch: list[Document]) -> concurrent.futures.Future[SegmentResult]:
+            return pool.submit(_work, segment.positions, batch)
+
+        for batch, future in in_order(batches, limit, submit, cancel=lambda f: f.cancel()):
+            if future is None:
+                yield batch, empty_result(len(segment.positions))
+            else:
+                names = ", ".join(self.plan.stages[p].name for p in segment.positions)
+                yield batch, self._get(future, names)
+
+    @staticmethod
+    def _get(future: concurrent.futures.Future[R], running: str) -> R:
+        """The result of a task running ``running`` (stage names); what went wrong in the
+        worker as a :class:`RunError`."""
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            raise RunError(
+                f"a worker process died while running {running} ({exc}); the run is stopped "
+                "and its outputs are left as they were"
+            ) from exc
+        except RunError:
+            raise
+        except DocstageError as exc:
+            raise RunError(str(exc)) from exc
+        except Exception as exc:
+            raise RunError(f"{running} failed in a worker: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
