@@ -37,6 +37,7 @@ from docstage.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_j
 from docstage.errors import ConfigError, DataError, RunError, display
 from docstage.log import configure_logging
 from docstage.resolve import make_plan
+from docstage.unionfind import UnionFind
 from docstage_eval.metrics import Counts
 from docstage_eval.scratch import run_scratch
 
@@ -48,31 +49,6 @@ UNRECOGNISED = (
     "unrecognised gold format: expected a TSV with a header (pairs: ID_A<TAB>ID_B…; groups: "
     '…<TAB>paths), JSONL pairs {"a": …, "b": …} or JSONL clusters {"id": …, "cluster_id": …}'
 )
-
-
-@attrs.define
-class UnionFind:
-    """Disjoint sets of ids: :meth:`union` joins two sets, :meth:`find` names one."""
-
-    _parent: dict[str, str] = attrs.Factory(dict)
-
-    def find(self, item: str) -> str:
-        parent = self._parent
-        root = parent.setdefault(item, item)
-        while parent[root] != root:
-            root = parent[root]
-        while parent[item] != root:
-            parent[item], item = root, parent[item]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        first, second = self.find(a), self.find(b)
-        if first != second:
-            self._parent[second] = first
-
-    def clusters(self) -> dict[str, str]:
-        """Every id with the representative of its set."""
-        return {item: self.find(item) for item in list(self._parent)}
 
 
 # --- the gold file --------------------------------------------------------------------------
@@ -174,7 +150,7 @@ def _read_tsv(path: Path, header: str, lines: Iterator[tuple[int, str]]) -> Gold
     columns = header.split("\t")
     groups = columns[-1].strip().lower().startswith(GROUP_COLUMNS)
     start = len(columns) - 1 if groups else 0
-    sets = UnionFind()
+    sets: UnionFind[str] = UnionFind()
     for number, line in lines:
         cells = [cell.strip() for cell in line.split("\t")]
         if groups:
@@ -187,7 +163,7 @@ def _read_tsv(path: Path, header: str, lines: Iterator[tuple[int, str]]) -> Gold
                 raise _LineError("expected two ids separated by a tab", number)
         for member in members:
             sets.union(members[0], member)
-    clusters = sets.clusters()
+    clusters = sets.roots()
     if not clusters:
         raise DataError("the gold file has no records after its header", file=path)
     return Gold(path, "groups" if groups else "pairs", clusters)
@@ -196,7 +172,7 @@ def _read_tsv(path: Path, header: str, lines: Iterator[tuple[int, str]]) -> Gold
 def _read_jsonl(path: Path, lines: Iterable[tuple[int, str]], cluster_key: str | None) -> Gold:
     key = cluster_key or "cluster_id"
     pairs: bool | None = None
-    sets = UnionFind()
+    sets: UnionFind[str] = UnionFind()
     clusters: dict[str, str] = {}
     seen: dict[str, int] = {}
     for number, line in lines:
@@ -224,7 +200,7 @@ def _read_jsonl(path: Path, lines: Iterable[tuple[int, str]], cluster_key: str |
             clusters[ident] = _ident(record.get(key), key)
         except ValueError as exc:
             raise _LineError(str(exc), number) from None
-    return Gold(path, "pairs", sets.clusters()) if pairs else Gold(path, "clusters", clusters)
+    return Gold(path, "pairs", sets.roots()) if pairs else Gold(path, "clusters", clusters)
 
 
 # --- predictions --------------------------------------------------------------------------
@@ -244,7 +220,7 @@ class Predictions:
 
     source: str
     ids: dict[str, None] = attrs.Factory(dict)
-    copies: UnionFind = attrs.Factory(UnionFind)
+    copies: UnionFind[str] = attrs.Factory(UnionFind)
     stories: dict[str, str] = attrs.Factory(dict)
     skipped: int = 0
 
@@ -252,7 +228,7 @@ class Predictions:
         """Add one JSONL record; return its id. Raises ValueError for a malformed one."""
         ident = _ident(record.get("id"), "id")
         self.ids.setdefault(ident)
-        self.copies.find(ident)
+        self.copies.add(ident)
         for field in (DUPLICATES.name, DUPLICATE_OF.name):
             value = record.get(field)
             entries = [value] if isinstance(value, dict) else value or []
@@ -272,7 +248,7 @@ class Predictions:
         original's story, since a dropped copy carries no story id of its own)."""
         if relation == "copies":
             return {ident: self.copies.find(ident) for ident in self.ids}
-        stories = UnionFind()
+        stories: UnionFind[str] = UnionFind()
         first: dict[str, str] = {}
         for ident, story in self.stories.items():
             stories.union(first.setdefault(story, ident), ident)

@@ -64,6 +64,10 @@ class UnionFind(Generic[T]):
             self._parent[second] = first
         return first
 
+    def roots(self) -> dict[T, T]:
+        """Every known item with the root of its set."""
+        return {item: self.find(item) for item in list(self._parent)}
+
     def __iter__(self) -> Iterator[T]:
         """The known items, in the order they first appeared."""
         return iter(list(self._parent))

@@ -18,7 +18,6 @@ from docstage_eval.cli import eval_group
 from docstage_eval.dedup import (
     Gold,
     Predictions,
-    UnionFind,
     dedup_command,
     match_ids,
     read_gold,
@@ -43,18 +42,6 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 # --- the pieces ---------------------------------------------------------------------------
-
-
-def test_union_find_closes_transitively() -> None:
-    sets = UnionFind()
-    sets.union("a", "b")
-    sets.union("c", "b")
-    sets.union("d", "e")
-    sets.find("f")
-    clusters = sets.clusters()
-    assert clusters["a"] == clusters["b"] == clusters["c"]
-    assert clusters["d"] == clusters["e"] != clusters["a"]
-    assert len(set(clusters.values())) == 3  # f alone
 
 
 def gold(kind: str, clusters: dict[str, str]) -> Gold:

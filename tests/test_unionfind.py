@@ -59,3 +59,12 @@ def test_a_long_chain_is_compressed_and_agrees_with_a_naive_closure() -> None:
     assert _partition(sets, range(300)) == {item: min(naive[item]) for item in range(300)}
     # After a find, every item points straight at its root.
     assert all(sets._parent[item] == min(naive[item]) for item in sets)
+
+
+def test_roots_closes_transitively() -> None:
+    sets: UnionFind[str] = UnionFind()
+    sets.union("a", "b")
+    sets.union("c", "b")
+    sets.union("d", "e")
+    sets.add("f")
+    assert sets.roots() == {"a": "a", "b": "a", "c": "a", "d": "d", "e": "d", "f": "f"}
