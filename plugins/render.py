@@ -21,7 +21,7 @@ from docstage.summary import RunSummary
 
 @attrs.define(kw_only=True)
 class RenderJsonl(Renderer):
-    """Write one JSON record per document (the contract of SPEC §6.5), atomically.
+    """Write one JSON record per document (the machine contract; see docs/stages.md), atomically.
 
     The file appears under its name only when the run succeeds; a failed run leaves the
     previous file as it was.

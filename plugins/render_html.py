@@ -1,4 +1,4 @@
-"""``render.html``: one self-contained report for people (SPEC §6.5).
+"""``render.html``: one self-contained report for people.
 
 A run summary per stage; stories with their documents side by side, entities and shared
 passages highlighted in the text; the entity table; the boilerplate each source lost; the

@@ -1,4 +1,4 @@
-"""``render.markdown``: a digest people read, grouped by story (SPEC §6.5).
+"""``render.markdown``: a digest people read, grouped by story.
 
 Per story (documents sharing a ``story_id`` from ``dedup``): the title, the dates, the
 sources that carried it, every document with the copies it stands for, the key entities

@@ -52,7 +52,7 @@ def _fresh_logging() -> object:
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    """The shared evaluation folder (SPEC, seeds, corpora); skips the test when absent."""
+    """The shared evaluation folder (seeds, corpora); skips the test when absent."""
     folder = Path(os.environ.get("DOCSTAGE_SHARED", ROOT.parent / "shared"))
     if not (folder / "corpora").is_dir():
         pytest.skip(f"shared evaluation data not found at {folder} (set DOCSTAGE_SHARED)")

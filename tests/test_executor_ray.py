@@ -1,4 +1,4 @@
-"""The ``ray`` executor (SPEC §7): the documents, order and events of ``local``, on Ray actors.
+"""The ``ray`` executor: the documents, order and events of ``local``, on Ray actors.
 
 One local Ray (2 CPUs) serves the whole module; each run starts and releases its own
 actors. Test stages live in a plugin file, so that Ray workers import them the way they

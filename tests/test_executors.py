@@ -1,4 +1,4 @@
-"""Executors, incremental runs, --resume and --retry-quarantined (SPEC §7).
+"""Executors, incremental runs, --resume and --retry-quarantined.
 
 The ``processes`` executor must give byte-for-byte the output of ``local``; a second run
 over unchanged input must do no stage work; a run killed with SIGKILL must resume without

@@ -1,4 +1,4 @@
-"""render.jsonl: the SPEC §6.5 record, one line per document, encoding, atomic output."""
+"""render.jsonl: the documented record, one line per document, encoding, atomic output."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from docstage.testing import RunResult
 RunPipeline = Callable[..., RunResult]
 RunStage = Callable[..., RunResult]
 
-# SPEC §6.5: the keys every record carries (more may be added).
+# The keys every record carries (more may be added).
 RECORD_KEYS = {
     "id",
     "source",

@@ -1,5 +1,5 @@
 """The cleanup stages: metadata out of stray headers and footers, mail and Usenet headers,
-learned boilerplate, Unicode and whitespace normalisation (SPEC §6.2)."""
+learned boilerplate, Unicode and whitespace normalisation."""
 
 from __future__ import annotations
 

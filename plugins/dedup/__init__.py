@@ -1,5 +1,5 @@
 """The ``dedup`` stage: exact and near copies, stories and shared passages across sources,
-with provenance, and an index in the state store for later runs (SPEC §6.4)."""
+with provenance, and an index in the state store for later runs."""
 
 from __future__ import annotations
 

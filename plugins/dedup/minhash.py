@@ -1,12 +1,12 @@
 """The arithmetic of exact and near copies: shingles, MinHash, LSH bands, exact keys.
 
 This module owns everything the ``dedup`` stage computes *from a text* to decide that two
-texts are copies (SPEC §6.4), and nothing about documents, sources or the state store:
+texts are copies, and nothing about documents, sources or the state store:
 
 * :func:`exact_key`: a 16-byte digest of the normalised text (exact copies);
 * :func:`shingles` / :func:`shingle_batch`: the sorted set of 32-bit hashes of a text's
   word n-grams (tokens are lower-cased ``\\w+`` runs), computed with numpy over whole
-  batches of texts, since tokenising and shingling is the cost (SPEC §10);
+  batches of texts, since tokenising and shingling is the cost;
 * :class:`MinHasher`, :func:`choose_bands`, :func:`band_keys`, :class:`LshIndex`:
   MinHash signatures and the banded index that proposes candidate pairs;
 * :func:`jaccard`: the exact similarity every candidate is verified with, so no false

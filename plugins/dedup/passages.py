@@ -1,5 +1,5 @@
 """Shared passages: sentences (mostly quotes) that recur across sources, found despite small
-changes of wording (SPEC §6.4).
+changes of wording.
 
 A passage is a sentence: text between sentence ends (``.``, ``!``, ``?``, an ellipsis) or
 line breaks, without its surrounding quotation marks. Two passages match when the

@@ -1,4 +1,4 @@
-"""The ``dedup`` stage: copies, near copies, stories and shared passages (SPEC §6.4).
+"""The ``dedup`` stage: copies, near copies, stories and shared passages.
 
 The stage reads the stream once, spooling it to disk, to find the copy groups
 (:mod:`docstage_plugins.dedup.copies`, against the state store's index of earlier runs too), then

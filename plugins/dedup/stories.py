@@ -1,4 +1,4 @@
-"""Same-story clustering: different texts about one event get one story id (SPEC §6.4).
+"""Same-story clustering: different texts about one event get one story id.
 
 Documents are kept; each gets a ``story_id``. :func:`cluster_stories` works in four steps,
 each chosen so that one default configuration serves collections whose similarities sit

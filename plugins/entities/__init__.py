@@ -1,6 +1,6 @@
 """The entity stages: ``entities`` finds people, places, organisations and dates in each
 document and links short mentions to full ones; ``entities.link`` gives one id to every
-mention of the same entity across documents and sources (SPEC §6.3)."""
+mention of the same entity across documents and sources."""
 
 from __future__ import annotations
 

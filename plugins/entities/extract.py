@@ -1,4 +1,4 @@
-"""``entities``: people, places, organisations and dates in each document (SPEC §6.3).
+"""``entities``: people, places, organisations and dates in each document.
 
 One stage, two backends behind one small interface (``find(texts)`` -> spans per text):
 ``spacy`` (:mod:`docstage_plugins.entities.spacy_backend`, a statistical model, the default when

@@ -1,4 +1,4 @@
-"""``entities.link``: one entity index across documents and sources (SPEC §6.3).
+"""``entities.link``: one entity index across documents and sources.
 
 The ``entities`` stage gives every mention a ``canonical`` form within its document
 (``Putin`` -> ``Vladimir Putin``). This corpus stage links those names across documents:
