@@ -225,7 +225,8 @@ def pipeline_config(glob: str, quarantine: Path) -> dict[str, Any]:
     return {
         "pipeline": {"name": "bench-overhead", "plugins": ["./noop_plugin.py"]},
         # The runner itself, without the run cache ([run] incremental costs a fingerprint
-        # and a cache write per document; benchmarks/executors.py measures it).
+        # and a cache write per document, and the run manifest a hash and a row;
+        # benchmarks/executors.py measures it).
         "run": {"on_error": "quarantine", "quarantine": str(quarantine), "incremental": False},
         "stages": [{"use": "read.files", **_reader_options(glob)}, *noops],
     }
