@@ -40,6 +40,7 @@ from docstage.log import configure_logging
 from docstage.plan import Plan
 from docstage.resolve import make_plan
 from docstage.stages import Drop
+from docstage_eval.command import eval_command, file_option, json_option, show
 from docstage_eval.metrics import Counts, macro_f1, total
 from docstage_eval.scratch import run_scratch
 
@@ -467,18 +468,18 @@ def _html_reader(plan: Plan | None) -> ReadHtml:
 # --- the commands --------------------------------------------------------------------------
 
 
-@click.command("cleanup", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
+@eval_command("cleanup")
+@file_option(
     "--gold",
+    "JSON Lines of pages with their gold text (page_text / clean_text by default).",
+    metavar="GOLD",
     required=True,
-    type=click.Path(path_type=Path),
-    help="JSON Lines of pages with their gold text (page_text / clean_text by default).",
 )
-@click.option(
+@file_option(
     "--config",
-    type=click.Path(path_type=Path),
-    help="A pipeline config: its transform and corpus stages clean the pages (the text "
-    "route, and the HTML route after read.html). Its readers and renderers are not run.",
+    "A pipeline config: its transform and corpus stages clean the pages (the text route, "
+    "and the HTML route after read.html). Its readers and renderers are not run.",
+    metavar="CONFIG",
 )
 @overrides_option("Override one value of CONFIG, as for pipeline run. Repeatable.")
 @click.option(
@@ -502,7 +503,7 @@ def _html_reader(plan: Plan | None) -> ReadHtml:
     "relative to GOLD's folder), id (id), source (domain), url (url). Repeatable.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Score only the first N records.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
+@json_option()
 def cleanup_command(
     gold: Path,
     config: Path | None,
@@ -530,10 +531,7 @@ def cleanup_command(
     configure_logging("console")
     with user_errors():
         data = _evaluate(gold, config, overrides, with_html, baselines, field_specs, limit)
-    if as_json:
-        click.echo(json.dumps(data))
-    else:
-        _print(Console(), data)
+    show(data, as_json=as_json, tables=lambda console: _print(console, data))
 
 
 def _evaluate(

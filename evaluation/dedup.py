@@ -38,6 +38,7 @@ from docstage.errors import ConfigError, DataError, RunError, display
 from docstage.log import configure_logging
 from docstage.resolve import make_plan
 from docstage.unionfind import UnionFind
+from docstage_eval.command import eval_command, file_option, json_option, show
 from docstage_eval.metrics import Counts
 from docstage_eval.scratch import run_scratch
 
@@ -661,30 +662,26 @@ def print_evaluation(console: Console, evaluation: Evaluation) -> None:
     console.print(table)
 
 
-@click.command("dedup", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
+@eval_command("dedup")
+@file_option(
     "--gold",
-    required=True,
-    metavar="FILE",
-    type=click.Path(path_type=Path),
-    help="Labelled pairs or clusters, recognised from the content: a TSV of pairs with a "
+    "Labelled pairs or clusters, recognised from the content: a TSV of pairs with a "
     "header (the first two columns are ids), a TSV of groups (the last header column, "
     'paths or ids, and the cells after it), JSONL pairs {"a", "b"} or JSONL clusters '
     '{"id", "cluster_id"}.',
+    required=True,
 )
-@click.option(
+@file_option(
     "--predictions",
-    metavar="FILE.jsonl",
-    type=click.Path(path_type=Path),
-    help="Score these records (render.jsonl output: duplicates, duplicate_of, story_id) "
+    "Score these records (render.jsonl output: duplicates, duplicate_of, story_id) "
     "instead of running a pipeline.",
+    metavar="FILE.jsonl",
 )
-@click.option(
+@file_option(
     "--config",
-    metavar="CONFIG",
-    type=click.Path(path_type=Path),
-    help="Predict by running this pipeline's readers, transforms and corpus stages "
+    "Predict by running this pipeline's readers, transforms and corpus stages "
     "(renderers and report files are left out, the state store is a scratch one).",
+    metavar="CONFIG",
 )
 @overrides_option("With --config, override a config value as for pipeline run. Repeatable.")
 @click.option(
@@ -705,7 +702,7 @@ def print_evaluation(console: Console, evaluation: Evaluation) -> None:
     metavar="KEY",
     help="The cluster field of a JSONL clusters gold file.  [default: cluster_id]",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@json_option()
 def dedup_command(
     gold: Path,
     predictions: Path | None,
@@ -739,9 +736,9 @@ def dedup_command(
             relation=relation,
             cluster_key=cluster_key,
         )
-    for note in evaluation.notes():
-        click.echo(f"warning: {note}", err=True)
-    if as_json:
-        click.echo(json.dumps(evaluation.as_dict()))
-    else:
-        print_evaluation(Console(), evaluation)
+    show(
+        evaluation.as_dict(),
+        as_json=as_json,
+        tables=lambda console: print_evaluation(console, evaluation),
+        notes=evaluation.notes(),
+    )

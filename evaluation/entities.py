@@ -32,6 +32,7 @@ from docstage.errors import ConfigError, DataError, RunError, display
 from docstage.log import configure_logging
 from docstage.plan import Plan
 from docstage.resolve import make_plan
+from docstage_eval.command import eval_command, file_option, json_option, show
 from docstage_eval.metrics import Counts, total
 from docstage_eval.scratch import run_scratch
 
@@ -592,13 +593,11 @@ def _warnings(evaluation: Evaluation) -> list[str]:
     return notes
 
 
-@click.command("entities", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
+@eval_command("entities")
+@file_option(
     "--gold",
+    'JSONL, one {"id": …, "text": …, "entities": [{"start", "end", "label"}]} per line.',
     required=True,
-    metavar="FILE",
-    type=click.Path(path_type=Path),
-    help='JSONL, one {"id": …, "text": …, "entities": [{"start", "end", "label"}]} per line.',
 )
 @click.option(
     "--label-map",
@@ -608,18 +607,15 @@ def _warnings(evaluation: Evaluation) -> list[str]:
     help="Rename labels before comparing: 'conll' maps spaCy labels to PER, ORG, LOC, MISC "
     "(and drops the rest), a .json file maps each label to a label or null.",
 )
-@click.option(
+@file_option(
     "--config",
-    metavar="CONFIG",
-    type=click.Path(path_type=Path),
-    help="Predict with this pipeline's transform stages (readers, corpus stages and "
+    "Predict with this pipeline's transform stages (readers, corpus stages and "
     "renderers are left out). Default: one entities stage.",
+    metavar="CONFIG",
 )
-@click.option(
+@file_option(
     "--predictions",
-    metavar="FILE",
-    type=click.Path(path_type=Path),
-    help="Score these predictions (JSONL like the gold file, e.g. render.jsonl output) "
+    "Score these predictions (JSONL like the gold file, e.g. render.jsonl output) "
     "instead of running a pipeline.",
 )
 @click.option(
@@ -631,7 +627,7 @@ def _warnings(evaluation: Evaluation) -> list[str]:
     "With --config, override a config value as for pipeline run "
     "(stages.entities.model=...); without, an option of the entities stage (model=...)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@json_option()
 def entities_command(
     gold: Path,
     label_map: str,
@@ -662,9 +658,9 @@ def entities_command(
             evaluation = evaluate_pipeline(
                 gold, labels, config, backend=backend, overrides=overrides
             )
-    for note in _warnings(evaluation):
-        click.echo(f"warning: {note}", err=True)
-    if as_json:
-        click.echo(json.dumps(evaluation.as_dict()))
-    else:
-        print_evaluation(Console(), evaluation)
+    show(
+        evaluation.as_dict(),
+        as_json=as_json,
+        tables=lambda console: print_evaluation(console, evaluation),
+        notes=_warnings(evaluation),
+    )
