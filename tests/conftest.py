@@ -8,7 +8,11 @@ which skips cleanly when it is absent.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import sysconfig
 import tarfile
+import venv
 from pathlib import Path
 
 import pytest
@@ -92,3 +96,33 @@ def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "spacy":
         request.getfixturevalue("spacy_model")
     return str(request.param)
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``cwd``, capturing its output (never raises for its exit code)."""
+    # Wide enough that rich's tables keep each row on one line.
+    environ = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False, env=environ
+    )
+
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtual environment that sees this one's packages; returns its python.
+
+    Packages installed into it (``pip --python``) leave the test environment as it was.
+    """
+    folder = tmp_path_factory.mktemp("venv")
+    venv.EnvBuilder(with_pip=False).create(folder)
+    python = folder / "bin" / "python"
+    found = run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], folder
+    )
+    purelib = Path(found.stdout.strip())
+    paths = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *sys.path}
+    lines = sorted(p for p in paths if p and Path(p).is_dir() and "site-packages" in p)
+    # addsitedir, not a bare path: the .pth files there (an editable docstage) count too.
+    added = "".join(f"import site; site.addsitedir({line!r})\n" for line in lines)
+    (purelib / "host.pth").write_text(added, encoding="utf-8")
+    return python

@@ -10,7 +10,6 @@ from inside it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run
 
 OWN_TEST = '''\
 """The project's own suite: its packages are its own, docstage's fixtures are there too."""
@@ -65,8 +66,23 @@ path = "work/docs.jsonl"
 """
 
 
+PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "own-project"
+version = "1.0"
+
+[tool.setuptools]
+packages = ["pipeline", "plugins"]
+"""
+
+
 def project(folder: Path) -> Path:
-    """A project with top-level ``pipeline`` and ``plugins`` packages and a pytest suite."""
+    """An installable project with top-level ``pipeline`` and ``plugins`` packages, a
+    pytest suite, an article and a docstage config."""
     (folder / "pipeline").mkdir(parents=True)
     (folder / "pipeline" / "__init__.py").write_text('__version__ = "own-1.0"\n')
     (folder / "plugins").mkdir()
@@ -81,51 +97,45 @@ def project(folder: Path) -> Path:
         "The island ferry will run every twenty minutes from next month, the port said.\n"
     )
     (folder / "docstage.toml").write_text(CONFIG)
+    (folder / "pyproject.toml").write_text(PYPROJECT)
     return folder
 
 
-def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTHONPATH")}
-    return {**env, "COLUMNS": "200"}
+@pytest.fixture(scope="module")
+def own_project(tmp_path_factory: pytest.TempPathFactory, environment: Path) -> Path:
+    """The project, installed (editable) into a virtual environment that also has
+    docstage; returns the project's folder."""
+    root = project(tmp_path_factory.mktemp("own") / "own-project")
+    install = [sys.executable, "-m", "pip", "--python", str(environment), "install"]
+    done = run([*install, "--quiet", "--no-deps", "-e", "."], root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root
 
 
-def test_a_project_with_its_own_pipeline_and_plugins_packages(tmp_path: Path) -> None:
-    root = project(tmp_path / "own-project")
-    suite = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=root,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert suite.returncode == 0, suite.stdout + suite.stderr
-    assert "2 passed" in suite.stdout
+def test_its_suite_passes_and_imports_its_own_packages(
+    own_project: Path, environment: Path
+) -> None:
+    pytest_command = [str(environment), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    # From inside the project (its folder first on sys.path) and from elsewhere (the
+    # installed project): either way docstage's pytest plugin is loaded and harmless.
+    for cwd, target in ((own_project, "tests"), (own_project.parent, str(own_project))):
+        suite = run([*pytest_command, target], cwd)
+        assert suite.returncode == 0, suite.stdout + suite.stderr
+        assert "2 passed" in suite.stdout
 
 
-def test_pipeline_run_from_inside_such_a_project(tmp_path: Path) -> None:
-    root = project(tmp_path / "own-project")
-    script = Path(sys.executable).with_name("pipeline")
+def test_pipeline_run_from_inside_such_a_project(own_project: Path, environment: Path) -> None:
+    script = environment.with_name("pipeline")
     if not script.exists():
-        found = shutil.which("pipeline")
-        if found is None:
-            pytest.skip("the pipeline command is not installed next to this Python")
-        script = Path(found)
-    for command in ([str(script)], [sys.executable, "-m", "docstage"]):
-        shutil.rmtree(root / "work", ignore_errors=True)
-        done = subprocess.run(
-            [*command, "run", "docstage.toml", "--no-progress"],
-            cwd=root,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        # The environment sees docstage through this one's site folders; its script
+        # lives beside this interpreter.
+        script = Path(sys.executable).with_name("pipeline")
+    for command in ([str(environment), str(script)], [str(environment), "-m", "docstage"]):
+        shutil.rmtree(own_project / "work", ignore_errors=True)
+        done = run([*command, "run", "docstage.toml", "--no-progress"], own_project)
         assert done.returncode == 0, done.stdout + done.stderr
-        records = [
-            json.loads(line) for line in (root / "work" / "docs.jsonl").read_text().splitlines()
-        ]
-        assert [r["id"] for r in records] == ["ferry.txt"]
+        lines = (own_project / "work" / "docs.jsonl").read_text().splitlines()
+        assert [json.loads(line)["id"] for line in lines] == ["ferry.txt"]
 
 
 def test_installed_import_names_are_docstage_s_own() -> None:

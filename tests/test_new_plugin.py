@@ -9,45 +9,16 @@ test environment itself is left as it was.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
-import sysconfig
-import venv
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from docstage.cli import cli
+from tests.conftest import run
 from tests.test_docs import DOCS, EXAMPLES, code_blocks, tutorial_files
-
-
-def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    # Wide enough that rich's tables keep each row on one line.
-    environ = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=300, check=False, env=environ
-    )
-
-
-@pytest.fixture(scope="module")
-def environment(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtual environment that sees this one's packages; returns its python."""
-    folder = tmp_path_factory.mktemp("venv")
-    venv.EnvBuilder(with_pip=False).create(folder)
-    python = folder / "bin" / "python"
-    found = run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], folder
-    )
-    purelib = Path(found.stdout.strip())
-    paths = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *sys.path}
-    lines = sorted(p for p in paths if p and Path(p).is_dir() and "site-packages" in p)
-    # addsitedir, not a bare path: the .pth files there (an editable docstage) count too.
-    added = "".join(f"import site; site.addsitedir({line!r})\n" for line in lines)
-    (purelib / "host.pth").write_text(added, encoding="utf-8")
-    return python
 
 
 def test_a_new_plugin_installs_passes_its_tests_and_runs(tmp_path: Path, environment: Path) -> None:
