@@ -13,15 +13,10 @@ from click.testing import CliRunner, Result
 
 from docstage.cli import cli
 from docstage.config import load_config
+from docstage.errors import DataError
 from docstage.resolve import make_plan
-from docstage_eval.cleanup import (
-    FIELDS,
-    DataError,
-    load_gold,
-    parse_fields,
-    token_counts,
-    tokens,
-)
+from docstage_eval.cleanup_gold import FIELDS, load_gold, parse_fields
+from docstage_eval.cleanup_routes import token_counts, tokens
 from docstage_eval.metrics import Counts, macro_f1, total
 from tests.test_read_html import PARAGRAPHS, SCRIPT_ONLY, news_page
 

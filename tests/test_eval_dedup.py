@@ -15,14 +15,9 @@ from click.testing import CliRunner, Result
 
 from docstage.errors import DataError
 from docstage_eval.cli import eval_group
-from docstage_eval.dedup import (
-    Gold,
-    Predictions,
-    dedup_command,
-    match_ids,
-    read_gold,
-    score,
-)
+from docstage_eval.dedup import dedup_command
+from docstage_eval.dedup_gold import Gold, Predictions, read_gold
+from docstage_eval.dedup_scores import match_ids, score
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:

@@ -14,17 +14,12 @@ import structlog
 from click.testing import CliRunner, Result
 
 from docstage import hookimpl
-from docstage_eval import entities as eval_entities
-from docstage_eval.entities import (
-    CONLL_LABELS,
-    DataError,
-    EntityScores,
-    LabelMap,
-    entities_command,
-    evaluate_pipeline,
-    read_records,
-    score,
-)
+from docstage.errors import DataError
+from docstage_eval import entities_run
+from docstage_eval.entities import entities_command
+from docstage_eval.entities_gold import read_records
+from docstage_eval.entities_run import evaluate_pipeline
+from docstage_eval.entities_scores import CONLL_LABELS, EntityScores, LabelMap, score
 from docstage_eval.metrics import Counts
 
 # --- the metric ---------------------------------------------------------------------------
@@ -586,7 +581,7 @@ def test_the_default_pipeline_runs_the_entities_stage(
     assert spec.loader is not None
     ner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ner)
-    monkeypatch.setattr(eval_entities, "DEFAULT_STAGE", "testner")
+    monkeypatch.setattr(entities_run, "DEFAULT_STAGE", "testner")
 
     @attrs.define(kw_only=True)
     class TestNer(ner.Ner):  # type: ignore[name-defined,misc]
@@ -610,7 +605,7 @@ def test_the_default_pipeline_runs_the_entities_stage(
 def test_set_without_config_takes_an_option_of_the_stage(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(eval_entities, "DEFAULT_STAGE", "no-such-ner")
+    monkeypatch.setattr(entities_run, "DEFAULT_STAGE", "no-such-ner")
     result = invoke("--gold", "gold.jsonl", "--set", "stages.other.x=1")
     assert result.exit_code == 2
     assert result.stderr == (
@@ -622,7 +617,7 @@ def test_set_without_config_takes_an_option_of_the_stage(
 def test_a_missing_entities_stage_is_one_line(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(eval_entities, "DEFAULT_STAGE", "no-such-ner")
+    monkeypatch.setattr(entities_run, "DEFAULT_STAGE", "no-such-ner")
     result = invoke("--gold", "gold.jsonl", "--backend", "rules")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: the no-such-ner stage: unknown stage 'no-such-ner'")
