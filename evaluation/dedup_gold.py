@@ -21,6 +21,7 @@ import attrs
 from docstage.document import DUPLICATE_OF, DUPLICATES, STORY_ID
 from docstage.errors import DataError, display
 from docstage.unionfind import UnionFind
+from docstage_eval.files import data_lines
 
 #: What a predicted cluster is: copies of one survivor, or documents of one story.
 RELATIONS = ("copies", "stories")
@@ -53,26 +54,6 @@ class Gold:
         return "clusters" if self.format == "clusters" else "pairs"
 
 
-def _lines(path: Path, what: str) -> Iterator[tuple[int, str]]:
-    """The non-blank lines of a UTF-8 file, with their numbers."""
-    if path.is_dir():
-        raise DataError(f"is a folder; give the {what} file", file=path)
-    if not path.exists():
-        raise DataError(f"no such {what} file", file=path)
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below; bytes to name a bad line
-    except OSError as exc:
-        raise DataError(f"cannot read the {what} file: {exc.strerror}", file=path) from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"not UTF-8: {exc.reason}", file=path, line=number) from None
-            if line.strip():
-                yield number, line
-
-
 def _ident(value: Any, field: str) -> str:
     """An id (or cluster, story) read from JSON; raises ValueError naming the field."""
     if value is None:
@@ -102,7 +83,7 @@ def read_gold(path: Path, cluster_key: str | None = None) -> Gold:
     Raises:
         DataError: Missing or unreadable, an unrecognised format, a bad line.
     """
-    lines = _lines(path, "gold")
+    lines = data_lines(path, "gold")
     first = next(lines, None)
     if first is None:
         raise DataError("the gold file has no records", file=path)
@@ -246,7 +227,7 @@ def read_predictions(path: Path) -> Predictions:
     """
     predictions = Predictions(display(path))
     seen: dict[str, int] = {}
-    for number, line in _lines(path, "predictions"):
+    for number, line in data_lines(path, "predictions"):
         try:
             ident = predictions.add(_object(line))
             if ident in seen:

@@ -42,7 +42,7 @@ def predict(
         PluginError: A plugin failed to load.
         RunError: The run failed.
     """
-    plan = make_plan(load_config(config, overrides))
+    plan = make_plan(load_config(config, overrides), extra_plugins=plugins)
     stages = ", ".join(s.name for s in plan.stages if s.kind != "renderer")
     predictions = Predictions(f"{plan.config.display_path} ({stages})")
 

@@ -19,6 +19,7 @@ import attrs
 from docstage.document import Document
 from docstage.errors import DataError, display
 from docstage_eval.entities_scores import EntityScores, Evaluation, LabelMap, Span
+from docstage_eval.files import data_lines
 
 # --- reading JSONL ------------------------------------------------------------------------
 
@@ -34,13 +35,6 @@ class Record:
     source: str = ""
 
 
-def _check_file(path: Path, what: str) -> None:
-    if path.is_dir():
-        raise DataError(f"is a folder; give the {what} .jsonl file", file=path)
-    if not path.exists():
-        raise DataError(f"no such {what} file", file=path)
-
-
 def read_records(
     path: Path, *, what: str = "gold", entities_required: bool = True
 ) -> Iterator[Record]:
@@ -49,19 +43,8 @@ def read_records(
     Raises:
         DataError: Naming the file and line of the first bad record.
     """
-    _check_file(path, what)
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed below; bytes to name a bad line
-    except OSError as exc:
-        raise DataError(f"cannot read the {what} file: {exc.strerror}", file=path) from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"not UTF-8: {exc.reason}", file=path, line=number) from None
-            if line.strip():
-                yield _record(line.rstrip("\r\n"), path, number, entities_required)
+    for number, line in data_lines(path, what, kind=".jsonl"):
+        yield _record(line, path, number, entities_required)
 
 
 def _record(line: str, path: Path, number: int, entities_required: bool) -> Record:

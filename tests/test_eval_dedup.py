@@ -698,3 +698,21 @@ def test_giveme5w1h_clusters_against_themselves(shared: Path, folder: Path) -> N
 def test_the_command_is_named_dedup() -> None:
     assert dedup_command.name == "dedup"
     assert eval_group.get_command(click.Context(eval_group), "dedup") is dedup_command
+
+
+def test_plugins_given_in_process_reach_the_pipeline(project: Path) -> None:
+    """``predict(..., plugins=...)`` registers them for the run (it dropped them before)."""
+    import importlib.util
+
+    from docstage_eval.dedup_run import predict
+
+    spec = importlib.util.spec_from_file_location("eval_dedup_in_process", project / "plugin.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = CONFIG.replace('plugins = ["./plugin.py"]\n', "")
+    (project / "in-process.toml").write_text(config, encoding="utf-8")
+    predictions = predict(project / "in-process.toml", plugins=[("copies", module)])
+    clusters = predictions.clusters("copies")
+    assert clusters["a/1.txt"] == clusters["a/2.txt"] == clusters["a/3.txt"] != clusters["b/4.txt"]
