@@ -1,4 +1,4 @@
-"""The state store: one embedded SQLite file that outlives a run (SPEC §7).
+"""The state store: one embedded SQLite file that outlives a run.
 
 Stages that remember across runs (the dedup index, so that tomorrow's run deduplicates
 against today's) keep their tables here, each under its own name prefix. The file is

@@ -1,4 +1,4 @@
-"""The state store (SPEC §7): opened on first use, one transaction per run, committed only
+"""The state store: opened on first use, one transaction per run, committed only
 when the run's outputs are."""
 
 from __future__ import annotations
