@@ -83,3 +83,54 @@ def test_executors_smoke_compares_outputs_and_caches(tmp_path: Path) -> None:
     assert {"processes"} <= ran
     for executor in ran:
         assert all(f["identical"] for f in figures["news"]["identical"][executor].values())
+
+
+def test_corpus_smoke_is_deterministic_and_its_copies_are_found(tmp_path: Path) -> None:
+    from docstage.records import to_record
+    from docstage.testing import run_pipeline
+    from docstage_eval.dedup_gold import Predictions, read_gold
+    from docstage_eval.dedup_scores import score
+
+    def generate(folder: Path) -> dict[str, bytes]:
+        stdout = smoke("corpus.py", folder, "--documents", 600, "--seed", 7, "--days", 3)
+        assert "600 documents" in stdout
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+
+    first = generate(tmp_path / "a")
+    assert first == generate(tmp_path / "b")  # one seed, the same bytes
+    smoke("corpus.py", tmp_path / "d", "--documents", 600, "--seed", 7, "--days", 3, "--day-split")
+    days = sorted((tmp_path / "d" / "days").glob("*.jsonl"))
+    assert [p.name for p in days] == ["2024-01-01.jsonl", "2024-01-02.jsonl", "2024-01-03.jsonl"]
+    assert sum(len(p.read_bytes().splitlines()) for p in days) == 600
+
+    manifest = json.loads(first["manifest.json"])
+    counts = manifest["counts"]
+    assert counts["exact_groups"] > 5
+    assert counts["near_pairs_at_threshold"] > 5
+    assert counts["quote_groups"] > 3
+    texts = {}
+    for line in first["docs.jsonl"].decode("utf-8").splitlines():
+        record = json.loads(line)
+        texts[record["id"]] = record["text"]
+    for line in first["truth/quotes.jsonl"].decode("utf-8").splitlines():
+        quote = json.loads(line)
+        assert len(set(quote["sources"])) > 1
+        assert all(f"“{quote['quote']}”" in texts[ident] for ident in quote["ids"])
+
+    result = run_pipeline(
+        {
+            "run": {"incremental": False},
+            "stages": [
+                {"use": "read.jsonl", "path": str(tmp_path / "a" / "docs.jsonl")},
+                {"use": "dedup", "stories": False, "passages": False, "index": False},
+            ],
+        },
+        folder=tmp_path,
+    )
+    predictions = Predictions("smoke")
+    for doc in result.documents:
+        predictions.add(to_record(doc))
+    found = score(read_gold(tmp_path / "a" / "truth" / "copies_j080.tsv"), predictions, "copies")
+    assert found.matched == found.gold_ids
+    assert (found.pairs.precision, found.pairs.recall, found.pairs.f1) == (1.0, 1.0, 1.0)
