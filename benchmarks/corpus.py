@@ -33,6 +33,8 @@ import argparse
 import bisect
 import datetime as dt
 import json
+import os
+import platform
 import shutil
 import sys
 import time
@@ -488,6 +490,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Argument
     add("--tarball", type=Path, default=None, help="20news-19997.tar.gz (default: ../shared)")
     add("--newsclusters", type=Path, default=None, help="giveme5w1h.jsonl (default: ../shared)")
     add("--force", action="store_true", help="replace a corpus this command wrote before")
+    add("--figures", type=Path, default=None, help="add this run's time and memory to a JSON file")
     return parser.parse_args(argv), parser
 
 
@@ -579,6 +582,24 @@ def main(argv: list[str] | None = None) -> int:
         f"time: {seconds:.1f} s wall, {cpu:.1f} s CPU; peak RSS {peak_rss_mib():.0f} MiB; "
         f"on disk: documents {docs:,} bytes, truth {truth:,} bytes -> {folder}"
     )
+    if args.figures is not None:
+        figures = {
+            "when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} "
+            f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the end",
+            "settings": asdict(settings),
+            "counts": {k: v for k, v in asdict(counts).items() if k != "by_day"},
+            "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu, 1),
+            "load_seconds": round(loaded, 1),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
+            "bytes_documents": docs,
+            "bytes_truth": truth,
+        }
+        runs = json.loads(args.figures.read_text()) if args.figures.is_file() else []
+        runs = [r for r in runs if r["settings"]["documents"] != documents] + [figures]
+        runs.sort(key=lambda r: r["settings"]["documents"])
+        args.figures.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -113,12 +113,18 @@ def prepare_incremental(
     if settings.incremental and not dry_run and own_inputs:
         cache = RunCache(cache_file(Path(settings.cache), name), run_id)
     resumed_from = None
-    if resume:
-        assert cache is not None
-        resumed_from = _resumable(cache, name, config_hash, log)
     retry = None
-    if retry_quarantined:
-        retry = _retry(Path(settings.state), name)
+    try:
+        if resume:
+            assert cache is not None
+            resumed_from = _resumable(cache, name, config_hash, log)
+        if retry_quarantined:
+            retry = _retry(Path(settings.state), name)
+    except BaseException:
+        # The run never gets the cache to close: close it here.
+        if cache is not None:
+            cache.close()
+        raise
     manifest = None
     forget = False
     if state is not None and own_inputs:
