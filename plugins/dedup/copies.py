@@ -68,9 +68,12 @@ class Group:
 class CopyFinder:
     """Finds exact and near copies among a run's documents and an earlier index.
 
-    Nodes are numbered: earlier runs' documents first (their index rows), then this
-    run's documents in input order. Call :meth:`add` for every document, then
-    :meth:`groups`.
+    Call :meth:`add_many` for every batch of documents, then :meth:`groups`. Each batch
+    first looks up in the index the earlier documents that share a key with it (the
+    same exact key, a MinHash band key or the same id) and, for an earlier copy among
+    them, its original: only those become nodes of the union-find, so memory grows with
+    the run's documents and their matches, never with the index. Nodes are numbered in
+    the order they arrive; which ones are earlier documents is a flag, not a range.
 
     Attributes:
         exact: Look for exact copies.
@@ -98,34 +101,42 @@ class CopyFinder:
     _keys: dict[int, bytes] = attrs.Factory(dict)
     _docs: list[DocInfo] = attrs.Factory(list)
     _uf: UnionFind[int] = attrs.Factory(UnionFind)
-    _earlier: int = 0
-    #: Earlier runs' documents by id, and this run's documents that are one of them read
-    #: again (node -> earlier node): the same document, never a copy of itself.
+    #: Earlier runs' documents held: their index node -> our node; and by id.
+    _earlier: dict[int, int] = attrs.Factory(dict)
     _earlier_ids: dict[str, int] = attrs.Factory(dict)
+    #: The keys and ids already looked up in the index (each is asked once a run).
+    _asked_keys: set[bytes] = attrs.Factory(set)
+    _asked_bands: set[int] = attrs.Factory(set)
+    _asked_ids: set[str] = attrs.Factory(set)
+    #: This run's documents that are an earlier one read again (node -> earlier node):
+    #: the same document, never a copy of itself.
     _reread: dict[int, int] = attrs.Factory(dict)
     #: Earlier runs' documents that were copies of another earlier one.
     _earlier_copies: set[int] = attrs.Factory(set)
-    #: Per new document: its exact key, shingle set and band keys, for :meth:`to_index`.
+    #: Earlier copies brought in whose original is still to be joined: (node, its id).
+    _pending: list[tuple[int, str]] = attrs.Factory(list)
+    #: Per new document (by input row): its exact key, shingle set and band keys, for
+    #: the index.
     fingerprints: dict[int, tuple[bytes, bytes, np.ndarray]] = attrs.Factory(dict)
 
     def __attrs_post_init__(self) -> None:
         self._hasher = minhash.MinHasher(permutations=self.permutations)
         self._bands = minhash.choose_bands(self.threshold, self.permutations)
         self._lsh = minhash.LshIndex()
-        if self.index is not None:
-            originals: list[tuple[int, str]] = []
-            for doc in self.index.documents():
-                node = self._add_earlier(doc)
-                if doc.original is not None:
-                    originals.append((node, doc.original))
-            # An earlier copy stands with its original: what matches it copies that one.
-            for node, original in originals:
-                other = self._earlier_ids.get(original)
-                if other is not None:
-                    self._uf.union(other, node)
-                    self._earlier_copies.add(node)
+
+    @property
+    def earlier_count(self) -> int:
+        """How many earlier runs' documents this finder holds."""
+        return len(self._earlier)
+
+    def _is_earlier(self, node: int) -> bool:
+        return self._docs[node].earlier is not None
 
     def _add_earlier(self, doc: IndexedDoc) -> int:
+        assert doc.node is not None
+        node = self._earlier.get(doc.node)
+        if node is not None:
+            return node
         node = len(self._docs)
         self._docs.append(
             DocInfo(
@@ -137,25 +148,69 @@ class CopyFinder:
                 earlier=doc.run_id,
             )
         )
-        self._earlier += 1
-        self._earlier_ids.setdefault(doc.id, node)
-        self._by_key.setdefault(doc.exact, node)
+        self._earlier[doc.node] = node
+        self._earlier_ids[doc.id] = node
         self._keys[node] = doc.exact
-        if self.near and doc.bands.size:
-            self._lsh.add(node, doc.bands)
+        if self.near and doc.shingles:
             self._sets[node] = doc.shingles
+        if doc.original is not None:
+            self._pending.append((node, doc.original))
         return node
+
+    def _look_up(self, docs: Sequence[DocInfo], exact: list[bytes], bands: np.ndarray) -> None:
+        """Bring in the earlier documents that share an id, exact key or band key with
+        this batch, and the originals of the earlier copies among them."""
+        index = self.index
+        if index is None:
+            return
+        for doc in index.by_ids(d.id for d in docs if d.id not in self._asked_ids):
+            self._add_earlier(doc)
+        self._asked_ids.update(d.id for d in docs)
+        asked = [k for k in exact if k not in self._asked_keys]
+        for key, doc in index.by_exact(asked).items():
+            self._by_key[key] = self._add_earlier(doc)
+        self._asked_keys.update(asked)
+        wanted = [k for k in np.unique(bands).tolist() if k not in self._asked_bands]
+        matches = index.by_bands(wanted)
+        self._asked_bands.update(wanted)
+        known = self._earlier
+        fetched = index.by_nodes(n for _, n in matches if n not in known)
+        for doc in fetched:
+            self._add_earlier(doc)
+        by_node: dict[int, list[int]] = {}
+        for band, n in matches:
+            by_node.setdefault(known[n], []).append(band)
+        for node, node_keys in sorted(by_node.items()):
+            if node in self._sets:
+                self._lsh.add(node, np.array(node_keys, dtype=np.uint64))
+        # An earlier copy stands with its original: what matches it copies that one.
+        while self._pending:
+            pending, self._pending = self._pending, []
+            missing = {o for _, o in pending if o not in self._earlier_ids}
+            for doc in index.by_ids(missing):
+                self._add_earlier(doc)
+            for node, original in pending:
+                other = self._earlier_ids.get(original)
+                if other is not None:
+                    self._uf.union(other, node)
+                    self._earlier_copies.add(node)
 
     def add_many(self, docs: Sequence[DocInfo], texts: Sequence[str]) -> None:
         """Add a batch of this run's documents (hashing is vectorised over the batch)."""
         sets = [minhash.shingles(t, self.shingle_size) for t in texts] if self.near else []
+        keys = np.empty((len(texts), 0), dtype=np.uint64)
         if sets:
             signatures = self._hasher.signatures(sets)
             keys = minhash.band_keys(signatures, *self._bands)
-        for i, (doc, text) in enumerate(zip(docs, texts, strict=True)):
+        exact = [minhash.exact_key(text) for text in texts]
+        wordy = [self.exact and _has_words(text, self.min_words) for text in texts]
+        with_set = [i for i, s in enumerate(sets) if s.size]
+        self._look_up(docs, [k for k, w in zip(exact, wordy, strict=True) if w], keys[with_set])
+        for i, doc in enumerate(docs):
+            assert doc.row is not None  # this run's documents have a row
             node = len(self._docs)
             self._docs.append(doc)
-            key = minhash.exact_key(text)
+            key = exact[i]
             self._keys[node] = key
             earlier = self._earlier_ids.get(doc.id)
             if earlier is not None:
@@ -163,7 +218,7 @@ class CopyFinder:
                 self._uf.union(earlier, node)
             encoded = b""
             bands = np.empty(0, dtype=np.uint64)
-            if self.exact and _has_words(text, self.min_words):
+            if wordy[i]:
                 first = self._by_key.setdefault(key, node)
                 # The same document read again (an earlier run indexed its id) is not a copy.
                 if first != node and self._docs[first].id != doc.id:
@@ -174,7 +229,7 @@ class CopyFinder:
                 self._match(node, sets[i], bands)
                 self._lsh.add(node, bands)
                 self._sets[node] = encoded
-            self.fingerprints[node] = (key, encoded, bands)
+            self.fingerprints[doc.row] = (key, encoded, bands)
 
     def _match(self, node: int, shingles: np.ndarray, bands: np.ndarray) -> None:
         for other in sorted(self._lsh.candidates(bands)):
@@ -198,19 +253,18 @@ class CopyFinder:
         rank = {source: i for i, source in enumerate(source_priority)}
         out = []
         for nodes in members.values():
-            if len(nodes) < 2 or all(n < self._earlier for n in nodes):
+            if len(nodes) < 2 or all(self._is_earlier(n) for n in nodes):
                 continue
             # An earlier run published its survivor already: it stays the survivor.
-            earlier = [n for n in nodes if n < self._earlier and n not in self._earlier_copies] or [
-                n for n in nodes if n < self._earlier
-            ]
+            held = [n for n in nodes if self._is_earlier(n)]
+            earlier = [n for n in held if n not in self._earlier_copies] or held
             best = min(earlier or nodes, key=lambda n: _policy_key(self._docs[n], keep, rank))
             # Documents read again are the earlier ones, kept as before: never copies
             # (unless the earlier one was a copy too).
             copies = [
                 self._copy(best, n)
                 for n in nodes
-                if n != best and n >= self._earlier and self._reread.get(n, -1) not in earlier
+                if n != best and not self._is_earlier(n) and self._reread.get(n, -1) not in earlier
             ]
             if not copies:
                 continue
@@ -238,10 +292,6 @@ class CopyFinder:
             else 0.0
         )
         return Copy(doc=doc, relation="near", score=round(score, 4))
-
-    def node_of(self, row: int) -> int:
-        """The node number of this run's document at input position ``row``."""
-        return self._earlier + row
 
 
 def _has_words(text: str, count: int) -> bool:

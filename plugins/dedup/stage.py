@@ -336,7 +336,7 @@ class Dedup(CorpusStage):
         their original (a later near copy of a copy still names the original)."""
         run_id = self._context.run_id if self._context is not None else ""
         for row, info in enumerate(infos):
-            exact, shingles, bands = finder.fingerprints[finder.node_of(row)]
+            exact, shingles, bands = finder.fingerprints[row]
             original = decisions.get(row, _KEEP).original
             yield IndexedDoc(
                 id=info.id,

@@ -1,0 +1,187 @@
+"""The dedup index in the state store: a run looks earlier documents up by key (it never
+loads the index), the band-key table is partitioned, and a store of the first layout is
+migrated on open with the same results."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+
+import numpy as np
+import pytest
+
+from docstage.errors import OptionError
+from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
+from docstage_plugins.dedup.index import (
+    PARTITIONS,
+    CopyIndex,
+    IndexedDoc,
+    partition_of,
+    partition_range,
+)
+
+SETTINGS = {"shingle_size": 5, "permutations": 128, "threshold": 0.8}
+_OLD_SCHEMA = """
+CREATE TABLE dedup_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE dedup_docs (
+    node INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
+    published TEXT, length INTEGER NOT NULL, run_id TEXT NOT NULL, original TEXT,
+    exact BLOB NOT NULL, shingles BLOB NOT NULL, bands BLOB NOT NULL
+);
+"""
+
+
+def invented(count: int, seed: int = 3) -> dict[str, str]:
+    """``count`` unrelated texts of 80 words each, by id."""
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(5_000)]
+    return {f"old/{i:04d}": " ".join(rng.choice(words) for _ in range(80)) for i in range(count)}
+
+
+def infos(texts: dict[str, str]) -> list[DocInfo]:
+    return [
+        DocInfo(row=row, id=id_, source=id_.split("/")[0], published=None, length=len(text))
+        for row, (id_, text) in enumerate(texts.items())
+    ]
+
+
+def indexed(texts: dict[str, str], originals: dict[str, str]) -> Iterator[IndexedDoc]:
+    """The documents as the stage indexes them (one earlier run, id ``run1``)."""
+    finder = CopyFinder()
+    docs = infos(texts)
+    finder.add_many(docs, list(texts.values()))
+    for info in docs:
+        assert info.row is not None
+        exact, shingles, bands = finder.fingerprints[info.row]
+        yield IndexedDoc(
+            id=info.id,
+            source=info.source,
+            published=None,
+            length=info.length,
+            run_id="run1",
+            original=originals.get(info.id),
+            exact=exact,
+            shingles=shingles,
+            bands=bands,
+        )
+
+
+def today(earlier: dict[str, str]) -> dict[str, str]:
+    """Three new documents: an exact copy of old/0010, a near copy of old/0020 (an
+    earlier copy of old/0030), and one that copies nothing."""
+    near = earlier["old/0020"].split()
+    near[40] = "changed"
+    return {
+        "new/exact": earlier["old/0010"],
+        "new/near": " ".join(near),
+        "new/other": " ".join(f"x{i}" for i in range(80)),
+    }
+
+
+def run_against(index: CopyIndex, texts: dict[str, str]) -> tuple[CopyFinder, list[Group]]:
+    finder = CopyFinder(index=index)
+    finder.add_many(infos(texts), list(texts.values()))
+    return finder, finder.groups("earliest")
+
+
+def summary(groups: list[Group]) -> list[tuple[str, str | None, list[tuple[str, str, float]]]]:
+    return [
+        (g.survivor.id, g.survivor.earlier, [(c.doc.id, c.relation, c.score) for c in g.copies])
+        for g in groups
+    ]
+
+
+ORIGINALS = {"old/0020": "old/0030"}
+
+
+def test_a_run_holds_only_the_earlier_documents_that_match_its_keys() -> None:
+    earlier = invented(300)
+    with closing(sqlite3.connect(":memory:")) as db:
+        index = CopyIndex(db, SETTINGS)
+        index.add(indexed(earlier, ORIGINALS))
+        finder, groups = run_against(index, today(earlier))
+    # old/0010 (exact key), old/0020 (band keys) and old/0030, the original old/0020
+    # copied: 3 of 300.
+    assert finder.earlier_count == 3
+    assert summary(groups) == [
+        ("old/0010", "run1", [("new/exact", "exact", 1.0)]),
+        ("old/0030", "run1", [("new/near", "near", 0.0)]),
+    ]
+
+
+def test_a_store_of_the_first_layout_is_migrated_with_the_same_results(tmp_path) -> None:
+    earlier = invented(300)
+    docs = list(indexed(earlier, ORIGINALS))
+    with closing(sqlite3.connect(":memory:")) as db:
+        index = CopyIndex(db, SETTINGS)
+        index.add(docs)
+        expected = summary(run_against(index, today(earlier))[1])
+        expected_bands = db.execute("SELECT count(*) FROM dedup_bands").fetchone()[0]
+    with closing(sqlite3.connect(tmp_path / "old.sqlite")) as db:
+        for statement in _OLD_SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.executemany(
+            "INSERT INTO dedup_settings VALUES (?, ?)", [(k, str(v)) for k, v in SETTINGS.items()]
+        )
+        db.executemany(
+            "INSERT INTO dedup_docs (id, source, published, length, run_id, original, exact, "
+            "shingles, bands) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    *(d.id, d.source, d.published, d.length, d.run_id, d.original, d.exact),
+                    *(d.shingles, np.asarray(d.bands, dtype="<u8").tobytes()),
+                )
+                for d in docs
+            ],
+        )
+        migrated = CopyIndex(db, SETTINGS)
+        columns = [row[1] for row in db.execute("PRAGMA table_info(dedup_docs)")]
+        assert "bands" not in columns
+        assert db.execute("SELECT count(*) FROM dedup_bands").fetchone()[0] == expected_bands
+        assert summary(run_against(migrated, today(earlier))[1]) == expected
+        # opening it again finds the new layout: nothing to migrate
+        assert len(CopyIndex(db, SETTINGS)) == 300
+
+
+def test_the_band_keys_are_partitioned_by_their_top_bits() -> None:
+    with closing(sqlite3.connect(":memory:")) as db:
+        index = CopyIndex(db, SETTINGS)
+        index.add(indexed(invented(50), {}))
+        rows = db.execute("SELECT key, node FROM dedup_bands ORDER BY key, node").fetchall()
+        parts = [list(index.partition(p)) for p in range(PARTITIONS)]
+        stored = db.execute("SELECT value FROM dedup_settings WHERE key = 'partitions'")
+        assert stored.fetchone() == (str(PARTITIONS),)
+    assert [row for part in parts for row in part] == rows
+    for p, part in enumerate(parts):
+        low, high = partition_range(p)
+        assert all(low <= key < high and partition_of(key) == p for key, _ in part)
+    assert sum(1 for part in parts if part) > PARTITIONS // 2
+
+
+def test_a_document_read_again_with_another_text_loses_its_old_band_keys() -> None:
+    earlier = invented(2)
+    with closing(sqlite3.connect(":memory:")) as db:
+        index = CopyIndex(db, SETTINGS)
+        index.add(indexed(earlier, {}))
+        before = db.execute("SELECT count(*) FROM dedup_bands").fetchone()[0]
+        changed = dict(earlier, **{"old/0000": invented(1, seed=9)["old/0000"]})
+        index.add(indexed(changed, {}))
+        keys = {key for (key,) in db.execute("SELECT key FROM dedup_bands")}
+        new = {d.id: d for d in indexed(changed, {})}
+    assert len(keys) == before
+    assert keys == {k for d in new.values() for k in np.asarray(d.bands).tolist()}
+
+
+def test_an_index_with_other_partitions_is_one_clear_error() -> None:
+    with closing(sqlite3.connect(":memory:")) as db:
+        CopyIndex(db, SETTINGS)
+        db.execute("UPDATE dedup_settings SET value = '16' WHERE key = 'partitions'")
+        with pytest.raises(OptionError) as error:
+            CopyIndex(db, SETTINGS)
+    assert str(error.value) == (
+        "option 'index': the dedup index in the state store has 16 band-key partitions, "
+        f"this docstage reads {PARTITIONS}: point [run] state at a new file"
+    )
