@@ -4,8 +4,10 @@ the documents, and memory only with the index?
 
 Per scale, in fresh processes under GNU ``time``: a baseline pipeline (``read.jsonl``
 alone), the same with ``dedup`` (copies only: ``stories`` and ``passages`` off, a new state
-store), and that pipeline again over the same input against the store it just filled (an
-incremental run: the index is loaded, every document is read again). Dedup's own cost is
+store), that pipeline again over the same input against the store it just filled (an
+incremental run: every document is read again, so every earlier one is looked up), and a
+"day": 1,000 new documents (edited copies of every k-th article, new ids) against that
+store, whose memory should not grow with the index. Dedup's own cost is
 the run's CPU time minus the baseline's. At 1× the stage also runs with every relation on.
 
     python benchmarks/dedup_stage.py              # 20 Newsgroups, about 10 minutes
@@ -30,6 +32,7 @@ from common import BENCH_DIR, default_tarball, unpack
 from dedup_near import body_of, scaled_bodies
 
 TIME = "/usr/bin/time"
+DAY = 1_000  # new documents in the "day" run against the filled store
 
 
 def corpus_bodies(smoke: bool, folder: Path) -> list[tuple[str, str, str]]:
@@ -60,7 +63,19 @@ def write_scale(articles: list[tuple[str, str, str]], copies: int, target: Path)
     return len(bodies)
 
 
-def config(folder: Path, data: Path, dedup: dict[str, Any] | None) -> Path:
+def write_day(articles: list[tuple[str, str, str]], target: Path, count: int = DAY) -> int:
+    """``count`` new documents: edited copies of every k-th article, under new ids."""
+    chosen = articles[:: max(1, len(articles) // count)][:count]
+    edited = scaled_bodies([a[2] for a in chosen], 2)[len(chosen) :]
+    with target.open("w", encoding="utf-8") as out:
+        for (doc_id, source, _), body in zip(chosen, edited, strict=True):
+            out.write(json.dumps({"id": f"day/{doc_id}", "source": source, "text": body}) + "\n")
+    return len(chosen)
+
+
+def config(
+    folder: Path, data: Path, dedup: dict[str, Any] | None, name: str = "pipeline.toml"
+) -> Path:
     lines = [
         "[run]",
         'state = "state.sqlite"',
@@ -73,7 +88,7 @@ def config(folder: Path, data: Path, dedup: dict[str, Any] | None) -> Path:
     if dedup is not None:
         lines += ["", "[[stages]]", 'use = "dedup"', 'report = "dedup.jsonl"']
         lines += [f"{key} = {json.dumps(value)}" for key, value in dedup.items()]
-    path = folder / "pipeline.toml"
+    path = folder / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -121,6 +136,12 @@ def measure(articles: list[tuple[str, str, str]], scales: list[int], repeats: in
         state = (folder / "dedup" / "state.sqlite").stat().st_size
         dropped = len((folder / "dedup" / "dedup.jsonl").read_text().splitlines())
         again = best(plan, repeats, fresh=False)
+        day_data = folder / "day.jsonl"
+        day_documents = write_day(articles, day_data)
+        day_plan = config(
+            folder / "dedup", day_data, {"stories": False, "passages": False}, "day.toml"
+        )
+        day = timed_run(day_plan)
         row = {
             "copies": copies,
             "documents": documents,
@@ -133,6 +154,7 @@ def measure(articles: list[tuple[str, str, str]], scales: list[int], repeats: in
             "state_bytes_per_doc": state / documents,
             "rss_over_baseline_mib": first["peak_rss_mib"] - base["peak_rss_mib"],
             "incremental": again,
+            "day": {"documents": day_documents, **day},
         }
         if copies == 1:
             row["all_relations"] = best(config(folder / "full", data, {}), repeats, fresh=True)
@@ -148,8 +170,9 @@ def measure(articles: list[tuple[str, str, str]], scales: list[int], repeats: in
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scale | documents | dropped | dedup CPU s | µs/doc | peak RSS (baseline) "
-        "| state bytes/doc | incremental run: CPU s, peak RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| state bytes/doc | incremental run: CPU s, peak RSS | a day of new documents: "
+        "CPU s, peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -157,7 +180,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['dedup_us_per_doc']:.0f} | {r['dedup']['peak_rss_mib']:.0f} MiB "
             f"({r['baseline']['peak_rss_mib']:.0f}) | {r['state_bytes_per_doc']:,.0f} "
             f"| {r['incremental']['cpu'] - r['baseline']['cpu']:.2f}, "
-            f"{r['incremental']['peak_rss_mib']:.0f} MiB |"
+            f"{r['incremental']['peak_rss_mib']:.0f} MiB "
+            f"| {r['day']['documents']:,}: {r['day']['cpu']:.2f}, "
+            f"{r['day']['peak_rss_mib']:.0f} MiB |"
         )
     full = rows[0].get("all_relations")
     if full:
@@ -173,8 +198,11 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="invented texts, 1× and 2×")
     parser.add_argument("--repeats", type=int, default=1, help="runs per figure, best kept")
     parser.add_argument("--output", type=Path, help="JSON figures (default: none for --smoke)")
+    parser.add_argument(
+        "--scales", type=int, nargs="+", help="copies of the corpus (default: 1 2 4 8)"
+    )
     args = parser.parse_args()
-    scales = [1, 2] if args.smoke else [1, 2, 4, 8]
+    scales = args.scales or ([1, 2] if args.smoke else [1, 2, 4, 8])
     with tempfile.TemporaryDirectory(prefix="dedup-stage-") as tmp:
         work = Path(tmp)
         articles = corpus_bodies(args.smoke, work / "corpus")

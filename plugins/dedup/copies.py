@@ -104,10 +104,6 @@ class CopyFinder:
     #: Earlier runs' documents held: their index node -> our node; and by id.
     _earlier: dict[int, int] = attrs.Factory(dict)
     _earlier_ids: dict[str, int] = attrs.Factory(dict)
-    #: The keys and ids already looked up in the index (each is asked once a run).
-    _asked_keys: set[bytes] = attrs.Factory(set)
-    _asked_bands: set[int] = attrs.Factory(set)
-    _asked_ids: set[str] = attrs.Factory(set)
     #: This run's documents that are an earlier one read again (node -> earlier node):
     #: the same document, never a copy of itself.
     _reread: dict[int, int] = attrs.Factory(dict)
@@ -163,26 +159,23 @@ class CopyFinder:
         index = self.index
         if index is None:
             return
-        for doc in index.by_ids(d.id for d in docs if d.id not in self._asked_ids):
+        # A key or id of an earlier batch was asked then: its earlier documents are held.
+        for doc in index.by_ids(d.id for d in docs if d.id not in self._earlier_ids):
             self._add_earlier(doc)
-        self._asked_ids.update(d.id for d in docs)
-        asked = [k for k in exact if k not in self._asked_keys]
-        for key, doc in index.by_exact(asked).items():
+        for key, doc in index.by_exact(k for k in exact if k not in self._by_key).items():
             self._by_key[key] = self._add_earlier(doc)
-        self._asked_keys.update(asked)
-        wanted = [k for k in np.unique(bands).tolist() if k not in self._asked_bands]
-        matches = index.by_bands(wanted)
-        self._asked_bands.update(wanted)
+        matches = index.by_bands(np.unique(bands).tolist())
         known = self._earlier
-        fetched = index.by_nodes(n for _, n in matches if n not in known)
-        for doc in fetched:
+        for doc in index.by_nodes(n for _, n in matches if n not in known):
             self._add_earlier(doc)
+        # (A band key asked again in a later batch adds its documents again: candidates
+        # are a set, and only copies within the run share keys across batches.)
         by_node: dict[int, list[int]] = {}
         for band, n in matches:
-            by_node.setdefault(known[n], []).append(band)
+            if known[n] in self._sets:
+                by_node.setdefault(known[n], []).append(band)
         for node, node_keys in sorted(by_node.items()):
-            if node in self._sets:
-                self._lsh.add(node, np.array(node_keys, dtype=np.uint64))
+            self._lsh.add(node, np.array(node_keys, dtype=np.uint64))
         # An earlier copy stands with its original: what matches it copies that one.
         while self._pending:
             pending, self._pending = self._pending, []

@@ -43,7 +43,7 @@ _SHIFT = 63 - PARTITION_BITS
 _CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
 #: B-tree page once instead of once per row).
-_BAND_BUFFER = 1 << 18
+_BAND_BUFFER = 1 << 16
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dedup_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -122,7 +122,8 @@ class CopyIndex:
 
     db: sqlite3.Connection
     settings: dict[str, Any]
-    _bands: list[tuple[int, int]] = attrs.field(init=False, factory=list)
+    _band_keys: list[int] = attrs.field(init=False, factory=list)
+    _band_nodes: list[int] = attrs.field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
         old = self._columns("dedup_docs")
@@ -167,9 +168,8 @@ class CopyIndex:
     def _migrate(self) -> None:
         """Move the first layout's band blobs into ``dedup_bands`` and drop the column."""
         rows = self.db.execute("SELECT node, bands FROM dedup_docs")
-        for node, blob in rows.fetchall():
-            for key in np.frombuffer(blob, dtype="<u8").tolist():
-                self._bands.append((key, node))
+        for node, blob in rows:
+            self._buffer(node, np.frombuffer(blob, dtype="<u8"))
         self._flush_bands()
         self.db.execute("ALTER TABLE dedup_docs DROP COLUMN bands")
         log.info("dedup index migrated", documents=len(self), layout="band-key table")
@@ -276,9 +276,7 @@ class CopyIndex:
                     count += 1
                     continue  # the same shingles: the same band keys
                 self._forget_bands(node, bytes(shingles))
-            self._bands += ((key, node) for key in np.asarray(doc.bands).tolist())
-            if len(self._bands) >= _BAND_BUFFER:
-                self._flush_bands()
+            self._buffer(node, np.asarray(doc.bands))
             count += 1
         self._flush_bands()
         return count
@@ -294,10 +292,26 @@ class CopyIndex:
             ((key, node) for key in keys.tolist()),
         )
 
+    def _buffer(self, node: int, keys: np.ndarray) -> None:
+        self._band_keys += keys.tolist()
+        self._band_nodes += [node] * keys.size
+        if len(self._band_keys) >= _BAND_BUFFER:
+            self._flush_bands()
+
     def _flush_bands(self) -> None:
-        self._bands.sort()
-        self.db.executemany("INSERT OR IGNORE INTO dedup_bands VALUES (?, ?)", self._bands)
-        self._bands.clear()
+        if not self._band_keys:
+            return
+        keys = np.array(self._band_keys, dtype=np.int64)
+        nodes = np.array(self._band_nodes, dtype=np.int64)
+        self._band_keys.clear()
+        self._band_nodes.clear()
+        order = np.lexsort((nodes, keys))
+        rows = np.stack([keys[order], nodes[order]], 1)
+        for start in range(0, len(rows), 1 << 14):
+            self.db.executemany(
+                "INSERT OR IGNORE INTO dedup_bands VALUES (?, ?)",
+                rows[start : start + (1 << 14)].tolist(),
+            )
 
     def bytes_per_document(self) -> float:
         """The state store's size on disk divided by the documents indexed (0 when empty)."""
