@@ -36,12 +36,20 @@ from rich.text import Text
 from docstage import __version__
 from docstage.cli_support import fail, overrides_option, user_errors
 from docstage.config import load_config
-from docstage.console import print_plan, print_plugins, print_stage, print_summary
+from docstage.console import (
+    print_compacted,
+    print_plan,
+    print_plugins,
+    print_stage,
+    print_state,
+    print_summary,
+)
 from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display
 from docstage.loading import load_plugins
 from docstage.log import configure_logging
 from docstage.resolve import make_plan
 from docstage.runner import Runner
+from docstage.state import compact, state_usage
 
 #: The entry-point group through which a distribution adds a ``pipeline`` subcommand: the
 #: entry point's name is the command's, its object a :class:`click.Command`.
@@ -296,6 +304,49 @@ def check(config: Path, overrides: tuple[str, ...]) -> None:
     console = Console()
     print_plan(console, plan)
     console.print("[green]config is valid[/green]")
+
+
+@cli.command()
+@CONFIG
+@overrides_option()
+@click.option(
+    "--compact",
+    "compact_store",
+    is_flag=True,
+    help="Give the free pages back (SQLite's VACUUM) and print the size before and "
+    "after; refused while a run holds the file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object.")
+def state(config: Path, overrides: tuple[str, ...], compact_store: bool, as_json: bool) -> None:
+    """Show what CONFIG's state store ([run] state) holds: its size, the runs recorded,
+    rows and bytes per table, the dedup index and the run manifest.
+
+    The file is only read (a missing one is not created). With --compact it is
+    compacted instead.
+    """
+    configure_logging("console")
+    with user_errors():
+        loaded = load_config(config, overrides)
+        path = Path(loaded.run.state)
+        if not path.exists():
+            if as_json:
+                click.echo(json.dumps({"path": str(path), "exists": False}))
+            else:
+                click.echo(f"no state store yet at {display(path)} (a run creates it)")
+            sys.exit(0)
+        if compact_store:
+            before, after = compact(path)
+        else:
+            usage = state_usage(path, loaded.pipeline.name)
+    if compact_store:
+        if as_json:
+            click.echo(json.dumps({"path": str(path), "before": before, "after": after}))
+        else:
+            print_compacted(Console(), path, before, after)
+    elif as_json:
+        click.echo(json.dumps({"exists": True, **usage.as_dict()}))
+    else:
+        print_state(Console(), usage)
 
 
 @cli.command()

@@ -1,9 +1,10 @@
 """The console tables the ``pipeline`` command prints for people: the plan, the plugins,
-a stage's options, the run summary."""
+a stage's options, the run summary, what the state store holds."""
 
 from __future__ import annotations
 
 import inspect
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from docstage.errors import display
 from docstage.plan import Plan
 from docstage.plugins import Plugins
 from docstage.registry import StageType
+from docstage.state import Runs, StateUsage
 from docstage.summary import RunSummary
 
 
@@ -151,3 +153,74 @@ def print_stage(console: Console, stage: StageType) -> None:
         default = "(required)" if spec.required else _value(spec.default)
         _row(table, spec.name, spec.type_name, default, spec.help)
     console.print(table)
+
+
+def _bytes(size: float | None) -> str:
+    """``size`` bytes for people: 512 B, 3.4 KiB, 1.2 GiB."""
+    if size is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _runs(table: Table, name: str, runs: Runs) -> None:
+    times = (runs.first_started, runs.last_started, runs.last_finished)
+    _row(table, name, f"{runs.count:,}", *(_when(t) for t in times))
+
+
+def print_state(console: Console, usage: StateUsage) -> None:
+    """What a state store holds: the file, its runs, its tables, the dedup index."""
+    lines = [
+        f"state store {display(usage.path)}: {_bytes(usage.size)} on disk "
+        f"({_bytes(usage.free)} free), schema version {usage.schema_version}",
+        f"run manifest rows of {usage.pipeline}: {usage.manifest_rows:,}",
+    ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+    runs = Table(title="runs", title_justify="left")
+    runs.add_column("pipeline", no_wrap=True)
+    runs.add_column("runs", justify="right")
+    for column in ("first started", "last started", "last finished"):
+        runs.add_column(column)
+    _runs(runs, usage.pipeline, usage.runs)
+    _runs(runs, "(all)", usage.all_runs)
+    console.print(runs)
+    table = Table(title="tables", title_justify="left")
+    table.add_column("table", no_wrap=True)
+    table.add_column("rows", justify="right")
+    if usage.dbstat:
+        table.add_column("bytes (with indexes)", justify="right")
+    for found in usage.tables:
+        cells = [found.name, f"{found.rows:,}"]
+        _row(table, *cells, *([_bytes(found.bytes)] if usage.dbstat else []))
+    console.print(table)
+    if not usage.dbstat:
+        console.print("(this SQLite lacks the dbstat table: rows only, no bytes per table)")
+    dedup = usage.dedup
+    if dedup is not None:
+        per = f", {_bytes(dedup.bytes_per_document)} per document" if usage.dbstat else ""
+        console.print(
+            f"dedup index: {dedup.documents:,} documents{per}; indexed by runs "
+            f"{dedup.oldest_run or '-'} (oldest) to {dedup.newest_run or '-'} (newest)",
+            markup=False,
+            highlight=False,
+        )
+
+
+def print_compacted(console: Console, path: Path, before: int, after: int) -> None:
+    """The state store's size before and after ``pipeline state --compact``."""
+    console.print(
+        f"compacted {display(path)}: {_bytes(before)} before, {_bytes(after)} after "
+        f"({before:,} -> {after:,} bytes)",
+        markup=False,
+        highlight=False,
+    )
