@@ -49,7 +49,7 @@ from docstage.loading import load_plugins
 from docstage.log import configure_logging
 from docstage.resolve import make_plan
 from docstage.runner import Runner
-from docstage.state import compact, state_usage
+from docstage.state_usage import compact, state_usage
 
 #: The entry-point group through which a distribution adds a ``pipeline`` subcommand: the
 #: entry point's name is the command's, its object a :class:`click.Command`.

@@ -17,7 +17,7 @@ from docstage.errors import display
 from docstage.plan import Plan
 from docstage.plugins import Plugins
 from docstage.registry import StageType
-from docstage.state import Runs, StateUsage
+from docstage.state_usage import Runs, StateUsage
 from docstage.summary import RunSummary
 
 

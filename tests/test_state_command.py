@@ -188,10 +188,10 @@ def test_a_bad_config_is_one_line(tmp_path: Path) -> None:
 
 
 def test_without_dbstat_rows_only(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import docstage.state
+    import docstage.state_usage
 
     run_pipeline(config)
-    monkeypatch.setattr(docstage.state, "_table_bytes", lambda db: None)
+    monkeypatch.setattr(docstage.state_usage, "_table_bytes", lambda db: None)
     code, output = invoke(str(config))
     assert code == 0, output
     assert "bytes (with indexes)" not in output

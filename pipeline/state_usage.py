@@ -1,0 +1,229 @@
+"""What a state store holds, read without writing to it, and giving its free pages back:
+the values behind ``pipeline state`` (a later retention feature reads them too)."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import attrs
+
+from docstage.errors import DataError, display
+
+
+@attrs.frozen(kw_only=True)
+class Runs:
+    """Runs recorded in ``docstage_runs``: how many, and when (seconds since the epoch).
+
+    Attributes:
+        count: Runs recorded (a failed run records none: its transaction is rolled back).
+        first_started: Start of the earliest.
+        last_started: Start of the latest.
+        last_finished: End of the latest that finished.
+    """
+
+    count: int
+    first_started: float | None
+    last_started: float | None
+    last_finished: float | None
+
+
+@attrs.frozen(kw_only=True)
+class TableUsage:
+    """One table of the store: its rows and, with ``dbstat``, its bytes with its indexes."""
+
+    name: str
+    rows: int
+    bytes: int | None
+
+
+@attrs.frozen(kw_only=True)
+class DedupUsage:
+    """The dedup index (``dedup_…`` tables): documents, their cost, the runs that indexed them.
+
+    Attributes:
+        documents: Rows of ``dedup_docs``.
+        bytes_per_document: Bytes of all ``dedup_…`` tables per document (None without
+            ``dbstat`` or documents).
+        oldest_run: The earliest ``run_id`` that indexed a document still indexed.
+        newest_run: The latest one.
+    """
+
+    documents: int
+    bytes_per_document: float | None
+    oldest_run: str | None
+    newest_run: str | None
+
+
+@attrs.frozen(kw_only=True)
+class StateUsage:
+    """What a state store holds, as :func:`state_usage` read it.
+
+    Attributes:
+        path: The file.
+        size: Bytes on disk: the file and its write-ahead log.
+        free: Bytes of free pages (what ``VACUUM`` would give back, about).
+        schema_version: The store's schema version (``docstage_meta``).
+        pipeline: The pipeline the ``runs`` and ``manifest_rows`` are about.
+        runs: Runs of ``pipeline``.
+        all_runs: Runs of every pipeline that shares the file.
+        tables: Every table, by name (bytes include the table's indexes).
+        dbstat: False when SQLite lacks the ``dbstat`` table: no bytes per table.
+        dedup: The dedup index, if the file has one.
+        manifest_rows: Run manifest rows of ``pipeline``.
+    """
+
+    path: Path
+    size: int
+    free: int
+    schema_version: int | None
+    pipeline: str
+    runs: Runs
+    all_runs: Runs
+    tables: tuple[TableUsage, ...]
+    dbstat: bool
+    dedup: DedupUsage | None
+    manifest_rows: int
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (the path as a string)."""
+        found = attrs.asdict(self, recurse=True)
+        found["path"] = str(self.path)
+        return found
+
+
+def disk_size(path: Path) -> int:
+    """Bytes of an SQLite file and its write-ahead log, as far as they exist."""
+    wal = path.with_name(path.name + "-wal")
+    return sum(p.stat().st_size for p in (path, wal) if p.exists())
+
+
+def _runs(db: sqlite3.Connection, where: str, *args: str) -> Runs:
+    count, first, last, finished = db.execute(
+        f"SELECT COUNT(*), MIN(started), MAX(started), MAX(finished) FROM docstage_runs {where}",
+        args,
+    ).fetchone()
+    return Runs(count=count, first_started=first, last_started=last, last_finished=finished)
+
+
+def _table_bytes(db: sqlite3.Connection) -> dict[str, int] | None:
+    """Bytes per table with its indexes, from ``dbstat``; None when SQLite lacks it."""
+    try:
+        pages = db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
+    except sqlite3.OperationalError:
+        return None
+    owner = dict(db.execute("SELECT name, tbl_name FROM sqlite_master"))
+    found: dict[str, int] = {}
+    for name, size in pages:
+        table = owner.get(name, name)
+        found[table] = found.get(table, 0) + size
+    return found
+
+
+def state_usage(path: Path, pipeline: str) -> StateUsage:
+    """Read what the state store at ``path`` holds, opening it read-only (never creating it).
+
+    Raises:
+        FileNotFoundError: There is no file at ``path``.
+        DataError: The file is not a docstage state store.
+    """
+    if not path.exists():
+        raise FileNotFoundError(path)
+    where = f"[run] state: {display(path)}"
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise DataError(f"{where}: cannot open the state store: {exc}") from None
+    with contextlib.closing(db):
+        try:
+            version = db.execute(
+                "SELECT value FROM docstage_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            names = [
+                name
+                for (name,) in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+                )
+            ]
+            sizes = _table_bytes(db)
+            tables = tuple(
+                TableUsage(
+                    name=name,
+                    rows=db.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0],
+                    bytes=None if sizes is None else sizes.get(name, 0),
+                )
+                for name in names
+            )
+            dedup = None
+            if "dedup_docs" in names:
+                documents, oldest, newest = db.execute(
+                    "SELECT COUNT(*), MIN(run_id), MAX(run_id) FROM dedup_docs"
+                ).fetchone()
+                index = (
+                    None
+                    if sizes is None
+                    else sum(t.bytes or 0 for t in tables if t.name.startswith("dedup_"))
+                )
+                dedup = DedupUsage(
+                    documents=documents,
+                    bytes_per_document=index / documents if index and documents else None,
+                    oldest_run=oldest,
+                    newest_run=newest,
+                )
+            (manifest,) = db.execute(
+                "SELECT COUNT(*) FROM docstage_manifest WHERE pipeline = ?", (pipeline,)
+            ).fetchone()
+            page_size, free_pages = (
+                db.execute(f"PRAGMA {pragma}").fetchone()[0]
+                for pragma in ("page_size", "freelist_count")
+            )
+            return StateUsage(
+                path=path,
+                size=disk_size(path),
+                free=page_size * free_pages,
+                schema_version=None if version is None else int(version[0]),
+                pipeline=pipeline,
+                runs=_runs(db, "WHERE pipeline = ?", pipeline),
+                all_runs=_runs(db, ""),
+                tables=tables,
+                dbstat=sizes is not None,
+                dedup=dedup,
+                manifest_rows=manifest,
+            )
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"{where}: not a docstage state store ({exc})") from None
+
+
+def compact(path: Path, *, timeout: float = 0.5) -> tuple[int, int]:
+    """``VACUUM`` the state store at ``path``: its bytes on disk before and after.
+
+    Raises:
+        FileNotFoundError: There is no file at ``path`` (none is created).
+        DataError: Another process holds the file (a run: it keeps it for the whole run)
+            for longer than ``timeout`` seconds, or it is not an SQLite database.
+    """
+    if not path.exists():
+        raise FileNotFoundError(path)
+    where = f"[run] state: {display(path)}"
+    before = disk_size(path)
+    try:
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=timeout, isolation_level=None
+        )
+    except sqlite3.Error as exc:
+        raise DataError(f"{where}: cannot open the state store: {exc}") from None
+    with contextlib.closing(db):
+        try:
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise DataError(
+                    f"{where}: in use by another process (a run?); compact it when that finishes"
+                ) from None
+            raise DataError(f"{where}: cannot compact the state store: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"{where}: not a docstage state store ({exc})") from None
+    return before, disk_size(path)
