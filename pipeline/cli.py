@@ -44,8 +44,8 @@ from docstage.console import (
     print_state,
     print_summary,
 )
-from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display
-from docstage.loading import load_plugins
+from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display, one_line
+from docstage.loading import entry_point_distribution, load_plugins
 from docstage.log import configure_logging
 from docstage.resolve import make_plan
 from docstage.runner import Runner
@@ -65,9 +65,7 @@ def command_entry_points() -> list[importlib.metadata.EntryPoint]:
 
 def _origin(ep: importlib.metadata.EntryPoint) -> str:
     """Where an entry point comes from: ``distribution version (module:object)``."""
-    dist = getattr(ep, "dist", None)
-    name = f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
-    return f"{name} ({ep.value})"
+    return f"{entry_point_distribution(ep) or 'an unknown distribution'} ({ep.value})"
 
 
 @attrs.frozen
@@ -112,8 +110,9 @@ class Contributed:
                 try:
                     command = ep.load()
                 except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-                    problems[name] = f"the command '{name}' of {origin} failed to load: {error}"
+                    problems[name] = (
+                        f"the command '{name}' of {origin} failed to load: {one_line(exc)}"
+                    )
                     continue
                 if isinstance(command, click.Command):
                     commands[name] = command

@@ -132,3 +132,9 @@ def display(path: str | Path) -> str:
 def format_traceback(exc: BaseException) -> str:
     """The full traceback of ``exc`` as text, for quarantine records."""
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` of ``exc``, first line only: how a plugin or command that failed to
+    load is reported."""
+    return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]

@@ -32,7 +32,7 @@ import pluggy
 import structlog
 
 from docstage import hookspecs
-from docstage.errors import ConfigError, PluginError, did_you_mean
+from docstage.errors import ConfigError, PluginError, did_you_mean, one_line
 from docstage.plugins import PluginInfo, Plugins
 from docstage.registry import StageRegistry
 
@@ -100,10 +100,6 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
-def _short_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-
-
 def disabled_names(configured: Iterable[str] = ()) -> set[str]:
     """Names blocked by the config and by ``DOCSTAGE_DISABLE_PLUGINS``."""
     names = set(configured)
@@ -119,7 +115,8 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
     return sorted(seen.values(), key=lambda ep: (not ep.name.startswith("docstage."), ep.name))
 
 
-def _ep_distribution(ep: importlib.metadata.EntryPoint) -> str | None:
+def entry_point_distribution(ep: importlib.metadata.EntryPoint) -> str | None:
+    """``name version`` of the distribution that declares ``ep``, when known."""
     dist = getattr(ep, "dist", None)
     if dist is None:
         return None
@@ -192,7 +189,7 @@ class _Loader:
             info = PluginInfo(
                 name=ep.name,
                 source="entry point",
-                distribution=_ep_distribution(ep),
+                distribution=entry_point_distribution(ep),
                 location=ep.value,
             )
             if ep.name in self.blocked:
@@ -201,7 +198,7 @@ class _Loader:
             try:
                 obj = ep.load()
             except Exception as exc:
-                failed = attrs.evolve(info, status="failed", error=_short_error(exc))
+                failed = attrs.evolve(info, status="failed", error=one_line(exc))
                 self._fail(
                     failed, f"; fix or uninstall it, or disable it with {DISABLE_ENV}={ep.name}"
                 )
@@ -227,7 +224,7 @@ class _Loader:
                     obj = importlib.import_module(spec)
                     info = attrs.evolve(info, distribution=_distribution_of_module(spec))
             except Exception as exc:
-                message = f"plugin '{spec}' failed to import: {_short_error(exc)}"
+                message = f"plugin '{spec}' failed to import: {one_line(exc)}"
                 if self.strict:
                     raise ConfigError(
                         message,
@@ -235,7 +232,7 @@ class _Loader:
                         line=self.config_line,
                         where="[pipeline] plugins",
                     ) from None
-                self.infos.append(attrs.evolve(info, status="failed", error=_short_error(exc)))
+                self.infos.append(attrs.evolve(info, status="failed", error=one_line(exc)))
                 continue
             self._register(obj, info)
 
@@ -265,7 +262,7 @@ class _Loader:
                 raise
             except Exception as exc:
                 raise PluginError(
-                    f"{info.label} raised in docstage_register_stages: {_short_error(exc)}"
+                    f"{info.label} raised in docstage_register_stages: {one_line(exc)}"
                 ) from exc
         return registry
 
