@@ -15,7 +15,8 @@ whether to skip and what to record; no state is shared between the two generator
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import attrs
@@ -203,7 +204,7 @@ class CachedDrivers:
         if kept is not None:
             self.kept[where.position] = kept
             stats = where.stats
-            for batch in _chain(first, stream):
+            for batch in itertools.chain((first,), stream):
                 stats.docs_in += len(batch)
                 stats.docs_out += len(batch)
                 stats.cached += len(batch)
@@ -214,7 +215,7 @@ class CachedDrivers:
 
         def watched() -> Batches:
             nonlocal complete
-            for batch in _chain(first, stream):
+            for batch in itertools.chain((first,), stream):
                 if isinstance(batch, Fingerprinted):
                     for fp in batch.fps:
                         received.add(fp)
@@ -231,8 +232,3 @@ class CachedDrivers:
         digest = self.inputs.get(where.position)
         if digest is not None:
             self.cache.renderer_done(where.key, digest, written)
-
-
-def _chain(first: list[Document], rest: Iterator[list[Document]]) -> Batches:
-    yield first
-    yield from rest
