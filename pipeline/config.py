@@ -19,7 +19,7 @@ from typing import Any, Literal
 import attrs
 
 from docstage.errors import ConfigError, did_you_mean, display, one_of
-from docstage.options import RESERVED_KEYS, at_least, build_stage, option
+from docstage.options import RESERVED_KEYS, at_least, build_stage, option, parse_size, size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,6 +119,18 @@ class RunSection:
     batch_size: int = option(
         256, validator=at_least(1), help="Documents handed to each stage at a time."
     )
+    memory: int | str = option(
+        "1 GiB",
+        validator=size(minimum=1 << 20),
+        help="Memory budget of the corpus stages (dedup, entities.link, cleanup.boilerplate): "
+        "what they hold beyond it goes to temporary files. A size such as \"512 MiB\" or "
+        "\"4GB\"; results do not depend on it, only speed does.",
+    )
+
+    @property
+    def memory_bytes(self) -> int:
+        """``memory`` in bytes."""
+        return parse_size(self.memory)
 
 
 @attrs.frozen(kw_only=True)

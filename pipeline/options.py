@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -107,6 +108,47 @@ def between(low: float, high: float, *, above_low: bool = False) -> Validator:
         if not inside:
             span = f"above {low} and at most {high}" if above_low else f"between {low} and {high}"
             raise ValueError(f"'{attribute.name}' must be {span}, got {value!r}")
+
+    return check
+
+
+_UNITS = {"": 1, "b": 1}
+for _prefix, _power in (("k", 1), ("m", 2), ("g", 3), ("t", 4)):
+    _UNITS[_prefix] = _UNITS[f"{_prefix}b"] = 1000**_power
+    _UNITS[f"{_prefix}ib"] = 1 << (10 * _power)
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from ``1073741824``, ``"1 GiB"``, ``"512MB"`` or ``"2g"`` (case ignored;
+    ``k``/``kb`` are 1000 bytes, ``kib`` 1024).
+
+    Raises:
+        ValueError: Not a size; the message shows the forms accepted.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ValueError(
+            f'expected a size such as "1 GiB", "512MB" or a number of bytes, got {value!r}'
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def size(minimum: int = 0) -> Validator:
+    """A validator for a size option (:func:`parse_size`) of at least ``minimum`` bytes."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        try:
+            number = parse_size(value)
+        except ValueError as exc:
+            raise ValueError(f"'{attribute.name}': {exc}") from None
+        if number < minimum:
+            raise ValueError(
+                f"'{attribute.name}' must be at least {minimum:,} bytes, got {value!r}"
+            )
 
     return check
 

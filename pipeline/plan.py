@@ -94,6 +94,7 @@ def stage_context(
         log=log.bind(stage=stage.name),
         dry_run=dry_run,
         state=state,
+        memory=config.run.memory_bytes,
     )
 
 

@@ -78,6 +78,9 @@ class StageContext:
         dry_run: True when the run only validates: check inputs and outputs, write nothing.
         state: The run's state store (``[run] state``), for stages that remember across
             runs; opened on first use. None in a dry run and when no store is configured.
+        memory: The memory budget in bytes (``[run] memory``) a corpus stage keeps its
+            working set within, spilling the rest to temporary files
+            (:mod:`docstage.spill`).
     """
 
     run_id: str
@@ -87,6 +90,7 @@ class StageContext:
     log: structlog.typing.FilteringBoundLogger
     dry_run: bool = False
     state: StateStore | None = None
+    memory: int = 1 << 30
 
 
 class Stage:

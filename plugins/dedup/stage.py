@@ -28,6 +28,7 @@ from docstage.document import (
 )
 from docstage.io import AtomicFile, writable_folder
 from docstage.options import at_least, between, option
+from docstage.spill import DEFAULT_MEMORY
 from docstage.spool import Spool
 from docstage.stages import CorpusStage, Drop, StageContext
 from docstage.state import StateStore
@@ -153,6 +154,11 @@ class Dedup(CorpusStage):
             self._open_index(context.state)  # settings mismatches fail here, at setup
 
     @property
+    def _memory(self) -> int:
+        """The run's memory budget (``[run] memory``)."""
+        return self._context.memory if self._context is not None else DEFAULT_MEMORY
+
+    @property
     def _log(self) -> structlog.typing.FilteringBoundLogger:
         return self._context.log if self._context is not None else structlog.get_logger()
 
@@ -191,8 +197,12 @@ class Dedup(CorpusStage):
             ]
             story_ids = self._stories(spool, story_docs, originals)
             passages = self._passage_index(spool, originals)
-            for row, doc in enumerate(spool):
-                yield self._emit(row, doc, decisions.get(row, _KEEP), story_ids, passages)
+            try:
+                for row, doc in enumerate(spool):
+                    yield self._emit(row, doc, decisions.get(row, _KEEP), story_ids, passages)
+            finally:
+                if passages is not None:
+                    passages.close()
             if index is not None:
                 added = index.add(self._to_index(finder, infos, decisions))
                 self._log.info(
@@ -294,7 +304,8 @@ class Dedup(CorpusStage):
             return None
         wanted = set(rows)
         passages = PassageIndex(
-            PassageOptions(threshold=self.passage_threshold, min_words=self.passage_min_words)
+            PassageOptions(threshold=self.passage_threshold, min_words=self.passage_min_words),
+            memory=self._memory,
         )
         for row, doc in enumerate(spool):
             if row in wanted:
