@@ -123,8 +123,8 @@ class RunSection:
         "1 GiB",
         validator=size(minimum=1 << 20),
         help="Memory budget of the corpus stages (dedup, entities.link, cleanup.boilerplate): "
-        "what they hold beyond it goes to temporary files. A size such as \"512 MiB\" or "
-        "\"4GB\"; results do not depend on it, only speed does.",
+        'what they hold beyond it goes to temporary files. A size such as "512 MiB" or '
+        '"4GB"; results do not depend on it, only speed does.',
     )
 
     @property
