@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 #: The default of ``[run] memory``.
-DEFAULT_MEMORY = 1 << 30
+DEFAULT_MEMORY = 256 << 20
 #: Partitions of a spill unless told otherwise: at 10**6 news articles a day the largest
 #: spill (shared passages' word runs, ≈ 5 GB) is ≈ 20 MB a partition.
 PARTITIONS = 256
@@ -64,6 +64,41 @@ def ranges(budget: int, *spills: Partitions) -> Iterator[tuple[int, int]]:
             low, total = partition, 0
         total += size
     yield low, len(sizes)
+
+
+def group_pairs(
+    keys: np.ndarray,
+    values: np.ndarray,
+    *,
+    largest: int | None = None,
+    chunk: int = 1 << 18,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every pair ``(values[i], values[j])``, ``i < j``, of equal ``keys`` (sorted), in
+    arrays of about ``chunk`` pairs at most, so a large group costs time, never a large
+    array; groups of more than ``largest`` members are left out.
+    """
+    if keys.size < 2:
+        return
+    new = np.ones(keys.size, dtype=bool)
+    new[1:] = keys[1:] != keys[:-1]
+    starts = np.flatnonzero(new)
+    sizes = np.diff(np.append(starts, keys.size))
+    wanted = sizes > 1
+    if largest is not None:
+        wanted &= sizes <= largest
+    for size in np.unique(sizes[wanted]).tolist():
+        first = starts[sizes == size]
+        left, right = np.triu_indices(size, 1)
+        if left.size <= chunk:
+            step = max(1, chunk // left.size)
+            for at in range(0, first.size, step):
+                group = values[first[at : at + step, None] + np.arange(size)]
+                yield group[:, left].ravel(), group[:, right].ravel()
+            continue
+        for start in first.tolist():  # a wide group: member by member
+            group = values[start : start + size]
+            for j in range(1, size):
+                yield group[:j], np.broadcast_to(group[j], (j,))
 
 
 class Partitions:

@@ -50,11 +50,8 @@ def infos(texts: dict[str, str]) -> list[DocInfo]:
 def indexed(texts: dict[str, str], originals: dict[str, str]) -> Iterator[IndexedDoc]:
     """The documents as the stage indexes them (one earlier run, id ``run1``)."""
     finder = CopyFinder()
-    docs = infos(texts)
-    finder.add_many(docs, list(texts.values()))
-    for info in docs:
-        assert info.row is not None
-        exact, shingles, bands = finder.fingerprints[info.row]
+    finder.add_many(infos(texts), list(texts.values()))
+    for info, exact, shingles, bands in finder.documents():
         yield IndexedDoc(
             id=info.id,
             source=info.source,

@@ -8,7 +8,7 @@ import pytest
 from docstage.config import config_from_dict
 from docstage.errors import ConfigError
 from docstage.options import parse_size
-from docstage.spill import Partitions, ranges
+from docstage.spill import Partitions, group_pairs, ranges
 
 RECORD = np.dtype([("key", "<u8"), ("value", "<i8")])
 
@@ -94,3 +94,28 @@ def test_closing_a_spill_deletes_its_files(tmp_path) -> None:
     assert any(tmp_path.iterdir())
     spill.close()
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 18])
+def test_group_pairs_gives_every_pair_of_equal_keys_once(chunk: int) -> None:
+    keys = np.array([1, 1, 1, 2, 3, 3, 3, 3, 4, 4], dtype=np.uint64)
+    values = np.arange(keys.size) * 10
+    found = sorted(
+        (a, b)
+        for left, right in group_pairs(keys, values, chunk=chunk)
+        for a, b in zip(left.tolist(), right.tolist(), strict=True)
+    )
+    expected = sorted(
+        (int(values[i]), int(values[j]))
+        for i in range(keys.size)
+        for j in range(i + 1, keys.size)
+        if keys[i] == keys[j]
+    )
+    assert found == expected
+    largest = {
+        (a, b)
+        for left, right in group_pairs(keys, values, largest=3)
+        for a, b in zip(left.tolist(), right.tolist(), strict=True)
+    }
+    assert (40, 50) not in largest  # the group of four is left out
+    assert (80, 90) in largest

@@ -1,24 +1,38 @@
 """Exact and near copies: which documents are the same text, and which one survives.
 
-:class:`CopyFinder` sees documents one at a time (the first pass of the ``dedup`` stage),
+:class:`CopyFinder` sees documents batch by batch (the first pass of the ``dedup`` stage),
 finds their exact copies (same normalised text) and near copies (MinHash LSH over word
 shingles, every candidate verified by its true Jaccard similarity), and groups them with
 union-find. Documents indexed by earlier runs (:class:`CopyIndex`, tables in the state
 store) take part as well: a new document that copies one of them joins its group, and
 the earlier document, already published, stays the survivor.
 
-:func:`choose_survivors` then applies the declared policy to each group.
+Memory stays within the run's budget (:mod:`docstage.spill`): each document's
+fingerprints (exact key, shingle set, band keys) and what survivor choice needs go to a
+record file, its exact key and band keys to partitioned spills. Earlier runs' documents
+are matched batch by batch as they are looked up; the run's own documents are matched
+when every one is in, partition by partition (band keys into candidate pairs, pairs
+verified by Jaccard with the sets read back). The union-find holds only documents that
+have a copy. What stays in memory per document is the 8-byte offset of its record.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from typing import Literal
+import os
+import pickle
+import shutil
+import tempfile
+import weakref
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Literal
 
 import attrs
 import numpy as np
 
+from docstage.spill import DEFAULT_MEMORY, PARTITIONS, Partitions, group_pairs, ranges
 from docstage.unionfind import UnionFind
 from docstage_plugins.dedup import minhash
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
@@ -64,16 +78,35 @@ class Group:
     copies: tuple[Copy, ...]
 
 
+#: A document's exact key (two halves) and row; ``earlier``: an earlier run has the key.
+_EXACT = np.dtype([("k1", "<u8"), ("k2", "<u8"), ("row", "<i8"), ("earlier", "<i1")])
+#: A document's band key.
+_BAND = np.dtype([("key", "<u8"), ("row", "<i8")])
+#: Two documents sharing a band key (``a < b``).
+_PAIR = np.dtype([("a", "<i8"), ("b", "<i8")])
+
+
+@attrs.frozen
+class _Record:
+    """What the finder keeps of one of the run's documents, on disk."""
+
+    info: DocInfo
+    exact: bytes
+    shingles: bytes  # encoded; empty without a set
+    bands: bytes  # uint64 band keys
+
+
 @attrs.define
 class CopyFinder:
     """Finds exact and near copies among a run's documents and an earlier index.
 
-    Call :meth:`add_many` for every batch of documents, then :meth:`groups`. Each batch
-    first looks up in the index the earlier documents that share a key with it (the
-    same exact key, a MinHash band key or the same id) and, for an earlier copy among
-    them, its original: only those become nodes of the union-find, so memory grows with
-    the run's documents and their matches, never with the index. Nodes are numbered in
-    the order they arrive; which ones are earlier documents is a flag, not a range.
+    Call :meth:`add_many` for every batch of documents (their rows numbered from 0 in
+    order), then :meth:`groups`; :meth:`documents` gives every document's fingerprints
+    back, for the index; :meth:`close` deletes the temporary files. Each batch first looks
+    up in the index the earlier documents that share a key with it (the same exact key, a
+    MinHash band key or the same id) and, for an earlier copy among them, its original:
+    only those are held in memory, so memory grows with the matches, never with the index.
+    Earlier documents get negative node numbers, the run's documents their row.
 
     Attributes:
         exact: Look for exact copies.
@@ -84,6 +117,8 @@ class CopyFinder:
             shingle, so ``shingle_size`` words, anyway).
         permutations: MinHash permutations.
         index: Documents of earlier runs, or None.
+        memory: Bytes of buffers and caches the finder keeps within.
+        partitions: Partitions of its spills.
     """
 
     exact: bool = True
@@ -93,62 +128,122 @@ class CopyFinder:
     min_words: int = 5
     permutations: int = 128
     index: CopyIndex | None = None
+    memory: int = DEFAULT_MEMORY
+    partitions: int = PARTITIONS
     _hasher: minhash.MinHasher = attrs.field(init=False)
     _bands: tuple[int, int] = attrs.field(init=False)
-    _lsh: minhash.LshIndex = attrs.field(init=False)
-    _by_key: dict[bytes, int] = attrs.Factory(dict)
-    _sets: dict[int, bytes] = attrs.Factory(dict)
-    _keys: dict[int, bytes] = attrs.Factory(dict)
-    _docs: list[DocInfo] = attrs.Factory(list)
+    _folder: Path = attrs.field(init=False)
+    _records: IO[bytes] = attrs.field(init=False)
+    _cleanup: Callable[[], object] = attrs.field(init=False)
+    _record_at: array[int] = attrs.field(init=False, factory=lambda: array("q", [0]))
+    _cache: dict[int, _Record] = attrs.Factory(dict)
+    _exact_spill: Partitions = attrs.field(init=False)
+    _band_spill: Partitions = attrs.field(init=False)
     _uf: UnionFind[int] = attrs.Factory(UnionFind)
-    #: Earlier runs' documents held: their index node -> our node; and by id.
+    #: Earlier runs' documents held, by our (negative) node: their facts, keys and sets.
+    _earlier_docs: dict[int, DocInfo] = attrs.Factory(dict)
+    _earlier_keys: dict[int, bytes] = attrs.Factory(dict)
+    _earlier_sets: dict[int, bytes] = attrs.Factory(dict)
+    #: Earlier documents by index node, by id, by exact key (the first indexed), by band.
     _earlier: dict[int, int] = attrs.Factory(dict)
     _earlier_ids: dict[str, int] = attrs.Factory(dict)
-    #: This run's documents that are an earlier one read again (node -> earlier node):
+    _earlier_exact: dict[bytes, int] = attrs.Factory(dict)
+    _earlier_bands: dict[int, set[int]] = attrs.Factory(dict)
+    #: This run's documents that are an earlier one read again (row -> earlier node):
     #: the same document, never a copy of itself.
     _reread: dict[int, int] = attrs.Factory(dict)
     #: Earlier runs' documents that were copies of another earlier one.
     _earlier_copies: set[int] = attrs.Factory(set)
     #: Earlier copies brought in whose original is still to be joined: (node, its id).
     _pending: list[tuple[int, str]] = attrs.Factory(list)
-    #: Per new document (by input row): its exact key, shingle set and band keys, for
-    #: the index.
-    fingerprints: dict[int, tuple[bytes, bytes, np.ndarray]] = attrs.Factory(dict)
 
     def __attrs_post_init__(self) -> None:
         self._hasher = minhash.MinHasher(permutations=self.permutations)
         self._bands = minhash.choose_bands(self.threshold, self.permutations)
-        self._lsh = minhash.LshIndex()
+        self._folder = Path(tempfile.mkdtemp(prefix="docstage-copies-"))
+        self._records = open(self._folder / "records", "w+b")  # noqa: SIM115 - closed by close()
+        # A finder dropped without close() still deletes its files.
+        self._cleanup = weakref.finalize(self, _remove, self._records, self._folder)
+        share = max(1, self.memory // 16)
+        self._exact_spill = Partitions(
+            _EXACT, "k1", budget=share, partitions=self.partitions, folder=self._sub("exact")
+        )
+        self._band_spill = Partitions(
+            _BAND, "key", budget=share, partitions=self.partitions, folder=self._sub("bands")
+        )
+
+    def _sub(self, name: str) -> Path:
+        folder = self._folder / name
+        folder.mkdir()
+        return folder
+
+    def close(self) -> None:
+        """Delete the finder's temporary files."""
+        self._cleanup()
+
+    def __len__(self) -> int:
+        """The run's documents added."""
+        return len(self._record_at) - 1
 
     @property
     def earlier_count(self) -> int:
         """How many earlier runs' documents this finder holds."""
         return len(self._earlier)
 
-    def _is_earlier(self, node: int) -> bool:
-        return self._docs[node].earlier is not None
+    # --- the run's documents, on disk --------------------------------------------------
+
+    def _record(self, row: int) -> _Record:
+        found = self._cache.get(row)
+        if found is None:
+            start, end = self._record_at[row], self._record_at[row + 1]
+            found = pickle.loads(os.pread(self._records.fileno(), end - start, start))
+            if len(self._cache) >= max(1 << 10, self.memory // 16 // 2048):
+                self._cache.clear()
+            self._cache[row] = found
+        return found
+
+    def _info(self, node: int) -> DocInfo:
+        return self._earlier_docs[node] if node < 0 else self._record(node).info
+
+    def _key(self, node: int) -> bytes:
+        return self._earlier_keys[node] if node < 0 else self._record(node).exact
+
+    def _set(self, node: int) -> bytes | None:
+        if node < 0:
+            return self._earlier_sets.get(node)
+        return self._record(node).shingles or None
+
+    def documents(self) -> Iterator[tuple[DocInfo, bytes, bytes, np.ndarray]]:
+        """Every document of the run in row order: facts, exact key, encoded shingle set
+        (empty without one) and band keys."""
+        self._records.flush()
+        with open(self._folder / "records", "rb") as file:
+            for _ in range(len(self)):
+                record: _Record = pickle.load(file)
+                bands = np.frombuffer(record.bands, dtype=np.uint64)
+                yield record.info, record.exact, record.shingles, bands
+
+    # --- earlier runs' documents, looked up batch by batch -----------------------------
 
     def _add_earlier(self, doc: IndexedDoc) -> int:
         assert doc.node is not None
         node = self._earlier.get(doc.node)
         if node is not None:
             return node
-        node = len(self._docs)
-        self._docs.append(
-            DocInfo(
-                row=None,
-                id=doc.id,
-                source=doc.source,
-                published=doc.published,
-                length=doc.length,
-                earlier=doc.run_id,
-            )
+        node = -1 - len(self._earlier)
+        self._earlier_docs[node] = DocInfo(
+            row=None,
+            id=doc.id,
+            source=doc.source,
+            published=doc.published,
+            length=doc.length,
+            earlier=doc.run_id,
         )
         self._earlier[doc.node] = node
         self._earlier_ids[doc.id] = node
-        self._keys[node] = doc.exact
+        self._earlier_keys[node] = doc.exact
         if self.near and doc.shingles:
-            self._sets[node] = doc.shingles
+            self._earlier_sets[node] = doc.shingles
         if doc.original is not None:
             self._pending.append((node, doc.original))
         return node
@@ -159,23 +254,18 @@ class CopyFinder:
         index = self.index
         if index is None:
             return
-        # A key or id of an earlier batch was asked then: its earlier documents are held.
         for doc in index.by_ids(d.id for d in docs if d.id not in self._earlier_ids):
             self._add_earlier(doc)
-        for key, doc in index.by_exact(k for k in exact if k not in self._by_key).items():
-            self._by_key[key] = self._add_earlier(doc)
+        asked = [k for k in exact if k not in self._earlier_exact]
+        for key, doc in index.by_exact(asked).items():
+            self._earlier_exact[key] = self._add_earlier(doc)
         matches = index.by_bands(np.unique(bands).tolist())
         known = self._earlier
         for doc in index.by_nodes(n for _, n in matches if n not in known):
             self._add_earlier(doc)
-        # (A band key asked again in a later batch adds its documents again: candidates
-        # are a set, and only copies within the run share keys across batches.)
-        by_node: dict[int, list[int]] = {}
         for band, n in matches:
-            if known[n] in self._sets:
-                by_node.setdefault(known[n], []).append(band)
-        for node, node_keys in sorted(by_node.items()):
-            self._lsh.add(node, np.array(node_keys, dtype=np.uint64))
+            if known[n] in self._earlier_sets:
+                self._earlier_bands.setdefault(band, set()).add(known[n])
         # An earlier copy stands with its original: what matches it copies that one.
         while self._pending:
             pending, self._pending = self._pending, []
@@ -199,40 +289,118 @@ class CopyFinder:
         wordy = [self.exact and _has_words(text, self.min_words) for text in texts]
         with_set = [i for i, s in enumerate(sets) if s.size]
         self._look_up(docs, [k for k, w in zip(exact, wordy, strict=True) if w], keys[with_set])
+        exact_rows: list[tuple[int, int, int, int]] = []
+        band_rows: list[np.ndarray] = []
         for i, doc in enumerate(docs):
-            assert doc.row is not None  # this run's documents have a row
-            node = len(self._docs)
-            self._docs.append(doc)
+            row = doc.row
+            assert row == len(self), "rows are numbered from 0 in the order added"
             key = exact[i]
-            self._keys[node] = key
             earlier = self._earlier_ids.get(doc.id)
             if earlier is not None:
-                self._reread[node] = earlier
-                self._uf.union(earlier, node)
+                self._reread[row] = earlier
+                self._uf.union(earlier, row)
+            if wordy[i]:
+                first = self._earlier_exact.get(key)
+                # The same document read again (an earlier run indexed its id) is not a copy.
+                if first is not None and self._earlier_docs[first].id != doc.id:
+                    self._uf.union(first, row)
+                exact_rows.append(
+                    (*np.frombuffer(key, dtype="<u8").tolist(), row, first is not None)
+                )
             encoded = b""
             bands = np.empty(0, dtype=np.uint64)
-            if wordy[i]:
-                first = self._by_key.setdefault(key, node)
-                # The same document read again (an earlier run indexed its id) is not a copy.
-                if first != node and self._docs[first].id != doc.id:
-                    self._uf.union(first, node)
             if self.near and sets[i].size:
                 bands = keys[i]
                 encoded = minhash.encode_set(sets[i])
-                self._match(node, sets[i], bands)
-                self._lsh.add(node, bands)
-                self._sets[node] = encoded
-            self.fingerprints[doc.row] = (key, encoded, bands)
+                self._match_earlier(row, doc.id, sets[i], bands)
+                pairs = np.empty(bands.size, dtype=_BAND)
+                pairs["key"], pairs["row"] = bands, row
+                band_rows.append(pairs)
+            data = pickle.dumps(
+                _Record(info=doc, exact=key, shingles=encoded, bands=bands.tobytes()),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+            self._records.write(data)
+            self._record_at.append(self._record_at[-1] + len(data))
+        if exact_rows:
+            self._exact_spill.append(np.array(exact_rows, dtype=_EXACT))
+        if band_rows:
+            self._band_spill.append(np.concatenate(band_rows))
 
-    def _match(self, node: int, shingles: np.ndarray, bands: np.ndarray) -> None:
-        for other in sorted(self._lsh.candidates(bands)):
-            if self._uf.find(other) == self._uf.find(node):
+    def _match_earlier(self, row: int, id: str, shingles: np.ndarray, bands: np.ndarray) -> None:
+        """Join ``row`` to the earlier documents it near-copies (sharing a band key)."""
+        candidates: set[int] = set()
+        for band in bands.tolist():
+            candidates.update(self._earlier_bands.get(band, ()))
+        for other in sorted(candidates):
+            if self._uf.find(other) == self._uf.find(row):
                 continue
-            if self._docs[other].id == self._docs[node].id:
+            if self._earlier_docs[other].id == id:
                 continue
-            score = minhash.jaccard(shingles, minhash.decode_set(self._sets[other]))
+            score = minhash.jaccard(shingles, minhash.decode_set(self._earlier_sets[other]))
             if score >= self.threshold:
-                self._uf.union(other, node)
+                self._uf.union(other, row)
+
+    # --- the run's documents among themselves, partition by partition -----------------
+
+    def _join_exact(self) -> None:
+        """Join every run's document to the first with its exact key (unless an earlier
+        run has the key: it was joined to that one as it came)."""
+        for low, high in ranges(self.memory // 16, self._exact_spill):
+            rows = self._exact_spill.read_range(low, high)
+            rows = rows[np.lexsort((rows["row"], rows["k2"], rows["k1"]))]
+            if rows.size < 2:
+                continue
+            same = (rows["k1"][1:] == rows["k1"][:-1]) & (rows["k2"][1:] == rows["k2"][:-1])
+            starts = np.flatnonzero(np.concatenate(([True], ~same)))
+            sizes = np.diff(np.append(starts, rows.size))
+            for start, size in zip(starts.tolist(), sizes.tolist(), strict=True):
+                if size < 2 or rows["earlier"][start]:
+                    continue
+                members = rows["row"][start : start + size].tolist()
+                first = members[0]
+                first_id = self._info(first).id
+                for row in members[1:]:
+                    if self._info(row).id != first_id:
+                        self._uf.union(first, row)
+
+    def _candidate_pairs(self, pairs: Partitions) -> None:
+        """Pairs of the run's documents sharing a band key (duplicates across bands too)."""
+        for low, high in ranges(self.memory // 16, self._band_spill):
+            rows = self._band_spill.read_range(low, high)
+            rows = rows[np.lexsort((rows["row"], rows["key"]))]
+            for a, b in group_pairs(rows["key"], rows["row"]):
+                out = np.empty(a.size, dtype=_PAIR)
+                out["a"], out["b"] = a, b
+                pairs.append(out)
+
+    def _join_near(self) -> None:
+        """Verify the run's candidate pairs by Jaccard similarity and join the copies."""
+        folder = self._sub("pairs")
+        with Partitions(
+            _PAIR, "a", budget=self.memory // 16, partitions=self.partitions, folder=folder
+        ) as pairs:
+            self._candidate_pairs(pairs)
+            self._band_spill.close()
+            sets: dict[int, np.ndarray] = {}
+            limit = max(1 << 10, self.memory // 16 // 4096)
+            for low, high in ranges(self.memory // 16, pairs):
+                found = pairs.read_range(low, high)
+                found = found[np.lexsort((found["b"], found["a"]))]
+                new = np.ones(found.size, dtype=bool)
+                new[1:] = (found["a"][1:] != found["a"][:-1]) | (found["b"][1:] != found["b"][:-1])
+                for a, b in found[new].tolist():
+                    if self._uf.find(a) == self._uf.find(b):
+                        continue
+                    if self._info(a).id == self._info(b).id:
+                        continue
+                    if len(sets) >= limit:
+                        sets.clear()
+                    for row in (a, b):
+                        if row not in sets:
+                            sets[row] = minhash.decode_set(self._record(row).shingles)
+                    if minhash.jaccard(sets[a], sets[b]) >= self.threshold:
+                        self._uf.union(a, b)
 
     def groups(self, keep: Keep, source_priority: Sequence[str] = ()) -> list[Group]:
         """Every group with at least one copy from this run, survivor chosen by policy.
@@ -240,24 +408,31 @@ class CopyFinder:
         A group holding documents of earlier runs keeps the earliest-indexed of them as
         its survivor: it was published already.
         """
+        self._records.flush()
+        self._join_exact()
+        self._exact_spill.close()
+        if self.near:
+            self._join_near()
         members: dict[int, list[int]] = {}
-        for node in range(len(self._docs)):
+        for node in self._uf:
             members.setdefault(self._uf.find(node), []).append(node)
         rank = {source: i for i, source in enumerate(source_priority)}
         out = []
-        for nodes in members.values():
-            if len(nodes) < 2 or all(self._is_earlier(n) for n in nodes):
+        for found in members.values():
+            # Earlier documents first (as they were looked up), then rows in input order.
+            nodes = sorted(found, key=lambda n: (n >= 0, -n if n < 0 else n))
+            if len(nodes) < 2 or all(n < 0 for n in nodes):
                 continue
             # An earlier run published its survivor already: it stays the survivor.
-            held = [n for n in nodes if self._is_earlier(n)]
+            held = [n for n in nodes if n < 0]
             earlier = [n for n in held if n not in self._earlier_copies] or held
-            best = min(earlier or nodes, key=lambda n: _policy_key(self._docs[n], keep, rank))
+            best = min(earlier or nodes, key=lambda n: _policy_key(self._info(n), keep, rank))
             # Documents read again are the earlier ones, kept as before: never copies
             # (unless the earlier one was a copy too).
             copies = [
                 self._copy(best, n)
                 for n in nodes
-                if n != best and not self._is_earlier(n) and self._reread.get(n, -1) not in earlier
+                if n != best and n >= 0 and self._reread.get(n) not in earlier
             ]
             if not copies:
                 continue
@@ -268,23 +443,28 @@ class CopyFinder:
 
     def _survivor(self, best: int, nodes: list[int]) -> DocInfo:
         """The survivor; an earlier run's document read again in this run is that one."""
-        survivor = self._docs[best]
+        survivor = self._info(best)
         again = [n for n in nodes if self._reread.get(n) == best]
         if again:
-            return attrs.evolve(self._docs[min(again)], earlier=survivor.earlier)
+            return attrs.evolve(self._info(min(again)), earlier=survivor.earlier)
         return survivor
 
     def _copy(self, survivor: int, node: int) -> Copy:
-        doc = self._docs[node]
-        if self._keys[survivor] == self._keys[node]:
+        doc = self._info(node)
+        if self._key(survivor) == self._key(node):
             return Copy(doc=doc, relation="exact", score=1.0)
-        a, b = self._sets.get(survivor), self._sets.get(node)
+        a, b = self._set(survivor), self._set(node)
         score = (
             minhash.jaccard(minhash.decode_set(a), minhash.decode_set(b))
             if a is not None and b is not None
             else 0.0
         )
         return Copy(doc=doc, relation="near", score=round(score, 4))
+
+
+def _remove(file: IO[bytes], folder: Path) -> None:
+    file.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _has_words(text: str, count: int) -> bool:

@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import tempfile
+import weakref
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,7 +47,7 @@ import numpy.typing as npt
 
 from docstage.document import PassageMatch, SharedPassage
 from docstage.options import option
-from docstage.spill import DEFAULT_MEMORY, PARTITIONS, Partitions, ranges
+from docstage.spill import DEFAULT_MEMORY, PARTITIONS, Partitions, group_pairs, ranges
 
 _WORD = re.compile(r"\w+")
 # A sentence ends at . ! ? (a run of them) followed by space, a closing quote or the end;
@@ -192,6 +193,12 @@ def _distinct(rows: np.ndarray, *fields: str) -> np.ndarray:
     return rows[np.concatenate(([True], ~same))]
 
 
+def _remove(files: Iterable[IO[bytes]], folder: Path) -> None:
+    for file in files:
+        file.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 class PassageIndex:
     """Passages of many documents; :meth:`shared` lists a document's passages found in
     documents of other sources.
@@ -211,11 +218,11 @@ class PassageIndex:
     ) -> None:
         self.options = options or PassageOptions()
         self._partitions = partitions
-        self._share = max(1, memory // 8)
+        self._share = max(1, memory // 16)
         #: Bytes of records one build step reads at once (numpy needs a few times that).
-        self._step = max(1, memory // 6)
-        #: Passages whose words a build step keeps at once (≈ 2 KB each).
-        self._cache_limit = max(1 << 8, memory // 4 // 2048)
+        self._step = max(1, memory // 16)
+        #: Passages whose words a build step keeps at once (≈ 3 KB each in Python).
+        self._cache_limit = max(1 << 8, memory // 8 // 3072)
         self._folder = Path(tempfile.mkdtemp(prefix="docstage-passages-"))
         self._occurrences = self._spill(_OCCURRENCE, "p")
         self._runs = self._spill(_RUN_OF, "k")
@@ -225,13 +232,17 @@ class PassageIndex:
         self._id_at = array("q", [0])
         self._spans: IO[bytes] = open(self._folder / "spans", "w+b")  # noqa: SIM115 - as above
         self._span_at = array("q", [0])
+        # An index dropped without close() still deletes its files.
+        self._cleanup = weakref.finalize(
+            self, _remove, (self._words, self._ids, self._spans), self._folder
+        )
         self._source_of = array("i")
         self._sources: dict[str, int] = {}
         self._source_names: list[str] = []
         #: Passages whose words and runs were written (forgotten when it grows too big:
         #: a repeat then writes them again, and the build counts them once).
         self._seen: set[int] = set()
-        self._seen_limit = max(1 << 10, memory // 8 // 100)
+        self._seen_limit = max(1 << 10, memory // 16 // 100)
         self._pending_occurrences: list[tuple[int, int, int, int, int, int]] = []
         self._pending_runs: list[tuple[int, int]] = []
         self._count = 0
@@ -252,10 +263,7 @@ class PassageIndex:
 
     def close(self) -> None:
         """Delete the index's temporary files."""
-        self._words.close()
-        self._ids.close()
-        self._spans.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
+        self._cleanup()
 
     def __enter__(self) -> PassageIndex:
         return self
@@ -345,13 +353,7 @@ class PassageIndex:
         """Pairs of distinct passages sharing a word run found in at most _COMMON of them."""
         for low, high in ranges(self._step, self._runs):
             runs = _distinct(self._runs.read_range(low, high), "k", "p")
-            starts, sizes = _groups(runs["k"])
-            owners = runs["p"]
-            for size in np.unique(sizes[(sizes > 1) & (sizes <= _COMMON)]).tolist():
-                first = starts[sizes == size]
-                members = owners[first[:, None] + np.arange(size)]
-                left, right = np.triu_indices(size, 1)
-                a, b = members[:, left].ravel(), members[:, right].ravel()
+            for a, b in group_pairs(runs["k"], runs["p"], largest=_COMMON):
                 out = np.empty(a.size, dtype=_PAIR)
                 out["a"], out["b"] = np.minimum(a, b), np.maximum(a, b)
                 pairs.append(out)

@@ -9,6 +9,7 @@ Memory holds a few numbers per document and the indexes, never the texts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -187,13 +188,14 @@ class Dedup(CorpusStage):
             min_words=self.min_words,
             permutations=self.permutations,
             index=index,
+            memory=self._memory,
         )
-        with Spool() as spool:
-            infos, story_docs = self._first_pass(docs, spool, finder)
+        with Spool() as spool, contextlib.closing(finder):
+            story_docs = self._first_pass(docs, spool, finder)
             groups = finder.groups(self.keep, self.source_priority)
             decisions = self._decide(groups, finder)
             originals = [
-                row for row in range(len(infos)) if decisions.get(row, _KEEP).original is None
+                row for row in range(len(finder)) if decisions.get(row, _KEEP).original is None
             ]
             story_ids = self._stories(spool, story_docs, originals)
             passages = self._passage_index(spool, originals)
@@ -204,7 +206,7 @@ class Dedup(CorpusStage):
                 if passages is not None:
                     passages.close()
             if index is not None:
-                added = index.add(self._to_index(finder, infos, decisions))
+                added = index.add(self._to_index(finder, decisions))
                 self._log.info(
                     "dedup index updated",
                     added=added,
@@ -214,7 +216,7 @@ class Dedup(CorpusStage):
         self._write_report(groups)
         self._log.info(
             "dedup finished",
-            documents=len(infos),
+            documents=len(finder),
             groups=len(groups),
             copies=sum(len(g.copies) for g in groups),
             stories=len(set(story_ids.values())),
@@ -222,22 +224,20 @@ class Dedup(CorpusStage):
 
     def _first_pass(
         self, docs: Iterator[Document], spool: Spool, finder: CopyFinder
-    ) -> tuple[list[DocInfo], list[StoryDoc]]:
-        infos: list[DocInfo] = []
+    ) -> list[StoryDoc]:
         story_docs: list[StoryDoc] = []
         batch: list[DocInfo] = []
         texts: list[str] = []
-        for doc in docs:
+        for row, doc in enumerate(docs):
             spool.append(doc)
             published = doc.metadata.get("published")
             info = DocInfo(
-                row=len(infos),
+                row=row,
                 id=doc.id,
                 source=doc.source,
                 published=str(published) if published else None,
                 length=len(doc.text),
             )
-            infos.append(info)
             if self.stories:
                 story_docs.append(
                     StoryDoc(
@@ -257,7 +257,7 @@ class Dedup(CorpusStage):
                 batch, texts = [], []
         if batch:
             finder.add_many(batch, texts)
-        return infos, story_docs
+        return story_docs
 
     def _decide(self, groups: list[Group], finder: CopyFinder) -> dict[int, _Decision]:
         run_id = self._context.run_id if self._context is not None else ""
@@ -341,13 +341,12 @@ class Dedup(CorpusStage):
         return doc
 
     def _to_index(
-        self, finder: CopyFinder, infos: list[DocInfo], decisions: dict[int, _Decision]
+        self, finder: CopyFinder, decisions: dict[int, _Decision]
     ) -> Iterator[IndexedDoc]:
         """Every document of this run, for the index: kept ones, and copies with the id of
         their original (a later near copy of a copy still names the original)."""
         run_id = self._context.run_id if self._context is not None else ""
-        for row, info in enumerate(infos):
-            exact, shingles, bands = finder.fingerprints[row]
+        for row, (info, exact, shingles, bands) in enumerate(finder.documents()):
             original = decisions.get(row, _KEEP).original
             yield IndexedDoc(
                 id=info.id,
