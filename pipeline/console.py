@@ -17,7 +17,7 @@ from docstage.errors import display
 from docstage.plan import Plan
 from docstage.plugins import Plugins
 from docstage.registry import StageType
-from docstage.state_usage import Runs, StateUsage
+from docstage.state_usage import Retention, Runs, StateUsage
 from docstage.summary import RunSummary
 
 
@@ -208,12 +208,28 @@ def print_state(console: Console, usage: StateUsage) -> None:
     dedup = usage.dedup
     if dedup is not None:
         per = f", {_bytes(dedup.bytes_per_document)} per document" if usage.dbstat else ""
-        console.print(
-            f"dedup index: {dedup.documents:,} documents{per}; indexed by runs "
-            f"{dedup.oldest_run or '-'} (oldest) to {dedup.newest_run or '-'} (newest)",
-            markup=False,
-            highlight=False,
+        lines = [f"dedup index: {dedup.documents:,} documents{per}"]
+        ends = (
+            ("oldest", dedup.oldest_run, dedup.oldest_indexed),
+            ("newest", dedup.newest_run, dedup.newest_indexed),
         )
+        for end, run, indexed in ends if dedup.documents else ():
+            when = "(when: not recorded)" if indexed is None else _when(indexed)
+            lines.append(f"  {end} entry: indexed {when} by run {run or '-'}")
+        lines.append(f"  retention: {_retention(dedup.retention)}")
+        for line in lines:
+            console.print(line, markup=False, highlight=False)
+
+
+def _retention(retention: Retention | None) -> str:
+    if retention is None:
+        return "not recorded yet (the next run of the dedup stage records it)"
+    kept = []
+    if retention.max_age_days is not None:
+        kept.append(f"entries expire {retention.max_age_days:,} days after they were indexed")
+    if retention.max_documents is not None:
+        kept.append(f"the {retention.max_documents:,} most recently indexed are kept")
+    return "; ".join(kept) if kept else "none (entries never expire)"
 
 
 def print_compacted(console: Console, path: Path, before: int, after: int) -> None:

@@ -1,9 +1,11 @@
 """What a state store holds, read without writing to it, and giving its free pages back:
-the values behind ``pipeline state`` (a later retention feature reads them too)."""
+the values behind ``pipeline state``. The dedup index's entries and retention are read
+from its tables (``dedup_docs``, ``dedup_runs``, ``dedup_settings``), of every layout."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -39,6 +41,19 @@ class TableUsage:
 
 
 @attrs.frozen(kw_only=True)
+class Retention:
+    """The retention the last run of the ``dedup`` stage applied to its index (None: kept).
+
+    Attributes:
+        max_age_days: Entries first indexed more than this many days before a run expire.
+        max_documents: Only this many most recently indexed entries are kept.
+    """
+
+    max_age_days: int | None
+    max_documents: int | None
+
+
+@attrs.frozen(kw_only=True)
 class DedupUsage:
     """The dedup index (``dedup_…`` tables): documents, their cost, the runs that indexed them.
 
@@ -46,14 +61,21 @@ class DedupUsage:
         documents: Rows of ``dedup_docs``.
         bytes_per_document: Bytes of all ``dedup_…`` tables per document (None without
             ``dbstat`` or documents).
-        oldest_run: The earliest ``run_id`` that indexed a document still indexed.
-        newest_run: The latest one.
+        oldest_run: The run that indexed the oldest entry still indexed.
+        newest_run: The run that indexed the newest one.
+        oldest_indexed: When the oldest entry was indexed (seconds since the epoch);
+            None when empty, or for a store no run of this docstage has opened yet.
+        newest_indexed: When the newest one was.
+        retention: The retention the last run applied; None when no run recorded one.
     """
 
     documents: int
     bytes_per_document: float | None
     oldest_run: str | None
     newest_run: str | None
+    oldest_indexed: float | None = None
+    newest_indexed: float | None = None
+    retention: Retention | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -121,6 +143,45 @@ def _table_bytes(db: sqlite3.Connection) -> dict[str, int] | None:
     return found
 
 
+def _dedup_usage(db: sqlite3.Connection, index_bytes: int | None) -> DedupUsage:
+    """The dedup index's entries, their oldest and newest, and the retention recorded."""
+    (documents,) = db.execute("SELECT COUNT(*) FROM dedup_docs").fetchone()
+    columns = {row[1] for row in db.execute("PRAGMA table_info(dedup_docs)")}
+    ends: list[tuple[str | None, float | None]] = [(None, None), (None, None)]
+    if "run_id" in columns:  # a layout no run of this docstage has migrated yet: no times
+        oldest, newest = db.execute("SELECT MIN(run_id), MAX(run_id) FROM dedup_docs").fetchone()
+        ends = [(oldest, None), (newest, None)]
+    else:
+        for end, order in enumerate(("ASC", "DESC")):
+            found = db.execute(
+                "SELECT r.run_id, r.indexed FROM dedup_docs AS d JOIN dedup_runs AS r "
+                f"ON r.number = d.run ORDER BY d.node {order} LIMIT 1"
+            ).fetchone()
+            if found is not None:
+                ends[end] = (found[0], float(found[1]))
+    stored = dict(
+        db.execute(
+            "SELECT key, value FROM dedup_settings WHERE key IN "
+            "('index_max_age_days', 'index_max_documents')"
+        ).fetchall()
+    )
+    retention = None
+    if stored:
+        retention = Retention(
+            max_age_days=json.loads(stored.get("index_max_age_days", "null")),
+            max_documents=json.loads(stored.get("index_max_documents", "null")),
+        )
+    return DedupUsage(
+        documents=documents,
+        bytes_per_document=index_bytes / documents if index_bytes and documents else None,
+        oldest_run=ends[0][0],
+        newest_run=ends[1][0],
+        oldest_indexed=ends[0][1],
+        newest_indexed=ends[1][1],
+        retention=retention,
+    )
+
+
 def state_usage(path: Path, pipeline: str) -> StateUsage:
     """Read what the state store at ``path`` holds, opening it read-only (never creating it).
 
@@ -158,20 +219,12 @@ def state_usage(path: Path, pipeline: str) -> StateUsage:
             )
             dedup = None
             if "dedup_docs" in names:
-                documents, oldest, newest = db.execute(
-                    "SELECT COUNT(*), MIN(run_id), MAX(run_id) FROM dedup_docs"
-                ).fetchone()
                 index = (
                     None
                     if sizes is None
                     else sum(t.bytes or 0 for t in tables if t.name.startswith("dedup_"))
                 )
-                dedup = DedupUsage(
-                    documents=documents,
-                    bytes_per_document=index / documents if index and documents else None,
-                    oldest_run=oldest,
-                    newest_run=newest,
-                )
+                dedup = _dedup_usage(db, index)
             (manifest,) = db.execute(
                 "SELECT COUNT(*) FROM docstage_manifest WHERE pipeline = ?", (pipeline,)
             ).fetchone()

@@ -1,12 +1,17 @@
 """The dedup index in the state store: what later runs deduplicate against.
 
 A run never loads the index: it looks up, batch by batch, the earlier documents that
-share a key with today's (:class:`CopyIndex` ``by_*`` methods). Two tables, no text:
+share a key with today's (:class:`CopyIndex` ``by_*`` methods). The tables hold no text:
 
 * ``dedup_docs``: one row per indexed document (copies too, with the id of their
   original), numbered in the order documents were first indexed (``node``), with its
-  16-byte exact key (indexed, for exact copies) and its compressed shingle set (for the
-  exact Jaccard check of a near-copy candidate);
+  source and run as small numbers (``dedup_sources``, ``dedup_runs``), its 16-byte exact
+  key (indexed, for exact copies) and its compressed shingle set (for the exact Jaccard
+  check of a near-copy candidate);
+* ``dedup_runs``: one row per run that indexed a document: its id, when it indexed
+  (``indexed``, seconds since the epoch) and its first ``node``. Runs index in turn, so
+  a run's documents are one range of nodes and older runs have lower ones: retention
+  (:meth:`CopyIndex.expire`) deletes the documents below a node;
 * ``dedup_bands``: one row per document and MinHash band key, ``WITHOUT ROWID`` and keyed
   by ``(key, node)``, so the documents sharing a band key are one range of the key.
   The table is partitioned by the top bits of the band key (itself a hash): partition
@@ -15,14 +20,15 @@ share a key with today's (:class:`CopyIndex` ``by_*`` methods). Two tables, no t
   partitions is recorded in ``dedup_settings``.
 
 The settings the index was built with are stored too; a run with other settings would
-never match, so it is refused with a clear error. A store of the first layout (band keys
-in a blob per document) is migrated when it is opened.
+never match, so it is refused with a clear error. Stores of the earlier layouts are
+migrated when they are opened (:mod:`docstage_plugins.dedup.index_layout`).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -32,6 +38,7 @@ import structlog
 
 from docstage.errors import OptionError
 from docstage_plugins.dedup import minhash
+from docstage_plugins.dedup.index_layout import SETTINGS_TABLE, create, migrate, old_layout
 
 log = structlog.get_logger()
 
@@ -44,28 +51,11 @@ _CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
 #: B-tree page once instead of once per row).
 _BAND_BUFFER = 1 << 16
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dedup_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS dedup_docs (
-    node INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    published TEXT,
-    length INTEGER NOT NULL,
-    run_id TEXT NOT NULL,
-    original TEXT,
-    exact BLOB NOT NULL,
-    shingles BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dedup_docs_exact ON dedup_docs (exact);
-CREATE TABLE IF NOT EXISTS dedup_bands (
-    key INTEGER NOT NULL,
-    node INTEGER NOT NULL,
-    PRIMARY KEY (key, node)
-) WITHOUT ROWID;
-"""
-_COLUMNS = "node, id, source, published, length, run_id, original, exact, shingles"
+#: Expired documents read back per statement (to recompute and delete their band rows).
+_EXPIRE_CHUNK = 2048
+_DAY = 86_400
+#: Where the retention a run applied is recorded (``dedup_settings`` keys).
+RETENTION_KEYS = ("index_max_age_days", "index_max_documents")
 
 
 def partition_of(key: int) -> int:
@@ -89,7 +79,8 @@ class IndexedDoc:
         length: Characters of text.
         run_id: The run that first indexed it.
         original: For a copy, the id of the document it was found to copy; None for a
-            document that was kept.
+            document that was kept, and, when read back, for a copy whose original is
+            no longer indexed (expired): the copy then stands for itself.
         exact: Its exact-copy key.
         shingles: Its shingle set, encoded (:func:`docstage_plugins.dedup.minhash.encode_set`);
             empty when it has no band keys.
@@ -118,21 +109,48 @@ class CopyIndex:
         db: The state store's connection (inside the run's transaction).
         settings: What the index is built with (shingle size, permutations, threshold);
             they must match the stored ones.
+        now: When this run indexes (seconds since the epoch): the time recorded for the
+            documents it adds, and the time retention counts back from.
     """
 
     db: sqlite3.Connection
     settings: dict[str, Any]
+    now: float = attrs.field(factory=time.time, kw_only=True)
     _band_keys: list[int] = attrs.field(init=False, factory=list)
     _band_nodes: list[int] = attrs.field(init=False, factory=list)
+    #: The small tables, by number (and the run numbers by run id).
+    _sources: dict[int, str] = attrs.field(init=False, factory=dict)
+    _source_numbers: dict[str, int] = attrs.field(init=False, factory=dict)
+    _runs: dict[int, str] = attrs.field(init=False, factory=dict)
+    _run_numbers: dict[str, int] = attrs.field(init=False, factory=dict)
+    _next_node: int | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        old = self._columns("dedup_docs")
-        self._create()
+        old = old_layout(self.db)
+        if old is None:
+            create(self.db)
+        else:  # (the settings are checked before a store is rebuilt)
+            self.db.execute(SETTINGS_TABLE)
+        self._check_settings()
+        if old is not None:
+            for node, keys in migrate(self.db, old, int(self.now)):
+                self._buffer(node, keys)
+            self._flush_bands()
+            log.info("dedup index migrated", documents=len(self), layout="numbered runs")
+        self._sources = dict(self.db.execute("SELECT number, name FROM dedup_sources"))
+        self._source_numbers = {name: n for n, name in self._sources.items()}
+        self._load_runs()
+
+    def _load_runs(self) -> None:
+        self._runs = dict(self.db.execute("SELECT number, run_id FROM dedup_runs"))
+        self._run_numbers = {run: n for n, run in self._runs.items()}
+
+    def _check_settings(self) -> None:
         stored = dict(self.db.execute("SELECT key, value FROM dedup_settings").fetchall())
         wanted = {k: json.dumps(v) for k, v in self.settings.items()}
-        if not stored:
+        if not any(k in stored for k in wanted):
             self.db.executemany("INSERT INTO dedup_settings VALUES (?, ?)", wanted.items())
-            stored = dict(wanted)
+            stored.update(wanted)
         changed = sorted(k for k in wanted if stored.get(k) != wanted[k])
         if changed:
             was = ", ".join(f"{k}={stored.get(k)}" for k in changed)
@@ -153,26 +171,6 @@ class CopyIndex:
                 f"the dedup index in the state store has {partitions} band-key partitions, "
                 f"this docstage reads {PARTITIONS}: point [run] state at a new file",
             )
-        if "bands" in old:
-            self._migrate()
-
-    def _columns(self, table: str) -> list[str]:
-        return [row[1] for row in self.db.execute(f"PRAGMA table_info({table})")]
-
-    def _create(self) -> None:
-        # executescript() would commit the run's open transaction: one statement at a time.
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                self.db.execute(statement)
-
-    def _migrate(self) -> None:
-        """Move the first layout's band blobs into ``dedup_bands`` and drop the column."""
-        rows = self.db.execute("SELECT node, bands FROM dedup_docs")
-        for node, blob in rows:
-            self._buffer(node, np.frombuffer(blob, dtype="<u8"))
-        self._flush_bands()
-        self.db.execute("ALTER TABLE dedup_docs DROP COLUMN bands")
-        log.info("dedup index migrated", documents=len(self), layout="band-key table")
 
     def __len__(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM dedup_docs").fetchone()[0])
@@ -183,16 +181,20 @@ class CopyIndex:
         for start in range(0, len(values), _CHUNK):
             chunk = values[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
+            # An original that expired is no longer named: its copy stands for itself.
             rows = self.db.execute(
-                f"SELECT {_COLUMNS} FROM dedup_docs WHERE {where} IN ({marks})", chunk
+                "SELECT d.node, d.id, d.source, d.published, d.length, d.run, o.id, d.exact, "
+                "d.shingles FROM dedup_docs AS d LEFT JOIN dedup_docs AS o ON o.id = d.original "
+                f"WHERE d.{where} IN ({marks})",
+                chunk,
             )
-            for node, id_, source, published, length, run_id, original, exact, sets in rows:
+            for node, id_, source, published, length, run, original, exact, sets in rows:
                 yield IndexedDoc(
                     id=id_,
-                    source=source,
+                    source=self._sources[source],
                     published=published,
                     length=length,
-                    run_id=run_id,
+                    run_id=self._runs[run],
                     original=original,
                     exact=bytes(exact),
                     shingles=bytes(sets),
@@ -242,13 +244,13 @@ class CopyIndex:
     def add(self, docs: Iterable[IndexedDoc]) -> int:
         """Index the documents of this run (kept ones and copies).
 
-        A document indexed before (the same id read again) keeps its place and the run that
-        first indexed it; the rest is replaced by today's.
+        A document indexed before (the same id read again) keeps its place, the run that
+        first indexed it and when; the rest is replaced by today's.
         """
         count = 0
         for doc in docs:
             values = (
-                doc.source,
+                self._source(doc.source),
                 doc.published,
                 doc.length,
                 doc.original,
@@ -259,12 +261,12 @@ class CopyIndex:
                 "SELECT node, shingles FROM dedup_docs WHERE id = ?", (doc.id,)
             ).fetchone()
             if before is None:
-                node = self.db.execute(
+                node, run = self._new_node(doc.run_id)
+                self.db.execute(
                     "INSERT INTO dedup_docs (source, published, length, original, exact, "
-                    "shingles, id, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*values, doc.id, doc.run_id),
-                ).lastrowid
-                assert node is not None
+                    "shingles, node, id, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, node, doc.id, run),
+                )
             else:
                 node, shingles = before
                 self.db.execute(
@@ -275,22 +277,50 @@ class CopyIndex:
                 if bytes(shingles) == doc.shingles:
                     count += 1
                     continue  # the same shingles: the same band keys
-                self._forget_bands(node, bytes(shingles))
+                self._forget_bands([(node, bytes(shingles))])
             self._buffer(node, np.asarray(doc.bands))
             count += 1
         self._flush_bands()
         return count
 
-    def _forget_bands(self, node: int, shingles: bytes) -> None:
-        """Delete a re-indexed document's old band rows (recomputed from its old set)."""
+    def _source(self, name: str) -> int:
+        number = self._source_numbers.get(name)
+        if number is None:
+            cursor = self.db.execute("INSERT INTO dedup_sources (name) VALUES (?)", (name,))
+            assert cursor.lastrowid is not None
+            number = self._source_numbers[name] = cursor.lastrowid
+            self._sources[number] = name
+        return number
+
+    def _new_node(self, run_id: str) -> tuple[int, int]:
+        """The next node, and the number of ``run_id`` (recorded with its first node)."""
+        if self._next_node is None:
+            (last,) = self.db.execute("SELECT MAX(node) FROM dedup_docs").fetchone()
+            self._next_node = (last or 0) + 1
+        node = self._next_node
+        self._next_node += 1
+        run = self._run_numbers.get(run_id)
+        if run is None:
+            cursor = self.db.execute(
+                "INSERT INTO dedup_runs (run_id, indexed, first_node) VALUES (?, ?, ?)",
+                (run_id, int(self.now), node),
+            )
+            assert cursor.lastrowid is not None
+            run = self._run_numbers[run_id] = cursor.lastrowid
+            self._runs[run] = run_id
+        return node, run
+
+    def _forget_bands(self, docs: Sequence[tuple[int, bytes]]) -> None:
+        """Delete the band rows of these ``(node, encoded shingles)`` (recomputed from the
+        sets: the table is keyed by band key, not by node)."""
         self._flush_bands()
-        if not shingles:
+        with_sets = [(node, minhash.decode_set(sets)) for node, sets in docs if sets]
+        if not with_sets:
             return
-        keys = band_keys_of(minhash.decode_set(shingles), self.settings)
-        self.db.executemany(
-            "DELETE FROM dedup_bands WHERE key = ? AND node = ?",
-            ((key, node) for key in keys.tolist()),
-        )
+        keys = band_keys_of([s for _, s in with_sets], self.settings)
+        nodes = np.repeat([node for node, _ in with_sets], keys.shape[1])
+        rows = sorted(zip(keys.ravel().tolist(), nodes.tolist(), strict=True))
+        self.db.executemany("DELETE FROM dedup_bands WHERE key = ? AND node = ?", rows)
 
     def _buffer(self, node: int, keys: np.ndarray) -> None:
         self._band_keys += keys.tolist()
@@ -313,6 +343,59 @@ class CopyIndex:
                 rows[start : start + (1 << 14)].tolist(),
             )
 
+    # --- retention ----------------------------------------------------------------------
+
+    def expire(self, *, max_age_days: int | None = None, max_documents: int | None = None) -> int:
+        """Forget the documents retention no longer keeps; return how many.
+
+        Documents first indexed more than ``max_age_days`` before :attr:`now` expire, and
+        all but the ``max_documents`` most recently indexed; None keeps them. Expired
+        documents lose their row and their band rows, and runs with no document left
+        their row. The retention is recorded in ``dedup_settings`` (``pipeline state``
+        shows it).
+        """
+        self.db.executemany(
+            "INSERT OR REPLACE INTO dedup_settings VALUES (?, ?)",
+            zip(RETENTION_KEYS, (json.dumps(max_age_days), json.dumps(max_documents)), strict=True),
+        )
+        cut = 0  # the documents below this node expire
+        if max_age_days is not None:
+            oldest_kept = self.db.execute(
+                "SELECT MIN(first_node) FROM dedup_runs WHERE indexed >= ?",
+                (int(self.now) - max_age_days * _DAY,),
+            ).fetchone()[0]
+            last = self.db.execute("SELECT MAX(node) FROM dedup_docs").fetchone()[0] or 0
+            cut = last + 1 if oldest_kept is None else oldest_kept
+        if max_documents is not None:
+            newest = self.db.execute(
+                "SELECT node FROM dedup_docs ORDER BY node DESC LIMIT 1 OFFSET ?",
+                (max_documents - 1,),
+            ).fetchone()
+            cut = max(cut, newest[0] if newest is not None else 0)
+        expired = 0
+        start = -(1 << 62)
+        while True:
+            chunk = self.db.execute(
+                "SELECT node, shingles FROM dedup_docs WHERE node >= ? AND node < ? "
+                "ORDER BY node LIMIT ?",
+                (start, cut, _EXPIRE_CHUNK),
+            ).fetchall()
+            if not chunk:
+                break
+            self._forget_bands([(node, bytes(sets)) for node, sets in chunk])
+            self.db.execute(
+                "DELETE FROM dedup_docs WHERE node >= ? AND node <= ?", (start, chunk[-1][0])
+            )
+            expired += len(chunk)
+            start = chunk[-1][0] + 1
+        if expired:
+            first = self.db.execute("SELECT run FROM dedup_docs ORDER BY node LIMIT 1").fetchone()
+            self.db.execute(
+                "DELETE FROM dedup_runs WHERE number < ?", (first[0] if first else 1 << 62,)
+            )
+            self._load_runs()
+        return expired
+
     def bytes_per_document(self) -> float:
         """The state store's size on disk divided by the documents indexed (0 when empty)."""
         count = len(self)
@@ -323,9 +406,9 @@ class CopyIndex:
         return float(pages * size) / count
 
 
-def band_keys_of(shingles: np.ndarray, settings: dict[str, Any]) -> np.ndarray:
-    """The band keys of one shingle set under the index's settings."""
+def band_keys_of(sets: Sequence[np.ndarray], settings: dict[str, Any]) -> np.ndarray:
+    """The band keys of shingle sets under the index's settings: ``(len(sets), bands)``."""
     hasher = minhash.MinHasher(permutations=int(settings["permutations"]))
     bands = minhash.choose_bands(float(settings["threshold"]), int(settings["permutations"]))
-    keys: np.ndarray = minhash.band_keys(hasher.signatures([shingles]), *bands)[0]
+    keys: np.ndarray = minhash.band_keys(hasher.signatures(list(sets)), *bands)
     return keys

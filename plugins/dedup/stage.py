@@ -69,6 +69,10 @@ class Dedup(CorpusStage):
     **Earlier runs.** With ``index = true`` the kept documents are remembered in the state
     store (``[run] state``), without their text (about 1.5 KB each on 20 Newsgroups): a later run
     drops a copy of an earlier run's document and names it, with the run that kept it.
+    ``index_max_age_days`` and ``index_max_documents`` bound the index: at the end of a run,
+    entries first indexed too long ago, or beyond the most recent ones, are forgotten, and
+    copies of them pass again. A remembered copy whose original was forgotten stands for
+    itself: a later copy of it is dropped and names it.
 
     **Stories.** The originals are clustered into stories (the same event told in other
     words, usually by other outlets): TF-IDF similarity of text and title, entity overlap
@@ -119,6 +123,18 @@ class Dedup(CorpusStage):
         True,
         help="Remember kept documents in the state store ([run] state) and drop copies of "
         "earlier runs' documents.",
+    )
+    index_max_age_days: int | None = option(
+        None,
+        validator=attrs.validators.optional(at_least(0, whole=True)),
+        help="Forget the index entries first indexed more than this many days before the "
+        "run (at its end), or None to keep them: copies of older documents pass again.",
+    )
+    index_max_documents: int | None = option(
+        None,
+        validator=attrs.validators.optional(at_least(1, whole=True)),
+        help="Keep only this many most recently indexed documents in the index (at the "
+        "run's end), or None for no limit.",
     )
     stories: bool = option(True, help="Cluster the originals into stories (story_id).")
     story_threshold: float = option(
@@ -207,9 +223,13 @@ class Dedup(CorpusStage):
                     passages.close()
             if index is not None:
                 added = index.add(self._to_index(finder, decisions))
+                expired = index.expire(
+                    max_age_days=self.index_max_age_days, max_documents=self.index_max_documents
+                )
                 self._log.info(
                     "dedup index updated",
                     added=added,
+                    expired=expired,
                     documents=len(index),
                     bytes_per_document=round(index.bytes_per_document()),
                 )

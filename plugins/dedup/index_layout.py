@@ -1,0 +1,100 @@
+"""The tables of the dedup index, and the migration of stores of its earlier layouts.
+
+Layouts, in order (a store of any of them opens; the earlier ones are rebuilt into the
+current one, in the run's transaction, the first time a run opens them):
+
+1. ``dedup_docs`` only: each document's band keys in a blob of its row, its run id and
+   source as text;
+2. the band keys moved to ``dedup_bands`` (one row per document and band key);
+3. (current) the run and the source as numbers into ``dedup_runs`` and ``dedup_sources``,
+   and when each run indexed. Documents of a migrated store count as indexed when it was
+   migrated: their runs' times were never recorded, so retention by age starts counting
+   for them then.
+
+The rebuilt ``dedup_docs`` is a new table: the old one's pages become free pages of the
+file, which ``pipeline state --compact`` gives back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import numpy as np
+
+SETTINGS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS dedup_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+)
+SCHEMA = f"""
+{SETTINGS_TABLE};
+CREATE TABLE IF NOT EXISTS dedup_runs (
+    number INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
+    indexed INTEGER NOT NULL,
+    first_node INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dedup_sources (number INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS dedup_docs (
+    node INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    source INTEGER NOT NULL,
+    published TEXT,
+    length INTEGER NOT NULL,
+    run INTEGER NOT NULL,
+    original TEXT,
+    exact BLOB NOT NULL,
+    shingles BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dedup_docs_exact ON dedup_docs (exact);
+CREATE TABLE IF NOT EXISTS dedup_bands (
+    key INTEGER NOT NULL,
+    node INTEGER NOT NULL,
+    PRIMARY KEY (key, node)
+) WITHOUT ROWID;
+"""
+
+
+def create(db: sqlite3.Connection) -> None:
+    """Create the tables that are missing (one statement at a time: ``executescript()``
+    would commit the run's open transaction)."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def old_layout(db: sqlite3.Connection) -> set[str] | None:
+    """The columns of ``dedup_docs`` if it is of an earlier layout, else None."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(dedup_docs)")}
+    return columns if "run_id" in columns else None
+
+
+def migrate(
+    db: sqlite3.Connection, columns: set[str], now: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Rebuild ``dedup_docs`` of an earlier layout (its ``columns``) into the current one,
+    its runs counted as indexed at ``now``; yield ``(node, band keys)`` of the first
+    layout's blobs, for the caller to insert into ``dedup_bands``."""
+    db.execute("DROP INDEX IF EXISTS dedup_docs_exact")
+    db.execute("ALTER TABLE dedup_docs RENAME TO dedup_docs_old")
+    create(db)
+    # Runs are numbered in the order they first indexed, as the current layout's are.
+    db.execute(
+        "INSERT INTO dedup_runs (run_id, indexed, first_node) SELECT run_id, ?, MIN(node) "
+        "FROM dedup_docs_old GROUP BY run_id ORDER BY MIN(node)",
+        (now,),
+    )
+    db.execute(
+        "INSERT INTO dedup_sources (name) SELECT DISTINCT source FROM dedup_docs_old "
+        "WHERE source NOT IN (SELECT name FROM dedup_sources) ORDER BY source"
+    )
+    db.execute(
+        "INSERT INTO dedup_docs (node, id, source, published, length, run, original, exact, "
+        "shingles) SELECT o.node, o.id, s.number, o.published, o.length, r.number, "
+        "o.original, o.exact, o.shingles FROM dedup_docs_old AS o "
+        "JOIN dedup_sources AS s ON s.name = o.source "
+        "JOIN dedup_runs AS r ON r.run_id = o.run_id ORDER BY o.node"
+    )
+    if "bands" in columns:
+        for node, blob in db.execute("SELECT node, bands FROM dedup_docs_old"):
+            yield node, np.frombuffer(blob, dtype="<u8")
+    db.execute("DROP TABLE dedup_docs_old")
