@@ -28,6 +28,7 @@ BLAKE2b hash of its words. What stays in memory grows with the documents by 12 b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -391,7 +392,8 @@ class PassageIndex:
         they can match no document of another source.
         """
         t = self.options.threshold
-        for low, high in ranges(self._step, candidates, self._occurrences):
+        # Each first passage is read once per range: fewer, larger ranges read less.
+        for low, high in ranges(4 * self._step, candidates, self._occurrences):
             rows = candidates.read_range(low, high)
             if not rows.size:
                 continue
@@ -408,7 +410,8 @@ class PassageIndex:
             # Passage by passage (a, the first of the pair): each one's words read once.
             order = np.argsort(rows["a"], kind="stable")
             rows, at = rows[order], at[order]
-            words: dict[int, tuple[list[str], set[str]]] = {}
+            # The second passages come in no order: the most recently used are kept.
+            text = functools.lru_cache(maxsize=self._cache_limit)(self._text)
             found: list[tuple[int, int, float]] = []
             pairs = zip(
                 rows["a"].tolist(),
@@ -424,11 +427,7 @@ class PassageIndex:
             for a, a_off, a_len, b, b_off, b_len in pairs:
                 if a != current:
                     current, wa = a, self._text(a_off, a_len)
-                wb = words.get(b)
-                if wb is None:
-                    if len(words) >= self._cache_limit:
-                        words.clear()
-                    wb = words[b] = self._text(b_off, b_len)
+                wb = text(b_off, b_len)
                 # The words they share bound the alignment from above.
                 if 2 * len(wa[1] & wb[1]) < t * (len(wa[0]) + len(wb[0])):
                     continue
