@@ -13,14 +13,9 @@ import numpy as np
 import pytest
 
 from docstage.errors import OptionError
+from docstage_plugins.dedup.band_keys import PARTITIONS, partition_of, partition_range, prefix_of
 from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
-from docstage_plugins.dedup.index import (
-    PARTITIONS,
-    CopyIndex,
-    IndexedDoc,
-    partition_of,
-    partition_range,
-)
+from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
 
 SETTINGS = {"shingle_size": 5, "permutations": 128, "threshold": 0.8}
 _OLD_SCHEMA = """
@@ -144,18 +139,45 @@ def test_a_store_of_the_first_layout_is_migrated_with_the_same_results(tmp_path)
 
 
 def test_the_band_keys_are_partitioned_by_their_top_bits() -> None:
+    docs = list(indexed(invented(50), {}))
     with closing(sqlite3.connect(":memory:")) as db:
         index = CopyIndex(db, SETTINGS)
-        index.add(indexed(invented(50), {}))
-        rows = db.execute("SELECT key, node FROM dedup_bands ORDER BY key, node").fetchall()
+        index.add(docs)
+        rows = db.execute("SELECT prefix, node FROM dedup_bands ORDER BY prefix, node").fetchall()
         parts = [list(index.partition(p)) for p in range(PARTITIONS)]
         stored = db.execute("SELECT value FROM dedup_settings WHERE key = 'partitions'")
         assert stored.fetchone() == (str(PARTITIONS),)
+        nodes = {d.id: d.node for d in index.by_ids(d.id for d in docs)}
     assert [row for part in parts for row in part] == rows
+    expected: list[set[tuple[int, int]]] = [set() for _ in range(PARTITIONS)]
+    for doc in docs:
+        for key in np.asarray(doc.bands).tolist():
+            expected[partition_of(key)].add((prefix_of(key), nodes[doc.id]))
+    assert [set(part) for part in parts] == expected
     for p, part in enumerate(parts):
         low, high = partition_range(p)
-        assert all(low <= key < high and partition_of(key) == p for key, _ in part)
+        assert all(prefix_of(low) <= prefix <= prefix_of(high - 1) for prefix, _ in part)
     assert sum(1 for part in parts if part) > PARTITIONS // 2
+
+
+def test_the_band_table_keeps_prefixes_and_a_shared_prefix_is_no_match() -> None:
+    """Two different band keys with the same top 32 bits share a row range: the lookup
+    recomputes the documents' whole keys, so it answers as if the whole keys were stored."""
+    docs = list(indexed(invented(3), {}))
+    with closing(sqlite3.connect(":memory:")) as db:
+        index = CopyIndex(db, SETTINGS)
+        index.add(docs)
+        nodes = {d.id: d.node for d in index.by_ids(d.id for d in docs)}
+        wanted = int(np.asarray(docs[0].bands)[0])
+        assert index.by_bands([wanted]) == [(wanted, nodes["old/0000"])]
+        # another key under the same prefix, and old/0001 filed under it by accident
+        other = wanted ^ 1
+        assert prefix_of(other) == prefix_of(wanted)
+        db.execute("INSERT INTO dedup_bands VALUES (?, ?)", (prefix_of(wanted), nodes["old/0001"]))
+        assert index.by_bands([wanted]) == [(wanted, nodes["old/0000"])]
+        assert index.by_bands([other]) == []
+        # 4 bytes of key, not 8: 21 rows of about 12 bytes per document
+        assert all(-(2**31) <= p < 2**31 for (p,) in db.execute("SELECT prefix FROM dedup_bands"))
 
 
 def test_a_document_read_again_with_another_text_loses_its_old_band_keys() -> None:
@@ -166,10 +188,10 @@ def test_a_document_read_again_with_another_text_loses_its_old_band_keys() -> No
         before = db.execute("SELECT count(*) FROM dedup_bands").fetchone()[0]
         changed = dict(earlier, **{"old/0000": invented(1, seed=9)["old/0000"]})
         index.add(indexed(changed, {}))
-        keys = {key for (key,) in db.execute("SELECT key FROM dedup_bands")}
+        prefixes = {prefix for (prefix,) in db.execute("SELECT prefix FROM dedup_bands")}
         new = {d.id: d for d in indexed(changed, {})}
-    assert len(keys) == before
-    assert keys == {k for d in new.values() for k in np.asarray(d.bands).tolist()}
+    assert len(prefixes) == before
+    assert prefixes == {prefix_of(k) for d in new.values() for k in np.asarray(d.bands).tolist()}
 
 
 def test_an_index_with_other_partitions_is_one_clear_error() -> None:

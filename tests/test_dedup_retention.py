@@ -24,8 +24,9 @@ from docstage.document import Document
 from docstage.state import StateStore
 from docstage.state_usage import state_usage
 from docstage_plugins.dedup import minhash
+from docstage_plugins.dedup.band_keys import band_keys_of, prefix_of
 from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
-from docstage_plugins.dedup.index import CopyIndex, IndexedDoc, band_keys_of
+from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
 
 SETTINGS = {"shingle_size": 5, "permutations": 128, "threshold": 0.8}
 DAY = 86_400
@@ -83,7 +84,7 @@ def run_against(index: CopyIndex, texts: dict[str, str]) -> list[tuple[str, str 
 
 
 def band_rows(db: sqlite3.Connection) -> set[tuple[int, int]]:
-    return set(db.execute("SELECT key, node FROM dedup_bands").fetchall())
+    return set(db.execute("SELECT prefix, node FROM dedup_bands").fetchall())
 
 
 def expected_band_rows(db: sqlite3.Connection) -> set[tuple[int, int]]:
@@ -91,7 +92,7 @@ def expected_band_rows(db: sqlite3.Connection) -> set[tuple[int, int]]:
     found = set()
     for node, sets in db.execute("SELECT node, shingles FROM dedup_docs"):
         keys = band_keys_of([minhash.decode_set(sets)], SETTINGS)[0]
-        found |= {(key, node) for key in keys.tolist()}
+        found |= {(prefix_of(key), node) for key in keys.tolist()}
     return found
 
 

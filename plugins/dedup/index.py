@@ -13,10 +13,14 @@ share a key with today's (:class:`CopyIndex` ``by_*`` methods). The tables hold 
   a run's documents are one range of nodes and older runs have lower ones: retention
   (:meth:`CopyIndex.expire`) deletes the documents below a node;
 * ``dedup_bands``: one row per document and MinHash band key, ``WITHOUT ROWID`` and keyed
-  by ``(key, node)``, so the documents sharing a band key are one range of the key.
-  The table is partitioned by the top bits of the band key (itself a hash): partition
-  ``p`` is the key range :func:`partition_range` (p), so a worker given some partitions
-  reads them with range scans, and the table stores no partition column. The number of
+  by ``(prefix, node)``: the key's top 32 bits (:func:`prefix_of`, 4 bytes where the
+  whole key takes 8), so the documents sharing a band key are one range of the table. A
+  prefix is shared by chance about once in 2**32 / (documents x bands) lookups: the
+  matched documents' whole keys are recomputed from their shingle sets (:meth:`by_bands`),
+  so the answers are those of whole keys. The table is partitioned by the top bits of the
+  band key (itself a hash), which are the top bits of its prefix: partition ``p`` is one
+  range of prefixes (:func:`partition_range`), so a worker given some partitions reads
+  them with range scans, and the table stores no partition column. The number of
   partitions is recorded in ``dedup_settings``.
 
 The settings the index was built with are stored too; a run with other settings would
@@ -38,14 +42,17 @@ import structlog
 
 from docstage.errors import OptionError
 from docstage_plugins.dedup import minhash
-from docstage_plugins.dedup.index_layout import SETTINGS_TABLE, create, migrate, old_layout
+from docstage_plugins.dedup.band_keys import (
+    PARTITIONS,
+    band_keys_of,
+    partition_range,
+    prefix_of,
+    prefixes,
+)
+from docstage_plugins.dedup.index_layout import SETTINGS_TABLE, create, migrate, outdated
 
 log = structlog.get_logger()
 
-#: Band keys are below 2**63; partition ``p`` holds the keys whose top bits are ``p``.
-PARTITION_BITS = 6
-PARTITIONS = 1 << PARTITION_BITS
-_SHIFT = 63 - PARTITION_BITS
 #: Keys and ids per lookup statement (SQLite's bound-parameter limit is far above).
 _CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
@@ -56,16 +63,6 @@ _EXPIRE_CHUNK = 2048
 _DAY = 86_400
 #: Where the retention a run applied is recorded (``dedup_settings`` keys).
 RETENTION_KEYS = ("index_max_age_days", "index_max_documents")
-
-
-def partition_of(key: int) -> int:
-    """The partition of a band key."""
-    return key >> _SHIFT
-
-
-def partition_range(partition: int) -> tuple[int, int]:
-    """The band keys of ``partition``: ``low <= key < high``."""
-    return partition << _SHIFT, (partition + 1) << _SHIFT
 
 
 @attrs.frozen(kw_only=True)
@@ -116,7 +113,8 @@ class CopyIndex:
     db: sqlite3.Connection
     settings: dict[str, Any]
     now: float = attrs.field(factory=time.time, kw_only=True)
-    _band_keys: list[int] = attrs.field(init=False, factory=list)
+    #: Band rows buffered to be inserted: prefixes and nodes.
+    _band_prefixes: list[int] = attrs.field(init=False, factory=list)
     _band_nodes: list[int] = attrs.field(init=False, factory=list)
     #: The small tables, by number (and the run numbers by run id).
     _sources: dict[int, str] = attrs.field(init=False, factory=dict)
@@ -126,17 +124,17 @@ class CopyIndex:
     _next_node: int | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        old = old_layout(self.db)
-        if old is None:
+        old = outdated(self.db)
+        if not old:
             create(self.db)
         else:  # (the settings are checked before a store is rebuilt)
             self.db.execute(SETTINGS_TABLE)
         self._check_settings()
-        if old is not None:
-            for node, keys in migrate(self.db, old, int(self.now)):
+        if old:
+            for node, keys in migrate(self.db, int(self.now)):
                 self._buffer(node, keys)
             self._flush_bands()
-            log.info("dedup index migrated", documents=len(self), layout="numbered runs")
+            log.info("dedup index migrated", documents=len(self), layout=3)
         self._sources = dict(self.db.execute("SELECT number, name FROM dedup_sources"))
         self._source_numbers = {name: n for n, name in self._sources.items()}
         self._load_runs()
@@ -220,23 +218,47 @@ class CopyIndex:
 
     def by_bands(self, keys: Iterable[int]) -> list[tuple[int, int]]:
         """``(band key, node)`` of every indexed document under one of these band keys."""
-        wanted = sorted(set(keys))
-        found: list[tuple[int, int]] = []
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        wanted = np.unique(np.fromiter(keys, dtype=np.uint64))
+        asked = np.unique(prefixes(wanted)).tolist()
+        nodes: set[int] = set()
+        for start in range(0, len(asked), _CHUNK):
+            chunk = asked[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            found += self.db.execute(
-                f"SELECT key, node FROM dedup_bands WHERE key IN ({marks})", chunk
-            ).fetchall()
-        return found
+            nodes.update(
+                node
+                for (node,) in self.db.execute(
+                    f"SELECT node FROM dedup_bands WHERE prefix IN ({marks})", chunk
+                )
+            )
+        if not nodes:
+            return []
+        # A prefix can be shared by chance: only a document's whole keys say it matches.
+        matched, whole = self._whole_band_keys(sorted(nodes))
+        rows, columns = np.nonzero(np.isin(whole, wanted))
+        return list(zip(whole[rows, columns].tolist(), matched[rows].tolist(), strict=True))
+
+    def _whole_band_keys(self, nodes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """These documents (those with a shingle set) and their band keys, recomputed."""
+        found: list[int] = []
+        sets: list[np.ndarray] = []
+        for start in range(0, len(nodes), _CHUNK):
+            chunk = nodes[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT node, shingles FROM dedup_docs WHERE node IN ({marks})"
+            for node, blob in self.db.execute(query, chunk):
+                if blob:
+                    found.append(node)
+                    sets.append(minhash.decode_set(blob))
+        keys = band_keys_of(sets, self.settings) if sets else np.empty((0, 0), np.uint64)
+        return np.array(found, dtype=np.int64), keys
 
     def partition(self, partition: int) -> Iterator[tuple[int, int]]:
-        """``(band key, node)`` of one partition, in key order (a range scan)."""
+        """``(band key prefix, node)`` of one partition, in prefix order (a range scan)."""
         low, high = partition_range(partition)
         yield from self.db.execute(
-            # (the last partition's bound, 2**63, is no SQLite integer: an inclusive one is)
-            "SELECT key, node FROM dedup_bands WHERE key BETWEEN ? AND ? ORDER BY key, node",
-            (low, high - 1),
+            "SELECT prefix, node FROM dedup_bands WHERE prefix BETWEEN ? AND ? "
+            "ORDER BY prefix, node",
+            (prefix_of(low), prefix_of(high - 1)),
         )
 
     # --- writing ------------------------------------------------------------------------
@@ -317,23 +339,23 @@ class CopyIndex:
         with_sets = [(node, minhash.decode_set(sets)) for node, sets in docs if sets]
         if not with_sets:
             return
-        keys = band_keys_of([s for _, s in with_sets], self.settings)
+        keys = prefixes(band_keys_of([s for _, s in with_sets], self.settings))
         nodes = np.repeat([node for node, _ in with_sets], keys.shape[1])
-        rows = sorted(zip(keys.ravel().tolist(), nodes.tolist(), strict=True))
-        self.db.executemany("DELETE FROM dedup_bands WHERE key = ? AND node = ?", rows)
+        rows = sorted(set(zip(keys.ravel().tolist(), nodes.tolist(), strict=True)))
+        self.db.executemany("DELETE FROM dedup_bands WHERE prefix = ? AND node = ?", rows)
 
     def _buffer(self, node: int, keys: np.ndarray) -> None:
-        self._band_keys += keys.tolist()
+        self._band_prefixes += prefixes(keys).tolist()
         self._band_nodes += [node] * keys.size
-        if len(self._band_keys) >= _BAND_BUFFER:
+        if len(self._band_prefixes) >= _BAND_BUFFER:
             self._flush_bands()
 
     def _flush_bands(self) -> None:
-        if not self._band_keys:
+        if not self._band_prefixes:
             return
-        keys = np.array(self._band_keys, dtype=np.int64)
+        keys = np.array(self._band_prefixes, dtype=np.int64)
         nodes = np.array(self._band_nodes, dtype=np.int64)
-        self._band_keys.clear()
+        self._band_prefixes.clear()
         self._band_nodes.clear()
         order = np.lexsort((nodes, keys))
         rows = np.stack([keys[order], nodes[order]], 1)
@@ -404,11 +426,3 @@ class CopyIndex:
         pages = self.db.execute("PRAGMA page_count").fetchone()[0]
         size = self.db.execute("PRAGMA page_size").fetchone()[0]
         return float(pages * size) / count
-
-
-def band_keys_of(sets: Sequence[np.ndarray], settings: dict[str, Any]) -> np.ndarray:
-    """The band keys of shingle sets under the index's settings: ``(len(sets), bands)``."""
-    hasher = minhash.MinHasher(permutations=int(settings["permutations"]))
-    bands = minhash.choose_bands(float(settings["threshold"]), int(settings["permutations"]))
-    keys: np.ndarray = minhash.band_keys(hasher.signatures(list(sets)), *bands)
-    return keys

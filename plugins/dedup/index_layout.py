@@ -5,14 +5,14 @@ current one, in the run's transaction, the first time a run opens them):
 
 1. ``dedup_docs`` only: each document's band keys in a blob of its row, its run id and
    source as text;
-2. the band keys moved to ``dedup_bands`` (one row per document and band key);
+2. the band keys moved to ``dedup_bands`` (one row per document and whole band key);
 3. (current) the run and the source as numbers into ``dedup_runs`` and ``dedup_sources``,
-   and when each run indexed. Documents of a migrated store count as indexed when it was
-   migrated: their runs' times were never recorded, so retention by age starts counting
-   for them then.
+   when each run indexed, and band-key prefixes in ``dedup_bands``. Documents of a
+   migrated store count as indexed when it was migrated: their runs' times were never
+   recorded, so retention by age starts counting for them then.
 
-The rebuilt ``dedup_docs`` is a new table: the old one's pages become free pages of the
-file, which ``pipeline state --compact`` gives back.
+The rebuilt tables are new ones: the old ones' pages become free pages of the file,
+which ``pipeline state --compact`` gives back.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ CREATE TABLE IF NOT EXISTS dedup_docs (
 );
 CREATE INDEX IF NOT EXISTS dedup_docs_exact ON dedup_docs (exact);
 CREATE TABLE IF NOT EXISTS dedup_bands (
-    key INTEGER NOT NULL,
+    prefix INTEGER NOT NULL,
     node INTEGER NOT NULL,
-    PRIMARY KEY (key, node)
+    PRIMARY KEY (prefix, node)
 ) WITHOUT ROWID;
 """
 
@@ -62,18 +62,31 @@ def create(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
-def old_layout(db: sqlite3.Connection) -> set[str] | None:
-    """The columns of ``dedup_docs`` if it is of an earlier layout, else None."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(dedup_docs)")}
-    return columns if "run_id" in columns else None
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
-def migrate(
-    db: sqlite3.Connection, columns: set[str], now: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Rebuild ``dedup_docs`` of an earlier layout (its ``columns``) into the current one,
-    its runs counted as indexed at ``now``; yield ``(node, band keys)`` of the first
-    layout's blobs, for the caller to insert into ``dedup_bands``."""
+def outdated(db: sqlite3.Connection) -> bool:
+    """Whether the dedup tables are of an earlier layout."""
+    return "run_id" in _columns(db, "dedup_docs") or "key" in _columns(db, "dedup_bands")
+
+
+def migrate(db: sqlite3.Connection, now: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Rebuild the dedup tables of an earlier layout into the current one, runs counted as
+    indexed at ``now``; yield ``(node, band keys)`` of the first layout's blobs, for the
+    caller to insert into ``dedup_bands``."""
+    docs = _columns(db, "dedup_docs")
+    if "key" in _columns(db, "dedup_bands"):
+        db.execute("ALTER TABLE dedup_bands RENAME TO dedup_bands_old")
+        create(db)
+        # (two band keys of a document may share a prefix: one row says both)
+        db.execute(
+            "INSERT OR IGNORE INTO dedup_bands SELECT (key >> 31) - 2147483648, node "
+            "FROM dedup_bands_old ORDER BY 1, 2"
+        )
+        db.execute("DROP TABLE dedup_bands_old")
+    if "run_id" not in docs:
+        return
     db.execute("DROP INDEX IF EXISTS dedup_docs_exact")
     db.execute("ALTER TABLE dedup_docs RENAME TO dedup_docs_old")
     create(db)
@@ -94,7 +107,7 @@ def migrate(
         "JOIN dedup_sources AS s ON s.name = o.source "
         "JOIN dedup_runs AS r ON r.run_id = o.run_id ORDER BY o.node"
     )
-    if "bands" in columns:
+    if "bands" in docs:
         for node, blob in db.execute("SELECT node, bands FROM dedup_docs_old"):
             yield node, np.frombuffer(blob, dtype="<u8")
     db.execute("DROP TABLE dedup_docs_old")

@@ -1,0 +1,51 @@
+"""How the dedup index files band keys: partitions by their top bits, the 32-bit prefix
+the band table keeps, and the keys recomputed from a shingle set (to check a prefix match
+and to delete a document's rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from docstage_plugins.dedup import minhash
+
+#: Band keys are below 2**63; partition ``p`` holds the keys whose top bits are ``p``.
+PARTITION_BITS = 6
+PARTITIONS = 1 << PARTITION_BITS
+_SHIFT = 63 - PARTITION_BITS
+#: A band key's prefix is its top 32 bits, moved to a signed 32-bit number (SQLite stores
+#: those in 4 bytes, and values from 2**31 in 6).
+_PREFIX_SHIFT = 31
+_PREFIX_OFFSET = 1 << 31
+
+
+def partition_of(key: int) -> int:
+    """The partition of a band key."""
+    return key >> _SHIFT
+
+
+def partition_range(partition: int) -> tuple[int, int]:
+    """The band keys of ``partition``: ``low <= key < high``."""
+    return partition << _SHIFT, (partition + 1) << _SHIFT
+
+
+def prefix_of(key: int) -> int:
+    """The prefix of a band key the band table keeps (``prefix_of`` keeps key order)."""
+    return (key >> _PREFIX_SHIFT) - _PREFIX_OFFSET
+
+
+def prefixes(keys: np.ndarray) -> np.ndarray:
+    """:func:`prefix_of` of an array of band keys, as ``int64``."""
+    shifted = np.asarray(keys, dtype=np.uint64) >> np.uint64(_PREFIX_SHIFT)
+    found: np.ndarray = shifted.astype(np.int64) - _PREFIX_OFFSET
+    return found
+
+
+def band_keys_of(sets: Sequence[np.ndarray], settings: dict[str, Any]) -> np.ndarray:
+    """The band keys of shingle sets under the index's settings: ``(len(sets), bands)``."""
+    hasher = minhash.MinHasher(permutations=int(settings["permutations"]))
+    bands = minhash.choose_bands(float(settings["threshold"]), int(settings["permutations"]))
+    keys: np.ndarray = minhash.band_keys(hasher.signatures(list(sets)), *bands)
+    return keys
