@@ -134,6 +134,7 @@ class NameIndex:
         #: then written again, and the build keeps one).
         self._seen: set[int] = set()
         self._seen_limit = max(1 << 10, memory // 8 // 128)
+        self._pending = max(1, min(_PENDING, self._share // _NAME.itemsize))
         self._pending_occurrences: list[tuple[int, int, int]] = []
         self._pending_names: list[tuple[int, ...]] = []
         self._documents = 0
@@ -223,7 +224,7 @@ class NameIndex:
                 self._seen.clear()
             self._seen.add(k)
             self._pending_names.append(self._facts(k, key))
-        if len(self._pending_occurrences) >= _PENDING:
+        if len(self._pending_occurrences) >= self._pending:
             self._flush_pending()
 
     def _flush_pending(self) -> None:
