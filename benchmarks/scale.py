@@ -12,7 +12,8 @@ first run filled. Two pipelines, each in fresh processes under GNU ``time``:
 
 Reported per run: wall and CPU seconds, documents per CPU-second, peak RSS, the state
 store's bytes per indexed document, and the copy pairs found against the planted ones
-(``truth/copies_j080.tsv``: precision, recall, F1 over pairs in one copy group).
+(pairs in one group of ``truth/copies_j080.tsv`` against pairs in one copy group:
+precision, recall, F1).
 
     python benchmarks/scale.py --scales 1 4          # about 30 minutes on 2 cores
     python benchmarks/scale.py --smoke               # 2,000 invented documents, a minute
@@ -114,12 +115,24 @@ def pairs_found(*reports: Path) -> set[tuple[str, str]]:
 
 
 def pairs_planted(truth: Path, ids: set[str]) -> set[tuple[str, str]]:
+    """Pairs of one planted copy group among ``ids``: the groups are the connected
+    components of ``copies_j080.tsv`` (a copy group is transitive, like dedup's)."""
+    parent: dict[str, str] = {}
+
+    def root(item: str) -> str:
+        while parent.setdefault(item, item) != item:
+            item = parent[item]
+        return item
+
     with open(truth / "copies_j080.tsv", encoding="utf-8") as rows:
-        return {
-            tuple(sorted((row["id_a"], row["id_b"])))
-            for row in csv.DictReader(rows, delimiter="\t")
-            if row["id_a"] in ids and row["id_b"] in ids
-        }
+        for row in csv.DictReader(rows, delimiter="\t"):
+            if row["id_a"] in ids and row["id_b"] in ids:
+                a, b = root(row["id_a"]), root(row["id_b"])
+                parent[max(a, b)] = min(a, b)
+    groups: dict[str, list[str]] = {}
+    for item in list(parent):
+        groups.setdefault(root(item), []).append(item)
+    return {tuple(sorted(p)) for g in groups.values() for p in itertools.combinations(g, 2)}
 
 
 def quality(found: set[tuple[str, str]], planted: set[tuple[str, str]]) -> dict[str, float]:
