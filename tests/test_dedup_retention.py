@@ -10,10 +10,12 @@ import json
 import random
 import shutil
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import ClassVar
 
+import attrs
 import pytest
 from click.testing import CliRunner
 from structlog.testing import capture_logs
@@ -21,6 +23,7 @@ from structlog.testing import capture_logs
 from docstage import ConfigError
 from docstage.cli import cli
 from docstage.document import Document
+from docstage.stages import CorpusStage, Drop
 from docstage.state import StateStore
 from docstage.state_usage import state_usage
 from docstage_plugins.dedup import minhash
@@ -410,3 +413,37 @@ def test_every_index_row_belongs_to_a_document_after_expiry(run_pipeline, config
         runs = db.execute("SELECT COUNT(*) FROM dedup_runs").fetchone()[0]
     assert runs == 1
     assert len(nodes) == 5
+
+
+@attrs.define(kw_only=True)
+class Explode(CorpusStage):
+    """Fails once it has seen every document (after the stages before it finished)."""
+
+    name: ClassVar[str] = "test.explode"
+
+    def process_stream(self, docs: Iterator[Document]) -> Iterable[Document | Drop]:
+        for _ in docs:
+            pass
+        raise RuntimeError("boom")
+        yield  # a generator, like every corpus stage
+
+
+class ExplodeStage:
+    def docstage_register_stages(self, registry: object) -> None:
+        registry.add(Explode)  # type: ignore[attr-defined]
+
+
+def test_a_failed_run_expires_nothing(run_pipeline, config: Path) -> None:
+    """Expiry is part of the run's transaction: a run that fails later rolls it back."""
+    folder = config.parent
+    old = invented(3, "old", 1)
+    run_pipeline(config, documents=news(old))
+    age(folder, 40)
+    failing = config.read_text(encoding="utf-8") + '\n[[stages]]\nuse = "test.explode"\n'
+    config.write_text(failing, encoding="utf-8")
+    result = run_pipeline(
+        config, documents=news(invented(2, "new", 2)), plugins=[("x", ExplodeStage())]
+    )
+    assert result.summary.exit_code == 3
+    with closing(sqlite3.connect(folder / "state.sqlite")) as db:
+        assert sorted(i for (i,) in db.execute("SELECT id FROM dedup_docs")) == sorted(old)

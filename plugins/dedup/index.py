@@ -380,20 +380,7 @@ class CopyIndex:
             "INSERT OR REPLACE INTO dedup_settings VALUES (?, ?)",
             zip(RETENTION_KEYS, (json.dumps(max_age_days), json.dumps(max_documents)), strict=True),
         )
-        cut = 0  # the documents below this node expire
-        if max_age_days is not None:
-            oldest_kept = self.db.execute(
-                "SELECT MIN(first_node) FROM dedup_runs WHERE indexed >= ?",
-                (int(self.now) - max_age_days * _DAY,),
-            ).fetchone()[0]
-            last = self.db.execute("SELECT MAX(node) FROM dedup_docs").fetchone()[0] or 0
-            cut = last + 1 if oldest_kept is None else oldest_kept
-        if max_documents is not None:
-            newest = self.db.execute(
-                "SELECT node FROM dedup_docs ORDER BY node DESC LIMIT 1 OFFSET ?",
-                (max_documents - 1,),
-            ).fetchone()
-            cut = max(cut, newest[0] if newest is not None else 0)
+        cut = self._first_kept(max_age_days, max_documents)
         expired = 0
         start = -(1 << 62)
         while True:
@@ -411,12 +398,32 @@ class CopyIndex:
             expired += len(chunk)
             start = chunk[-1][0] + 1
         if expired:
+            # Runs are numbered in node order: those before the first one left have none.
             first = self.db.execute("SELECT run FROM dedup_docs ORDER BY node LIMIT 1").fetchone()
             self.db.execute(
                 "DELETE FROM dedup_runs WHERE number < ?", (first[0] if first else 1 << 62,)
             )
             self._load_runs()
         return expired
+
+    def _first_kept(self, max_age_days: int | None, max_documents: int | None) -> int:
+        """The node from which documents are kept (the ones below it expire)."""
+        first = 0
+        if max_age_days is not None:
+            # (a run whose clock went back keeps the runs indexed after it, not fewer)
+            oldest_kept = self.db.execute(
+                "SELECT MIN(first_node) FROM dedup_runs WHERE indexed >= ?",
+                (int(self.now) - max_age_days * _DAY,),
+            ).fetchone()[0]
+            last = self.db.execute("SELECT MAX(node) FROM dedup_docs").fetchone()[0] or 0
+            first = last + 1 if oldest_kept is None else oldest_kept
+        if max_documents is not None:
+            newest = self.db.execute(
+                "SELECT node FROM dedup_docs ORDER BY node DESC LIMIT 1 OFFSET ?",
+                (max_documents - 1,),
+            ).fetchone()
+            first = max(first, newest[0] if newest is not None else 0)
+        return first
 
     def bytes_per_document(self) -> float:
         """The state store's size on disk divided by the documents indexed (0 when empty)."""
