@@ -26,14 +26,22 @@ on different scales (long articles, short posts, with or without titles):
 Everything runs in a canonical order (by document id), so the clusters and the story ids
 do not depend on the input order. A story id is ``story-`` and 12 hex digits of the
 BLAKE2b hash of the smallest member id.
+
+**Memory.** No step keeps the texts, and each frees what it built before the next
+starts. Counting holds the vocabulary and 8 bytes per distinct term of each document; the
+vectors then hold 16 (:mod:`.story_vectors`); the neighbour search adds a block of rows
+of about 2 MiB. The links that the shared neighbourhoods write and
+average link merges hold 24 bytes per affinity pair (about 40 pairs a document on news and
+Usenet posts), the merge queue 16 bytes per pair above the threshold and the candidates
+merges make. Once :func:`cluster_stories` returns, a document keeps only its story id.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import heapq
-import math
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import attrs
@@ -42,12 +50,17 @@ import scipy.sparse as sp
 
 from docstage.options import above, at_least, between, option
 from docstage.unionfind import UnionFind
+from docstage_plugins.dedup.story_vectors import (
+    Similarity,
+    TermVectors,
+    day,
+    names_text,
+    release_memory,
+    term_vectors,
+)
 
-#: Rows of the similarity matrix computed at once: about this many cells (float64).
-_BLOCK_CELLS = 1_000_000
-_SECONDS_PER_DAY = 86_400.0
-#: A document is a neighbour of at most this many times ``neighbours`` others.
-_HUB = 3
+#: Rows of the shared-neighbourhood product computed at once.
+_PROFILE_ROWS = 1024
 
 
 # --- inputs and options ----------------------------------------------------------------
@@ -160,10 +173,17 @@ def cluster_stories(
         return []
     order = sorted(range(count), key=lambda i: _sort_key(docs[i]))
     canonical = [docs[i] for i in order]
-    text = _tfidf(_counted(texts(), count), count)[order]
-    similarity = _Similarity.build(canonical, sp.csr_matrix(text), options)
-    graph = _neighbour_graph(similarity, options)
-    labels = _average_link(_shared_neighbourhoods(graph), options.threshold)
+    # Each step's result is dropped as soon as the next has used it.
+    text = term_vectors(_counted(texts(), count), count, rows=order)
+    graph = _similarity(canonical, text, options).neighbour_graph(
+        options.neighbours, options.min_similarity
+    )
+    del text
+    release_memory()
+    affinity = _shared_neighbourhoods(graph, options.threshold)
+    del graph
+    labels = _average_link(affinity, options.threshold)
+    del affinity
     story_ids = _story_ids(canonical, labels)
     out = [""] * count
     for position, index in enumerate(order):
@@ -192,175 +212,30 @@ def _counted(texts: Iterable[str], count: int) -> Iterator[str]:
         raise _TextCountError(f"texts() yielded {got} texts for {count} documents")
 
 
-@attrs.frozen
-class _Similarity:
-    """The parts of the similarity, rows in canonical order.
-
-    ``blocks`` are L2-normalised sparse matrices with their weights; ``present`` says
-    which documents have each part (a part is left out of a pair's mean unless both
-    have it); ``days`` are publication days (NaN when unknown).
-    """
-
-    blocks: list[tuple[float, sp.csr_matrix, np.ndarray]]
-    days: np.ndarray
-    transposed: list[sp.csr_matrix] = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "transposed", [sp.csr_matrix(m.T) for _, m, _ in self.blocks])
-
-    @classmethod
-    def build(
-        cls, docs: Sequence[StoryDoc], text: sp.csr_matrix, options: StoryOptions
-    ) -> _Similarity:
-        """The parts of ``docs``, whose text TF-IDF rows are ``text`` (same order)."""
-        count = len(docs)
-        blocks = [(1.0, text, np.ones(count, dtype=bool))]
-        if options.title_weight > 0:
-            titles = _tfidf((doc.title or "" for doc in docs), count)
-            blocks.append((options.title_weight, titles, _has_rows(titles)))
-        if options.entity_weight > 0:
-            names = _tfidf((_names(doc.entities) for doc in docs), count, names=True)
-            blocks.append((options.entity_weight, names, _has_rows(names)))
-        days = np.array([_day(doc.published) for doc in docs], dtype=np.float64)
-        return cls(blocks=[b for b in blocks if b[1].shape[1] > 0], days=days)
-
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """Similarities of rows ``start:stop`` to every document (a dense block)."""
-        total = np.zeros((stop - start, self.days.shape[0]))
-        weights: float | np.ndarray = 0.0
-        for (weight, matrix, present), transposed in zip(self.blocks, self.transposed, strict=True):
-            product = (matrix[start:stop] @ transposed).toarray()
-            total += product if weight == 1.0 else product * weight
-            if present.all():
-                weights = weights + weight
-            else:
-                weights = weights + weight * np.outer(present[start:stop], present)
-        if isinstance(weights, float):
-            if weights > 0:  # no part at all when no document has a usable word
-                total /= weights
-            return total
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(weights > 0, total / weights, 0.0)
-
-
-def _tfidf(values: Iterable[str], count: int, *, names: bool = False) -> sp.csr_matrix:
-    """Sublinear TF-IDF rows (L2-normalised); no columns when nothing has a term."""
-    # Imported here: scikit-learn costs every `pipeline` command ~0.5 s at start-up.
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    if names:
-        vectorizer = TfidfVectorizer(analyzer=str.split, sublinear_tf=True, lowercase=False)
-    else:
-        vectorizer = TfidfVectorizer(
-            sublinear_tf=True, stop_words="english", strip_accents="unicode"
-        )
-    try:
-        matrix = vectorizer.fit_transform(values)
-    except _TextCountError:
-        raise
-    except ValueError:  # empty vocabulary: no document has a usable term
-        return sp.csr_matrix((count, 0))
-    return sp.csr_matrix(matrix)
-
-
-def _has_rows(matrix: sp.csr_matrix) -> np.ndarray:
-    has: np.ndarray = np.diff(matrix.indptr) > 0
-    return has
-
-
-def _names(entities: Sequence[str]) -> str:
-    """Entity names as one string of tokens: each name casefolded, spaces as ``_``."""
-    return " ".join(sorted({"_".join(name.casefold().split()) for name in entities} - {""}))
-
-
-def _day(published: str | None) -> float:
-    """Days since the epoch of an ISO 8601 date or date-time; NaN when unknown."""
-    if not published:
-        return math.nan
-    value = published.strip()
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            moment = dt.datetime.fromisoformat(value[:10])
-        except ValueError:
-            return math.nan
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.timestamp() / _SECONDS_PER_DAY
-
-
-def _date_factor(days: np.ndarray, start: int, stop: int, options: StoryOptions) -> np.ndarray:
-    """The date factor of rows ``start:stop`` against every document (1 when unknown)."""
-    with np.errstate(invalid="ignore"):
-        apart = np.abs(days[start:stop, None] - days[None, :])
-    known = ~np.isnan(apart)
-    factor = np.ones(apart.shape)
-    if options.date_half_life is not None:
-        decay = np.exp2(-apart[known] / options.date_half_life)
-        factor[known] = options.date_floor + (1 - options.date_floor) * decay
-    if options.date_window is not None:
-        factor[known & (apart > options.date_window + 0.5)] = 0.0
-    return factor
-
-
-def _neighbour_graph(similarity: _Similarity, options: StoryOptions) -> sp.csr_matrix:
-    """Each document's nearest neighbours above ``min_similarity``, made symmetric."""
-    count = len(similarity.days)
-    keep = min(options.neighbours, count - 1)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    values: list[np.ndarray] = []
-    if keep < 1:
-        return sp.csr_matrix((count, count))
-    step = max(1, _BLOCK_CELLS // count)
-    dated = (
-        options.date_half_life is not None or options.date_window is not None
-    ) and np.count_nonzero(~np.isnan(similarity.days)) > 1
-    for start in range(0, count, step):
-        stop = min(count, start + step)
-        block = similarity.rows(start, stop)
-        if dated:
-            block *= _date_factor(similarity.days, start, stop, options)
-        block[np.arange(stop - start), np.arange(start, stop)] = -1.0  # not your own neighbour
-        if keep < count - 1:
-            best = np.argpartition(-block, keep - 1, axis=1)[:, :keep]
-        else:
-            best = np.argsort(-block, axis=1)[:, :keep]
-        scores = np.take_along_axis(block, best, axis=1)
-        good = (scores >= options.min_similarity) & (scores > 0)
-        rows.append(np.nonzero(good)[0] + start)
-        cols.append(best[good])
-        values.append(scores[good])
-    if not rows:
-        return sp.csr_matrix((count, count))
-    source, target, weight = _cap_in_degree(
-        np.concatenate(rows), np.concatenate(cols), np.concatenate(values), _HUB * keep
+def _similarity(docs: Sequence[StoryDoc], text: TermVectors, options: StoryOptions) -> Similarity:
+    """The parts of ``docs``' similarity, whose text vectors are ``text`` (same order)."""
+    count = len(docs)
+    parts = [(1.0, text, np.ones(count, dtype=bool))]
+    if options.title_weight > 0:
+        titles = term_vectors((doc.title or "" for doc in docs), count)
+        parts.append((options.title_weight, titles, titles.has_terms()))
+    if options.entity_weight > 0:
+        names = term_vectors((names_text(doc.entities) for doc in docs), count, names=True)
+        parts.append((options.entity_weight, names, names.has_terms()))
+    return Similarity(
+        parts=[p for p in parts if p[1].terms > 0],
+        days=np.array([day(doc.published) for doc in docs], dtype=np.float64),
+        half_life=options.date_half_life,
+        floor=options.date_floor,
+        window=options.date_window,
     )
-    graph = sp.csr_matrix((weight, (source, target)), shape=(count, count))
-    return sp.csr_matrix(graph.maximum(graph.T))
 
 
-def _cap_in_degree(
-    source: np.ndarray, target: np.ndarray, weight: np.ndarray, cap: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keep each document's ``cap`` strongest incoming edges (ties: lower source).
-
-    A document that is everybody's neighbour (a digest, a page of headlines) would
-    otherwise join every pair of documents through itself, and the shared-neighbourhood
-    step would grow with the square of its degree.
-    """
-    by_target = np.lexsort((source, -weight, target))
-    target_sorted = target[by_target]
-    starts = np.searchsorted(target_sorted, target_sorted, side="left")
-    keep = by_target[np.arange(len(by_target)) - starts < cap]
-    return source[keep], target[keep], weight[keep]
-
-
-def _shared_neighbourhoods(graph: sp.csr_matrix) -> sp.csr_matrix:
+def _shared_neighbourhoods(graph: sp.csr_matrix, threshold: float) -> _Affinity:
     """Cosines of the neighbourhood profiles (squared weights, self as the best neighbour).
 
-    Returns the upper triangle only (``i < j``), without zeros.
+    Computed a block of rows at a time, each cosine once (from the row of the smaller
+    index) and written straight into both rows' links: the whole product is never held.
     """
     count = graph.shape[0]
     profile = sp.csr_matrix(graph.power(2))
@@ -369,59 +244,143 @@ def _shared_neighbourhoods(graph: sp.csr_matrix) -> sp.csr_matrix:
     norms = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     profile = sp.csr_matrix(sp.diags(1.0 / norms) @ profile)
-    affinity = sp.triu(profile @ profile.T, k=1, format="csr")
-    affinity.eliminate_zeros()
-    affinity.sort_indices()
-    assert affinity.shape == (count, count)
-    return sp.csr_matrix(affinity)
+    transposed = sp.csr_matrix(profile.T)
+    affinity = _Affinity(
+        names=[array("i") for _ in range(count)], totals=[array("d") for _ in range(count)]
+    )
+    for start in range(0, count, _PROFILE_ROWS):
+        stop = min(count, start + _PROFILE_ROWS)
+        block = sp.csr_matrix(profile[start:stop] @ transposed)
+        block.sort_indices()
+        row = np.repeat(np.arange(start, stop, dtype=np.intc), np.diff(block.indptr))
+        upper = (block.indices > row) & (block.data != 0)
+        first, second, value = row[upper], block.indices[upper].astype(np.intc), block.data[upper]
+        del block, row, upper
+        # Lower links first: a row's links from smaller rows precede its own upper ones.
+        affinity.append(second, first, value)
+        affinity.append(first, second, value)
+        strong = value >= threshold
+        affinity.strong.append((first[strong], second[strong], value[strong]))
+    return affinity
 
 
-def _average_link(affinity: sp.csr_matrix, threshold: float) -> np.ndarray:
+@attrs.define(eq=False)
+class _Affinity:
+    """The pairs of rows with a shared-neighbourhood affinity, kept row by row.
+
+    Attributes:
+        names: For each row (later: cluster), the rows it is linked to, ascending.
+        totals: The affinities, in the same order (later: their sums between clusters).
+        strong: The pairs ``(first, second, affinity)``, ``first < second``, at or above
+            the threshold, as arrays (a list of them, one per block of rows).
+    """
+
+    names: list[array[int]]
+    totals: list[array[float]]
+    strong: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = attrs.Factory(list)
+
+    def append(self, owner: np.ndarray, other: np.ndarray, value: np.ndarray) -> None:
+        """Add the links ``owner -> other``; ``other`` ascends within each owner."""
+        if len(owner) == 0:
+            return
+        order = np.argsort(owner, kind="stable")
+        owner, other, value = owner[order], other[order], value[order]
+        bounds = np.flatnonzero(np.diff(owner)) + 1
+        starts = np.concatenate(([0], bounds)).tolist()
+        stops = np.concatenate((bounds, [len(owner)])).tolist()
+        for start, stop, row in zip(starts, stops, owner[starts].tolist(), strict=True):
+            self.names[row].frombytes(other[start:stop].tobytes())
+            self.totals[row].frombytes(value[start:stop].tobytes())
+
+    def merge(self, keep: int, gone: int) -> dict[int, float]:
+        """Join cluster ``gone``'s links to ``keep``'s (``keep < gone``); return the latter.
+
+        Each sum is ``keep``'s total plus ``gone``'s, on both sides of the link.
+        """
+        merged = dict(zip(self.names[keep], self.totals[keep], strict=True))
+        merged.pop(gone, None)
+        for other, total in zip(self.names[gone], self.totals[gone], strict=True):
+            if other == keep:
+                continue
+            merged[other] = merged.get(other, 0.0) + total
+            names, totals = self.names[other], self.totals[other]
+            at = bisect_left(names, gone)
+            moved = totals[at]
+            del names[at], totals[at]
+            at = bisect_left(names, keep)
+            if at < len(names) and names[at] == keep:
+                totals[at] = totals[at] + moved
+            else:
+                names.insert(at, keep)
+                totals.insert(at, moved)
+        ordered = sorted(merged)
+        self.names[keep] = array("i", ordered)
+        self.totals[keep] = array("d", [merged[other] for other in ordered])
+        self.names[gone], self.totals[gone] = array("i"), array("d")
+        return merged
+
+
+def _average_link(affinity: _Affinity, threshold: float) -> np.ndarray:
     """Average-link clusters of a sparse affinity (missing pairs count 0); a label per row.
 
     Clusters are named by their smallest member; the closest pair merges first, ties
     going to the pair with the smallest names, so the result depends on the rows' order
-    only through those names.
+    only through those names. A cluster's links are two arrays sorted by the other
+    cluster's name (4 + 8 bytes a link), not a dict.
     """
-    count = affinity.shape[0]
-    links: list[dict[int, float]] = [{} for _ in range(count)]
-    coo = affinity.tocoo()
-    edges = list(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
-    for i, j, value in edges:
-        links[i][j] = value
-        links[j][i] = value
-    size = [1] * count
-    alive = [True] * count
-    version = [0] * count
-    # Entries: (-mean affinity, first, second, their versions when pushed). A merge
-    # bumps the survivor's version, which makes its older entries stale.
-    heap = [(-value, i, j, 0, 0) for i, j, value in edges if value >= threshold]
-    heapq.heapify(heap)
+    count = len(affinity.names)
+    merges = _Merges(*(np.concatenate(parts) for parts in zip(*affinity.strong, strict=True)))
+    affinity.strong.clear()
+    size, alive, version = [1] * count, [True] * count, [0] * count
     sets: UnionFind[int] = UnionFind()
-    while heap:
-        _, a, b, version_a, version_b = heapq.heappop(heap)
+    while (entry := merges.pop()) is not None:
+        _, a, b, version_a, version_b = entry
         if not (alive[a] and alive[b]) or version[a] != version_a or version[b] != version_b:
             continue
         keep, gone = (a, b) if a < b else (b, a)
         alive[gone] = False
         sets.union(keep, gone)
-        merged = links[keep]
-        merged.pop(gone, None)
-        for other, total in links[gone].items():
-            if other == keep:
-                continue
-            merged[other] = merged.get(other, 0.0) + total
-            others = links[other]
-            others[keep] = others.get(keep, 0.0) + others.pop(gone)
-        links[gone] = {}
+        merged = affinity.merge(keep, gone)
         size[keep] += size[gone]
         version[keep] += 1
         for other, total in merged.items():
             mean = total / (size[keep] * size[other])
             if mean >= threshold:
                 first, second = (keep, other) if keep < other else (other, keep)
-                heapq.heappush(heap, (-mean, first, second, version[first], version[second]))
+                merges.push((-mean, first, second, version[first], version[second]))
     return np.array([sets.find(row) for row in range(count)], dtype=np.int_)
+
+
+#: A candidate merge: (-mean affinity, first, second, their versions when it was made).
+#: A merge bumps the survivor's version, which makes its older candidates stale.
+_Merge = tuple[float, int, int, int, int]
+
+
+class _Merges:
+    """Candidate merges, smallest entry (closest pair) first.
+
+    The pairs at or above the threshold at the start wait in arrays sorted once (16
+    bytes each); only the candidates made by merges go to a heap of tuples.
+    """
+
+    def __init__(self, first: np.ndarray, second: np.ndarray, value: np.ndarray) -> None:
+        order = np.lexsort((second, first, -value))
+        self._first, self._second, self._value = first[order], second[order], -value[order]
+        self._next = 0
+        self._heap: list[_Merge] = []
+
+    def push(self, entry: _Merge) -> None:
+        heapq.heappush(self._heap, entry)
+
+    def pop(self) -> _Merge | None:
+        """The smallest candidate, removed; ``None`` when there is none left."""
+        at = self._next
+        if at < len(self._value):
+            start = (float(self._value[at]), int(self._first[at]), int(self._second[at]), 0, 0)
+            if not self._heap or start <= self._heap[0]:
+                self._next += 1
+                return start
+        return heapq.heappop(self._heap) if self._heap else None
 
 
 def _story_ids(docs: Sequence[StoryDoc], labels: np.ndarray) -> list[str]:

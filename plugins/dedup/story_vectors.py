@@ -1,0 +1,376 @@
+"""The vectors and similarities behind story clustering, held in as little memory as we can.
+
+:func:`term_vectors` turns texts into sublinear TF-IDF vectors equal, value for value and
+in the same order within each document, to scikit-learn's ``TfidfVectorizer`` (English
+stop words, accents stripped), but keeps no vocabulary: terms are numbered in the order
+they are first seen, the counts go into flat arrays as the texts stream past, and the
+vocabulary is dropped once counted. The vectors are stored once, by term
+(:class:`TermVectors`): a document's row is rebuilt from that when its similarities are
+needed, so there is no second, transposed copy. A float is 8 bytes and a position 4, so a
+document costs 16 bytes per distinct term in it (12 by term, 4 for its row).
+
+:class:`Similarity` combines the parts (text, title, entity names) into the weighted
+similarity of a block of documents to all, as :mod:`.stories` describes, and finds each
+document's nearest neighbours a block of rows at a time.
+
+Every sum is computed in the order the former in-memory code used (which the story ids
+depend on, down to the last bit of a float): the terms of a row in first-seen order, the
+rows of a block one by one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as dt
+import functools
+import math
+import sys
+from array import array
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+
+import attrs
+import numpy as np
+import scipy.sparse as sp
+
+_SECONDS_PER_DAY = 86_400.0
+#: Entries converted or weighted at once, and documents normalised at once: each keeps
+#: its temporaries to a few MiB.
+_CHUNK = 1 << 16
+_DOCUMENTS = 1024
+#: Rows of the similarity matrix computed at once: about this many cells (2 MiB of
+#: float64; the block's temporaries are a few times that).
+_BLOCK_CELLS = 1 << 18
+#: A document is a neighbour of at most this many times ``neighbours`` others.
+_HUB = 3
+
+
+@attrs.frozen(eq=False)
+class TermVectors:
+    """L2-normalised TF-IDF vectors of documents, stored by term.
+
+    Attributes:
+        by_term: Terms × documents: row ``t`` holds the weight of term ``t`` in each
+            document that has it.
+        starts: Document ``d``'s entries are ``positions[starts[d]:starts[d + 1]]``.
+        positions: Where each document's entries sit in ``by_term.data``, document by
+            document, each document's terms in the order they were first seen.
+    """
+
+    by_term: sp.csr_matrix
+    starts: np.ndarray
+    positions: np.ndarray
+
+    @classmethod
+    def empty(cls, count: int) -> TermVectors:
+        """``count`` documents and no term."""
+        return cls(
+            by_term=sp.csr_matrix((0, count)),
+            starts=np.zeros(count + 1, dtype=np.int32),
+            positions=np.zeros(0, dtype=np.int32),
+        )
+
+    @property
+    def terms(self) -> int:
+        """How many distinct terms there are."""
+        return int(self.by_term.shape[0])
+
+    def has_terms(self) -> np.ndarray:
+        """Which documents have at least one term."""
+        has: np.ndarray = np.diff(self.starts) > 0
+        return has
+
+    def rows(self, start: int, stop: int) -> sp.csr_matrix:
+        """The vectors of documents ``start:stop`` (documents × terms)."""
+        low, high = int(self.starts[start]), int(self.starts[stop])
+        where = self.positions[low:high]
+        terms = np.searchsorted(self.by_term.indptr, where, side="right") - 1
+        return sp.csr_matrix(
+            (self.by_term.data[where], terms, self.starts[start : stop + 1] - low),
+            shape=(stop - start, self.terms),
+        )
+
+    def cosines(self, start: int, stop: int) -> np.ndarray:
+        """Cosines of documents ``start:stop`` to every document (a dense block)."""
+        product: np.ndarray = (self.rows(start, stop) @ self.by_term).toarray()
+        return product
+
+
+def term_vectors(
+    values: Iterable[str], count: int, *, names: bool = False, rows: Sequence[int] | None = None
+) -> TermVectors:
+    """Sublinear TF-IDF vectors of ``count`` texts, as scikit-learn computes them.
+
+    Args:
+        values: The texts, streamed once.
+        count: How many there are.
+        names: Texts are space-separated names (entities): split on spaces, case kept,
+            no stop words; otherwise English words, lowercased, accents stripped.
+        rows: Document ``i`` of the result is text ``rows[i]``; ``None`` keeps the order.
+    """
+    counts, terms, starts, size = _counts(values, count, _analyzer(names), rows)
+    if size == 0:  # no document has a usable term
+        return TermVectors.empty(count)
+    # The counts go by term as integers, with where each came from; only then are they
+    # made floats, so that no float copy is ever held twice.
+    where = sp.csr_matrix(
+        (np.arange(len(counts), dtype=terms.dtype), terms, starts), shape=(count, size)
+    ).T.tocsr()
+    del terms
+    data = np.empty(len(counts), dtype=np.float64)
+    for start in range(0, len(data), _CHUNK):
+        data[start : start + _CHUNK] = counts[where.data[start : start + _CHUNK]]
+    del counts
+    positions = np.empty_like(where.data)
+    for start in range(0, len(data), _CHUNK):
+        stop = min(len(data), start + _CHUNK)
+        positions[where.data[start:stop]] = np.arange(start, stop, dtype=positions.dtype)
+    vectors = TermVectors(
+        by_term=sp.csr_matrix((data, where.indices, where.indptr), shape=(size, count)),
+        starts=starts,
+        positions=positions,
+    )
+    del where
+    _weigh(vectors)
+    release_memory()
+    return vectors
+
+
+def _analyzer(names: bool) -> Callable[[str], list[str]]:
+    # Imported here: scikit-learn costs every `pipeline` command ~0.5 s at start-up.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if names:
+        vectorizer = TfidfVectorizer(analyzer=str.split, sublinear_tf=True, lowercase=False)
+    else:
+        vectorizer = TfidfVectorizer(
+            sublinear_tf=True, stop_words="english", strip_accents="unicode"
+        )
+    analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
+    return analyze
+
+
+def _counts(
+    values: Iterable[str],
+    count: int,
+    analyze: Callable[[str], list[str]],
+    rows: Sequence[int] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Term counts as CSR arrays ``(counts, terms, starts, number of terms)``.
+
+    Terms are numbered as first seen, and each document's terms are sorted: the order
+    scikit-learn's vectorizer keeps them in (it renumbers them alphabetically after).
+    """
+    vocabulary: defaultdict[str, int] = defaultdict()
+    vocabulary.default_factory = vocabulary.__len__  # a new term gets the next number
+    terms = array("i")
+    counts = array("i")
+    starts = array("q", [0])
+    for value in values:
+        counter = Counter(map(vocabulary.__getitem__, analyze(value)))  # first-seen order
+        terms.extend(counter)
+        counts.extend(counter.values())
+        starts.append(len(terms))
+    size = len(vocabulary)
+    del vocabulary
+    index = np.int32 if len(terms) <= np.iinfo(np.int32).max else np.int64
+    matrix = sp.csr_matrix(
+        (
+            np.frombuffer(counts, dtype=np.intc),
+            np.frombuffer(terms, dtype=np.intc).astype(index, copy=False),
+            np.frombuffer(starts, dtype=np.int64).astype(index),
+        ),
+        shape=(count, size),
+    )
+    del terms, counts, starts
+    matrix.sort_indices()
+    if rows is not None:
+        matrix = matrix[np.asarray(rows, dtype=np.intp)]
+    return matrix.data, matrix.indices, matrix.indptr, size
+
+
+def _weigh(vectors: TermVectors) -> None:
+    """Counts to ``TfidfTransformer(sublinear_tf=True)``'s weights, in place.
+
+    The same operations on the same values: the idf and the logarithm entry by entry,
+    the L2 norm by scikit-learn over each document's entries in its own order.
+    """
+    from sklearn.preprocessing import normalize
+
+    data, indptr = vectors.by_term.data, vectors.by_term.indptr
+    documents = len(vectors.starts) - 1
+    df = np.diff(indptr).astype(np.float64)  # documents per term
+    df += 1.0
+    idf = np.full_like(df, fill_value=documents + 1, dtype=np.float64)
+    idf /= df
+    np.log(idf, out=idf)
+    idf += 1.0
+    np.log(data, out=data)
+    data += 1.0
+    for start in range(0, len(data), _CHUNK):
+        stop = min(len(data), start + _CHUNK)
+        terms = np.searchsorted(indptr, np.arange(start, stop), side="right") - 1
+        data[start:stop] *= idf[terms]
+    for start in range(0, documents, _DOCUMENTS):
+        stop = min(documents, start + _DOCUMENTS)
+        rows = normalize(vectors.rows(start, stop), norm="l2", copy=False)
+        data[vectors.positions[vectors.starts[start] : vectors.starts[stop]]] = rows.data
+
+
+# --- the combined similarity -----------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class Similarity:
+    """The parts of the similarity and the date factor, documents in canonical order.
+
+    It is never held as a matrix: :meth:`rows` computes a block of rows when asked.
+
+    Attributes:
+        parts: ``(weight, vectors, present)``: ``present`` says which documents have the
+            part; a part is left out of a pair's mean unless both have it.
+        days: Publication days (NaN when unknown).
+        half_life: Days apart at which the date factor is halfway down to ``floor``, or
+            ``None`` for no decay.
+        floor: The date factor of documents very far apart.
+        window: Days apart beyond which the similarity is 0, or ``None``.
+    """
+
+    parts: list[tuple[float, TermVectors, np.ndarray]]
+    days: np.ndarray
+    half_life: float | None = None
+    floor: float = 1.0
+    window: int | None = None
+
+    def neighbour_graph(self, neighbours: int, min_similarity: float) -> sp.csr_matrix:
+        """Each document's ``neighbours`` nearest at ``min_similarity`` or more, symmetric.
+
+        No document is kept by more than :data:`_HUB` times ``neighbours`` others.
+        """
+        count = len(self.days)
+        keep = min(neighbours, count - 1)
+        if keep < 1:
+            return sp.csr_matrix((count, count))
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        step = max(1, _BLOCK_CELLS // count)
+        for start in range(0, count, step):
+            stop = min(count, start + step)
+            block = self.rows(start, stop)
+            block[np.arange(stop - start), np.arange(start, stop)] = -1.0  # not your own
+            if keep < count - 1:
+                best = np.argpartition(-block, keep - 1, axis=1)[:, :keep]
+            else:
+                best = np.argsort(-block, axis=1)[:, :keep]
+            scores = np.take_along_axis(block, best, axis=1)
+            good = (scores >= min_similarity) & (scores > 0)
+            rows.append((np.nonzero(good)[0] + start).astype(np.int32))
+            cols.append(best[good].astype(np.int32))
+            values.append(scores[good])
+        source, target, weight = _cap_in_degree(
+            np.concatenate(rows), np.concatenate(cols), np.concatenate(values), _HUB * keep
+        )
+        graph = sp.csr_matrix((weight, (source, target)), shape=(count, count))
+        return sp.csr_matrix(graph.maximum(graph.T))
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Similarities of rows ``start:stop`` to every document (a dense block)."""
+        block = self._cosines(start, stop)
+        dated = self.half_life is not None or self.window is not None
+        if dated and np.count_nonzero(~np.isnan(self.days)) > 1:
+            block *= self._date_factor(start, stop)
+        return block
+
+    def _date_factor(self, start: int, stop: int) -> np.ndarray:
+        """The date factor of rows ``start:stop`` against every document (1 when unknown)."""
+        with np.errstate(invalid="ignore"):
+            apart = np.abs(self.days[start:stop, None] - self.days[None, :])
+        known = ~np.isnan(apart)
+        factor = np.ones(apart.shape)
+        if self.half_life is not None:
+            decay = np.exp2(-apart[known] / self.half_life)
+            factor[known] = self.floor + (1 - self.floor) * decay
+        if self.window is not None:
+            factor[known & (apart > self.window + 0.5)] = 0.0
+        return factor
+
+    def _cosines(self, start: int, stop: int) -> np.ndarray:
+        """The weighted mean of the parts' cosines, before the date factor."""
+        total = np.zeros((stop - start, self.days.shape[0]))
+        weights: float | np.ndarray = 0.0
+        for weight, vectors, present in self.parts:
+            product = vectors.cosines(start, stop)
+            total += product if weight == 1.0 else product * weight
+            del product
+            if present.all():
+                weights = weights + weight
+            else:
+                weights = weights + weight * np.outer(present[start:stop], present)
+        if isinstance(weights, float):
+            if weights > 0:  # no part at all when no document has a usable word
+                total /= weights
+            return total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(weights > 0, total / weights, 0.0)
+
+
+def _cap_in_degree(
+    source: np.ndarray, target: np.ndarray, weight: np.ndarray, cap: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep each document's ``cap`` strongest incoming edges (ties: lower source).
+
+    A document that is everybody's neighbour (a digest, a page of headlines) would
+    otherwise join every pair of documents through itself, and the shared-neighbourhood
+    step would grow with the square of its degree.
+    """
+    by_target = np.lexsort((source, -weight, target))
+    target_sorted = target[by_target]
+    starts = np.searchsorted(target_sorted, target_sorted, side="left")
+    keep = by_target[np.arange(len(by_target)) - starts < cap]
+    return source[keep], target[keep], weight[keep]
+
+
+def names_text(entities: Sequence[str]) -> str:
+    """Entity names as one string of tokens: each name casefolded, spaces as ``_``."""
+    return " ".join(sorted({"_".join(name.casefold().split()) for name in entities} - {""}))
+
+
+def day(published: str | None) -> float:
+    """Days since the epoch of an ISO 8601 date or date-time; NaN when unknown."""
+    if not published:
+        return math.nan
+    value = published.strip()
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = dt.datetime.fromisoformat(value[:10])
+        except ValueError:
+            return math.nan
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp() / _SECONDS_PER_DAY
+
+
+def release_memory() -> None:
+    """Hand memory freed since the last call back to the system (glibc; elsewhere a no-op).
+
+    Large NumPy arrays freed by one step stay in the C heap, while the next step's small
+    Python objects come from pools of their own: without this, the peaks of consecutive
+    steps would add up in the resident memory.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+    return trim
