@@ -2,24 +2,33 @@
 
 Two events are each told by two outlets in their own words; four articles are about
 nothing else in the set. The seed test runs the two real seed articles and skips when
-``../shared`` is absent.
+``../shared`` is absent. The memory-lean parts are pinned against what they replaced:
+scikit-learn's TF-IDF vectors bit for bit, and the dict-based average link (kept below as
+the reference) merge for merge.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import random
 import re
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import attrs
+import numpy as np
 import pytest
+import scipy.sparse as sp
 
+from docstage.unionfind import UnionFind
+from docstage_plugins.dedup import stories
 from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
+from docstage_plugins.dedup.story_vectors import names_text, term_vectors
 
 # (id, source, published, title, entities, text)
 ARTICLES = [
@@ -275,3 +284,116 @@ def test_benchmark_smoke_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "| ours (defaults), entities: none | **1.000** |" in done.stdout
     assert "threshold_sweeps" in output.read_text(encoding="utf-8")
+
+
+# --- the memory-lean parts against what they replaced ------------------------------------
+
+
+@pytest.mark.parametrize("field", ["text", "title", "entities"])
+def test_term_vectors_are_scikit_learns_bit_for_bit(field: str) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    names = field == "entities"
+    values = [
+        names_text(a[4]) if names else str(a[5] if field == "text" else a[3])  # type: ignore[arg-type]
+        for a in ARTICLES
+    ]
+    if names:
+        vectorizer = TfidfVectorizer(analyzer=str.split, sublinear_tf=True, lowercase=False)
+    else:
+        vectorizer = TfidfVectorizer(
+            sublinear_tf=True, stop_words="english", strip_accents="unicode"
+        )
+    expected = sp.csr_matrix(vectorizer.fit_transform(values))
+    order = [3, 0, 7, 1, 6, 2, 5, 4]
+    expected = sp.csr_matrix(expected[order])
+    vectors = term_vectors(iter(values), len(values), names=names, rows=order)
+    rows = vectors.rows(0, len(values))
+    assert vectors.terms == expected.shape[1]
+    # The same weights in the same order within each document (the sums depend on it).
+    assert rows.indptr.tolist() == expected.indptr.tolist()
+    assert rows.data.tobytes() == expected.data.tobytes()
+    assert (rows @ vectors.by_term).toarray().tobytes() == (
+        expected @ expected.T
+    ).toarray().tobytes()
+
+
+def reference_clusters(graph: sp.csr_matrix, threshold: float) -> list[int]:
+    """Shared neighbourhoods and average link as they were, on a matrix and dicts."""
+    profile = sp.csr_matrix(graph.power(2))
+    best = np.asarray(profile.max(axis=1).toarray()).ravel()
+    profile = sp.csr_matrix(profile + sp.diags(best))
+    norms = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    profile = sp.csr_matrix(sp.diags(1.0 / norms) @ profile)
+    affinity = sp.triu(profile @ profile.T, k=1, format="csr")
+    affinity.eliminate_zeros()
+    count = affinity.shape[0]
+    links: list[dict[int, float]] = [{} for _ in range(count)]
+    coo = affinity.tocoo()
+    edges = list(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True))
+    for i, j, value in edges:
+        links[i][j] = links[j][i] = value
+    size, alive, version = [1] * count, [True] * count, [0] * count
+    heap = [(-value, i, j, 0, 0) for i, j, value in edges if value >= threshold]
+    heapq.heapify(heap)
+    sets: UnionFind[int] = UnionFind()
+    while heap:
+        _, a, b, version_a, version_b = heapq.heappop(heap)
+        if not (alive[a] and alive[b]) or version[a] != version_a or version[b] != version_b:
+            continue
+        keep, gone = (a, b) if a < b else (b, a)
+        alive[gone] = False
+        sets.union(keep, gone)
+        merged = links[keep]
+        merged.pop(gone, None)
+        for other, total in links[gone].items():
+            if other != keep:
+                merged[other] = merged.get(other, 0.0) + total
+                links[other][keep] = links[other].get(keep, 0.0) + links[other].pop(gone)
+        links[gone] = {}
+        size[keep] += size[gone]
+        version[keep] += 1
+        for other, total in merged.items():
+            mean = total / (size[keep] * size[other])
+            if mean >= threshold:
+                first, second = (keep, other) if keep < other else (other, keep)
+                heapq.heappush(heap, (-mean, first, second, version[first], version[second]))
+    return [sets.find(row) for row in range(count)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_average_link_on_arrays_merges_as_the_dict_version(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stories, "_PROFILE_ROWS", 7)  # many blocks of rows
+    rng = np.random.default_rng(seed)
+    count = 80
+    rows = rng.integers(0, count, 400)
+    cols = rng.integers(0, count, 400)
+    weights = rng.choice([0.2, 0.4, 0.6, 0.8], 400)  # few values: many ties
+    graph = sp.csr_matrix((weights, (rows, cols)), shape=(count, count))
+    graph = sp.csr_matrix(graph.maximum(graph.T))
+    graph.setdiag(0)
+    graph.eliminate_zeros()
+    for threshold in (0.1, 0.3, 0.5):
+        labels = stories._average_link(stories._shared_neighbourhoods(graph, threshold), threshold)
+        assert labels.tolist() == reference_clusters(graph, threshold)
+
+
+def test_clustering_keeps_nothing_once_it_returns() -> None:
+    """No vocabulary, vectors or links survive the call: only the story ids do."""
+    articles = [
+        (f"doc{i}", "Feed", f"2024-03-{1 + i % 28:02d}", None, (), f"{a[5]} copy {i}")
+        for i, a in enumerate(ARTICLES * 20)
+    ]
+    cluster(articles)  # imports and caches
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        ids = cluster(articles)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    result = sys.getsizeof(ids) + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in ids.items())
+    assert held < result + 16_384

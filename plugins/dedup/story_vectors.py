@@ -172,6 +172,7 @@ def _counts(
         counts.extend(counter.values())
         starts.append(len(terms))
     size = len(vocabulary)
+    vocabulary.default_factory = None  # its own method: a cycle that would outlive `del`
     del vocabulary
     index = np.int32 if len(terms) <= np.iinfo(np.int32).max else np.int64
     matrix = sp.csr_matrix(
