@@ -25,11 +25,20 @@ Collections:
    (seconds and peak RSS); the dense baseline cannot (19,466² distances), so both also run
    on the messages of 4 of the 20 groups.
 
-Reported: pairwise precision, recall and F1, adjusted Rand index (ARI), clusters, seconds.
+Reported: pairwise precision, recall and F1, adjusted Rand index (ARI), clusters, seconds;
+on all of 20 Newsgroups, the peak resident memory ``cluster_stories`` adds over what its
+caller holds (the peak is reset just before the call).
+
+With ``--same-as REV``, ``plugins/dedup/stories.py`` as it was at git revision ``REV`` runs
+too (loaded from ``git show``; a revision whose module imports siblings gets today's
+siblings): the story ids of both on Giveme5W1H under several options and on all of 20
+Newsgroups (bodies alone, and with the Subject as title), each 20 Newsgroups run in a
+fresh process with its peak memory.
 
 Usage::
 
     python benchmarks/stories.py                 # everything; writes results/stories.json
+    python benchmarks/stories.py --same-as REV   # and against REV: ids and memory
     python benchmarks/stories.py --entities none # no entity extraction (faster)
     python benchmarks/stories.py --no-20news     # Giveme5W1H only
     python benchmarks/stories.py --smoke         # invented articles, seconds
@@ -41,6 +50,8 @@ import argparse
 import datetime as dt
 import email.utils
 import functools
+import gc
+import importlib.util
 import json
 import os
 import platform
@@ -48,9 +59,11 @@ import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -189,12 +202,14 @@ def entity_names(rows: Sequence[dict[str, Any]], backend: str) -> list[tuple[str
 def ours(
     rows: Sequence[dict[str, Any]],
     entities: Sequence[tuple[str, ...]] | None = None,
+    module: ModuleType | None = None,
     **options: Any,
 ) -> list[str]:
-    from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
-
+    """Story ids by ``cluster_stories`` (of ``module``, default: today's stories module)."""
+    if module is None:
+        from docstage_plugins.dedup import stories as module
     docs = [
-        StoryDoc(
+        module.StoryDoc(
             id=row["id"],
             source=row["source"],
             title=row["title"],
@@ -203,7 +218,34 @@ def ours(
         )
         for i, row in enumerate(rows)
     ]
-    return cluster_stories(docs, lambda: (row["text"] for row in rows), StoryOptions(**options))
+    ids: list[str] = module.cluster_stories(
+        docs, lambda: (row["text"] for row in rows), module.StoryOptions(**options)
+    )
+    return ids
+
+
+def stories_at(revision: str, name: str = "stories_before") -> tuple[ModuleType, Path]:
+    """``plugins/dedup/stories.py`` at git ``revision``, imported as ``name``; and its file."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:plugins/dedup/stories.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp(prefix="docstage-stories-")) / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    return load_module(path, name), path
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 class Baseline:
@@ -271,15 +313,32 @@ HEADER = [
 # --- the second collection at full size, in a fresh process ---------------------------
 
 
-def scale_child(archive: Path, seeds_folder: Path | None) -> None:
-    """Run in a fresh process: ours on all of 20 Newsgroups (+ seeds); print JSON."""
+def scale_child(
+    archive: Path,
+    seeds_folder: Path | None,
+    module_file: Path | None = None,
+    subject_titles: bool = False,
+    ids_file: Path | None = None,
+) -> None:
+    """Run in a fresh process: ours on all of 20 Newsgroups (+ seeds); print JSON.
+
+    ``module_file`` replaces today's stories module; ``subject_titles`` gives each message
+    its Subject as title; ``ids_file`` receives the story ids, one a line.
+    """
     rows = twenty_news_threads(archive)
     if seeds_folder is not None:
         rows += seeds(seeds_folder)
+    if subject_titles:
+        rows = [{**row, "title": row["gold"].partition("|")[2] or None} for row in rows]
+    module = load_module(module_file, "stories_before") if module_file else None
     import docstage_plugins.dedup.stories  # noqa: F401  (imports are not part of the time)
 
-    before = peak_rss_mib()
-    predicted, seconds = timed(lambda: ours(rows))
+    gc.collect()
+    before = reset_peak_rss()
+    predicted, seconds = timed(lambda: ours(rows, module=module))
+    peak = peak_rss_mib()
+    if ids_file is not None:
+        ids_file.write_text("".join(f"{story}\n" for story in predicted), encoding="utf-8")
     gold = [row["gold"] for row in rows]
     seed_ids = {predicted[i] for i, row in enumerate(rows) if row["gold"] == "seeds"}
     print(
@@ -289,7 +348,8 @@ def scale_child(archive: Path, seeds_folder: Path | None) -> None:
                 "threads": len(set(gold)),
                 "seconds": seconds,
                 "rss_before_mib": before,
-                "peak_rss_mib": peak_rss_mib(),
+                "peak_rss_mib": peak,
+                "added_mib": peak - before,
                 "seeds_one_story": len(seed_ids) == 1 if seed_ids else None,
                 "quality": score(gold, predicted),
             }
@@ -297,10 +357,39 @@ def scale_child(archive: Path, seeds_folder: Path | None) -> None:
     )
 
 
-def run_scale(archive: Path, seeds_folder: Path | None) -> dict[str, Any]:
+def reset_peak_rss() -> float:
+    """Reset this process's peak RSS to its current RSS (Linux); return the latter, MiB.
+
+    Without the reset the peak would be that of reading the archive, not of clustering.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mib()
+
+
+def run_scale(
+    archive: Path,
+    seeds_folder: Path | None,
+    module_file: Path | None = None,
+    subject_titles: bool = False,
+    ids_file: Path | None = None,
+) -> dict[str, Any]:
     command = [sys.executable, __file__, "--scale-child", "--tarball", str(archive)]
     if seeds_folder is not None:
         command += ["--seeds", str(seeds_folder)]
+    if module_file is not None:
+        command += ["--module-file", str(module_file)]
+    if subject_titles:
+        command.append("--subject-titles")
+    if ids_file is not None:
+        command += ["--ids-file", str(ids_file)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"20 Newsgroups run failed:\n{done.stderr}")
@@ -417,12 +506,78 @@ def evaluate_threads(
     lines += [
         "",
         f"All of it, ours with defaults, fresh process: {full['documents']:,} documents "
-        f"({full['threads']:,} gold stories) in {full['seconds']:.1f} s, peak RSS "
-        f"{full['peak_rss_mib']:.0f} MiB ({full['rss_before_mib']:.0f} MiB before the call, "
-        f"texts in memory); ARI {q['ari']:.3f}, pair P {q['p']:.3f} R {q['r']:.3f} "
-        f"F1 {q['f1']:.3f}, {q['clusters']:,} stories; seeds one story: "
-        f"{full['seeds_one_story']}",
+        f"({full['threads']:,} gold stories) in {full['seconds']:.1f} s; cluster_stories "
+        f"adds {full['added_mib']:.0f} MiB at its peak ({full['peak_rss_mib']:.0f} MiB, "
+        f"{full['rss_before_mib']:.0f} MiB before the call, texts in memory); ARI "
+        f"{q['ari']:.3f}, pair P {q['p']:.3f} R {q['r']:.3f} F1 {q['f1']:.3f}, "
+        f"{q['clusters']:,} stories; seeds one story: {full['seeds_one_story']}",
     ]
+
+
+def compare_news(
+    collection: str,
+    rows: list[dict[str, Any]],
+    entities: list[tuple[str, ...]] | None,
+    before: ModuleType,
+    lines: list[str],
+    figures: dict[str, Any],
+) -> None:
+    """Story ids of today's module and of ``before`` on ``rows``, option by option."""
+    settings: list[dict[str, Any]] = [
+        {},
+        {"date_window": 3},
+        {"neighbours": 5},
+        {"neighbours": 20},
+        {"min_similarity": 0.05},
+        {"title_weight": 0.0},
+        {"date_half_life": None},
+        {"date_floor": 1.0},
+        *({"threshold": t} for t in SWEEP),
+    ]
+    runs: dict[str, int] = {}
+    for names in [None, entities] if entities else [None]:
+        for options in settings:
+            mine, theirs = ours(rows, names, **options), ours(rows, names, before, **options)
+            label = ", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"
+            label += ", entities" if names else ""
+            runs[label] = sum(a != b for a, b in zip(mine, theirs, strict=True))
+    differing = sum(runs.values())
+    figures.setdefault("same_as", {})[f"{collection}_differing_ids"] = runs
+    lines += [
+        "",
+        f"Against {figures['same_as']['revision']}: {collection}, {len(runs)} settings × "
+        f"{len(rows)} articles: {differing} story ids differ.",
+    ]
+
+
+def compare_threads(
+    archive: Path,
+    seeds_folder: Path | None,
+    before_file: Path,
+    lines: list[str],
+    figures: dict[str, Any],
+) -> None:
+    """All of 20 Newsgroups, each side in a fresh process: story ids and peak memory."""
+    table: dict[str, Any] = {}
+    folder = Path(tempfile.mkdtemp(prefix="docstage-stories-ids-"))
+    for titles in (False, True):
+        pair = {}
+        for side, module_file in (("before", before_file), ("now", None)):
+            ids_file = folder / f"{side}-{titles}.txt"
+            pair[side] = run_scale(archive, seeds_folder, module_file, titles, ids_file)
+        mine = (folder / f"now-{titles}.txt").read_text(encoding="utf-8").split()
+        theirs = (folder / f"before-{titles}.txt").read_text(encoding="utf-8").split()
+        pair["differing_ids"] = sum(a != b for a, b in zip(mine, theirs, strict=True))
+        table["subject titles" if titles else "bodies"] = pair
+    figures.setdefault("same_as", {})["20news_all"] = table
+    for name, pair in table.items():
+        then, now = pair["before"], pair["now"]
+        lines.append(
+            f"Against {figures['same_as']['revision']}: all of 20 Newsgroups ({name}), "
+            f"{now['documents']:,} documents: {pair['differing_ids']} story ids differ; "
+            f"cluster_stories adds {then['added_mib']:.0f} MiB then, {now['added_mib']:.0f} "
+            f"MiB now ({then['seconds']:.0f} s, {now['seconds']:.0f} s)."
+        )
 
 
 def machine_note() -> dict[str, Any]:
@@ -451,13 +606,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, help="JSON figures (default: results/stories.json; none for --smoke)"
     )
+    parser.add_argument(
+        "--same-as",
+        metavar="REV",
+        help="also run stories.py as of git revision REV: story ids and memory compared",
+    )
     parser.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--module-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--subject-titles", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ids-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     shared = shared_folder()
     seeds_folder = args.seeds or shared / "seeds"
     if args.scale_child:
-        scale_child(args.tarball, seeds_folder if seeds_folder.is_dir() else None)
+        scale_child(
+            args.tarball,
+            seeds_folder if seeds_folder.is_dir() else None,
+            args.module_file,
+            args.subject_titles,
+            args.ids_file,
+        )
         return 0
 
     from docstage.log import configure_logging
@@ -474,11 +643,17 @@ def main(argv: list[str] | None = None) -> int:
             backends.remove("spacy")
     figures: dict[str, Any] = {"machine": machine_note()}
     lines: list[str] = []
+    before: tuple[ModuleType, Path] | None = None
+    if args.same_as:
+        before = stories_at(args.same_as)
+        figures["same_as"] = {"revision": args.same_as}
     if args.smoke:
         rows = invented()
         lines.append(f"invented: {len(rows)} articles, {len({r['gold'] for r in rows})} stories")
         lines.append("")
         evaluate_news(rows, ["rules"] if "rules" in backends else [], lines, figures)
+        if before is not None:
+            compare_news("invented", rows, None, before[0], lines, figures)
     else:
         source = args.corpus or shared / "corpora" / "newsclusters" / "giveme5w1h.jsonl"
         if not source.is_file():
@@ -490,12 +665,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         lines.append("")
         evaluate_news(rows, backends, lines, figures)
+        if before is not None:
+            names = entity_names(rows, backends[0]) if backends else None
+            compare_news("Giveme5W1H", rows, names, before[0], lines, figures)
         if not args.no_20news:
             if not args.tarball.is_file():
                 parser.error(f"{args.tarball} not found: give --tarball or use --no-20news")
-            evaluate_threads(
-                args.tarball, seeds_folder if seeds_folder.is_dir() else None, lines, figures
-            )
+            found = seeds_folder if seeds_folder.is_dir() else None
+            evaluate_threads(args.tarball, found, lines, figures)
+            if before is not None:
+                compare_threads(args.tarball, found, before[1], lines, figures)
     import attrs
 
     from docstage_plugins.dedup.stories import StoryOptions
