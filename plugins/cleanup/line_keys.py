@@ -47,7 +47,7 @@ class LineKeys:
     def __init__(self, *, memory: int = DEFAULT_MEMORY, partitions: int = PARTITIONS) -> None:
         self._spill = Partitions(_LINE, "key", budget=max(1, memory // 256), partitions=partitions)
         #: Bytes of records one counting step reads (numpy needs a few times that).
-        self._step = max(1, memory // 256)
+        self._step = max(1, memory // 1024)
         self._pending = max(1, min(_PENDING, memory // 256 // _LINE.itemsize))
         self._sequence: IO[bytes] = tempfile.TemporaryFile(prefix="docstage-lines-")  # noqa: SIM115 - closed in close()
         self._documents = 0

@@ -125,7 +125,7 @@ class NameIndex:
         self._disks: list[Partitions] = []
         self._share = max(1, memory // 256)
         #: Bytes of records one step reads at once (numpy needs a few times that).
-        self._step = max(1, memory // 64)
+        self._step = max(1, memory // 256)
         self._strings: IO[bytes] = tempfile.TemporaryFile(prefix="docstage-names-")  # noqa: SIM115 - lives as long as the index
         self._strings_at = 0
         self._occurrences = self._disk(_OCCURRENCE, "k", partitions)
@@ -133,8 +133,8 @@ class NameIndex:
         #: Names whose facts were written (forgotten when it grows too big: a repeat is
         #: then written again, and the build keeps one).
         self._seen: set[int] = set()
-        self._seen_limit = max(1 << 10, memory // 8 // 128)
-        self._pending = max(1, min(_PENDING, self._share // _NAME.itemsize))
+        self._seen_limit = max(1 << 10, memory // 8192)
+        self._pending = max(1, min(_PENDING, self._share // _OCCURRENCE.itemsize))
         self._pending_occurrences: list[tuple[int, int, int]] = []
         self._pending_names: list[tuple[int, ...]] = []
         self._documents = 0
