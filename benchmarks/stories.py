@@ -224,8 +224,10 @@ def ours(
     return ids
 
 
-def stories_at(revision: str, name: str = "stories_before") -> tuple[ModuleType, Path]:
-    """``plugins/dedup/stories.py`` at git ``revision``, imported as ``name``; and its file."""
+def stories_at(
+    revision: str, folder: Path, name: str = "stories_before"
+) -> tuple[ModuleType, Path]:
+    """``plugins/dedup/stories.py`` at git ``revision``, written to ``folder`` and imported."""
     source = subprocess.run(
         ["git", "show", f"{revision}:plugins/dedup/stories.py"],
         cwd=ROOT,
@@ -233,7 +235,7 @@ def stories_at(revision: str, name: str = "stories_before") -> tuple[ModuleType,
         text=True,
         check=True,
     ).stdout
-    path = Path(tempfile.mkdtemp(prefix="docstage-stories-")) / f"{name}.py"
+    path = folder / f"{name}.py"
     path.write_text(source, encoding="utf-8")
     return load_module(path, name), path
 
@@ -559,7 +561,7 @@ def compare_threads(
 ) -> None:
     """All of 20 Newsgroups, each side in a fresh process: story ids and peak memory."""
     table: dict[str, Any] = {}
-    folder = Path(tempfile.mkdtemp(prefix="docstage-stories-ids-"))
+    folder = before_file.parent
     for titles in (False, True):
         pair = {}
         for side, module_file in (("before", before_file), ("now", None)):
@@ -644,8 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"machine": machine_note()}
     lines: list[str] = []
     before: tuple[ModuleType, Path] | None = None
+    scratch = tempfile.TemporaryDirectory(prefix="docstage-stories-")
     if args.same_as:
-        before = stories_at(args.same_as)
+        before = stories_at(args.same_as, Path(scratch.name))
         figures["same_as"] = {"revision": args.same_as}
     if args.smoke:
         rows = invented()
@@ -686,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(figures, indent=1), encoding="utf-8")
         print(f"wrote {output}")
+    scratch.cleanup()
     return 0
 
 
