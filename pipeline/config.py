@@ -120,7 +120,7 @@ class RunSection:
         256, validator=at_least(1), help="Documents handed to each stage at a time."
     )
     memory: int | str = option(
-        "256 MiB",
+        "128 MiB",
         validator=size(minimum=1 << 20),
         help="Memory budget of the corpus stages (dedup, entities.link, cleanup.boilerplate): "
         'what they hold beyond it goes to temporary files. A size such as "512 MiB" or '

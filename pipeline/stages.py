@@ -90,7 +90,7 @@ class StageContext:
     log: structlog.typing.FilteringBoundLogger
     dry_run: bool = False
     state: StateStore | None = None
-    memory: int = 256 << 20
+    memory: int = 128 << 20
 
 
 class Stage:

@@ -29,7 +29,7 @@ from docstage.document import (
 )
 from docstage.io import AtomicFile, writable_folder
 from docstage.options import at_least, between, option
-from docstage.spill import DEFAULT_MEMORY
+from docstage.spill import DEFAULT_MEMORY, release_memory
 from docstage.spool import Spool
 from docstage.stages import CorpusStage, Drop, StageContext
 from docstage.state import StateStore
@@ -214,6 +214,8 @@ class Dedup(CorpusStage):
                 row for row in range(len(finder)) if decisions.get(row, _KEEP).original is None
             ]
             story_ids = self._stories(spool, story_docs, originals)
+            del story_docs
+            release_memory()  # what clustering freed, before the passage index is built
             passages = self._passage_index(spool, originals)
             try:
                 for row, doc in enumerate(spool):
