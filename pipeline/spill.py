@@ -17,11 +17,12 @@ The budget comes from ``[run] memory`` (:func:`docstage.options.parse_size`) thr
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import gc
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -39,20 +40,30 @@ _MIN_BUFFER = 1 << 12
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def release_memory() -> None:
-    """Give memory freed by a finished step back to the system before the next one.
+def release_memory(*, collect: bool = False) -> None:
+    """Hand memory freed since the last call back to the system (glibc; elsewhere a no-op).
 
-    Python's allocator and glibc's ``malloc`` keep freed small blocks for reuse; a step
-    that freed hundreds of MiB of Python objects would otherwise leave them resident
-    while the next step allocates numpy arrays beside them. A no-op where ``malloc_trim``
-    does not exist.
+    Large numpy arrays freed by one step stay in the C heap, while the next step's small
+    Python objects come from pools of their own: without this, the peaks of consecutive
+    steps would add up in the resident memory. ``collect`` runs the garbage collector
+    first (for objects kept alive only by reference cycles).
     """
-    gc.collect()
+    if collect:
+        gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+    return trim
 
 
 def partition_of(keys: npt.NDArray[np.uint64], bits: int) -> npt.NDArray[np.int64]:

@@ -215,7 +215,7 @@ class Dedup(CorpusStage):
             ]
             story_ids = self._stories(spool, story_docs, originals)
             del story_docs
-            release_memory()  # what clustering freed, before the passage index is built
+            release_memory(collect=True)  # what clustering freed, before the passages
             passages = self._passage_index(spool, originals)
             try:
                 for row, doc in enumerate(spool):

@@ -49,13 +49,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from docstage.options import above, at_least, between, option
+from docstage.spill import release_memory
 from docstage.unionfind import UnionFind
 from docstage_plugins.dedup.story_vectors import (
     Similarity,
     TermVectors,
     day,
     names_text,
-    release_memory,
     term_vectors,
 )
 

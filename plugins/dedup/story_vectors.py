@@ -20,11 +20,8 @@ rows of a block one by one.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
-import functools
 import math
-import sys
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 import attrs
 import numpy as np
 import scipy.sparse as sp
+
+from docstage.spill import release_memory
 
 _SECONDS_PER_DAY = 86_400.0
 #: Entries converted or weighted at once, and documents normalised at once: each keeps
@@ -352,26 +351,3 @@ def day(published: str | None) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return moment.timestamp() / _SECONDS_PER_DAY
-
-
-def release_memory() -> None:
-    """Hand memory freed since the last call back to the system (glibc; elsewhere a no-op).
-
-    Large NumPy arrays freed by one step stay in the C heap, while the next step's small
-    Python objects come from pools of their own: without this, the peaks of consecutive
-    steps would add up in the resident memory.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        return None
-    return trim
