@@ -58,6 +58,8 @@ _CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
 #: B-tree page once instead of once per row).
 _BAND_BUFFER = 1 << 16
+#: Documents whose recomputed band keys a lookup keeps (about 300 bytes each).
+_WHOLE_KEYS_KEPT = 1 << 16
 #: Expired documents read back per statement (to recompute and delete their band rows).
 _EXPIRE_CHUNK = 2048
 _DAY = 86_400
@@ -122,6 +124,8 @@ class CopyIndex:
     _runs: dict[int, str] = attrs.field(init=False, factory=dict)
     _run_numbers: dict[str, int] = attrs.field(init=False, factory=dict)
     _next_node: int | None = attrs.field(init=False, default=None)
+    #: Band keys recomputed for lookups, by node (forgotten whenever the index changes).
+    _whole_keys: dict[int, np.ndarray] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         old = outdated(self.db)
@@ -238,19 +242,24 @@ class CopyIndex:
         return list(zip(whole[rows, columns].tolist(), matched[rows].tolist(), strict=True))
 
     def _whole_band_keys(self, nodes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """These documents (those with a shingle set) and their band keys, recomputed."""
-        found: list[int] = []
-        sets: list[np.ndarray] = []
-        for start in range(0, len(nodes), _CHUNK):
-            chunk = nodes[start : start + _CHUNK]
+        """These documents (those with a shingle set) and their band keys, recomputed (or
+        remembered: a document matched in several batches is recomputed once)."""
+        cache = self._whole_keys
+        missing = [node for node in nodes if node not in cache]
+        if len(cache) + len(missing) > _WHOLE_KEYS_KEPT:
+            cache.clear()
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             query = f"SELECT node, shingles FROM dedup_docs WHERE node IN ({marks})"
-            for node, blob in self.db.execute(query, chunk):
-                if blob:
-                    found.append(node)
-                    sets.append(minhash.decode_set(blob))
-        keys = band_keys_of(sets, self.settings) if sets else np.empty((0, 0), np.uint64)
-        return np.array(found, dtype=np.int64), keys
+            found = [(n, minhash.decode_set(b)) for n, b in self.db.execute(query, chunk) if b]
+            if found:
+                keys = band_keys_of([s for _, s in found], self.settings)
+                cache.update(zip((n for n, _ in found), keys, strict=True))
+        with_keys = [node for node in nodes if node in cache]
+        if not with_keys:
+            return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.uint64)
+        return np.array(with_keys, dtype=np.int64), np.stack([cache[n] for n in with_keys])
 
     def partition(self, partition: int) -> Iterator[tuple[int, int]]:
         """``(band key prefix, node)`` of one partition, in prefix order (a range scan)."""
@@ -269,6 +278,7 @@ class CopyIndex:
         A document indexed before (the same id read again) keeps its place, the run that
         first indexed it and when; the rest is replaced by today's.
         """
+        self._whole_keys.clear()
         count = 0
         for doc in docs:
             values = (
@@ -380,6 +390,7 @@ class CopyIndex:
             "INSERT OR REPLACE INTO dedup_settings VALUES (?, ?)",
             zip(RETENTION_KEYS, (json.dumps(max_age_days), json.dumps(max_documents)), strict=True),
         )
+        self._whole_keys.clear()
         cut = self._first_kept(max_age_days, max_documents)
         expired = 0
         start = -(1 << 62)
