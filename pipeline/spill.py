@@ -252,7 +252,7 @@ class Partitions:
         if self._owned:
             shutil.rmtree(self._folder, ignore_errors=True)
         else:
-            for partition in range(self.partitions):
+            for partition in np.flatnonzero(self._counts).tolist():
                 self._path(partition).unlink(missing_ok=True)
 
     def __enter__(self) -> Partitions:
