@@ -160,24 +160,36 @@ def test_the_band_keys_are_partitioned_by_their_top_bits() -> None:
     assert sum(1 for part in parts if part) > PARTITIONS // 2
 
 
-def test_the_band_table_keeps_prefixes_and_a_shared_prefix_is_no_match() -> None:
-    """Two different band keys with the same top 32 bits share a row range: the lookup
-    recomputes the documents' whole keys, so it answers as if the whole keys were stored."""
-    docs = list(indexed(invented(3), {}))
+def test_the_band_table_keeps_prefixes_and_a_shared_prefix_only_adds_a_candidate() -> None:
+    """Two band keys with the same top 32 bits share their rows: the other document comes
+    back as a candidate under the asked key, and the Jaccard check turns it down."""
+    earlier = invented(3)
+    docs = list(indexed(earlier, {}))
+    near = earlier["old/0000"].split()
+    near[40] = "changed"
+    new = {"new/near": " ".join(near)}
     with closing(sqlite3.connect(":memory:")) as db:
         index = CopyIndex(db, SETTINGS)
         index.add(docs)
-        nodes = {d.id: d.node for d in index.by_ids(d.id for d in docs)}
+        nodes = {d.id: d.node for d in index.by_ids(earlier)}
         wanted = int(np.asarray(docs[0].bands)[0])
         assert index.by_bands([wanted]) == [(wanted, nodes["old/0000"])]
-        # another key under the same prefix, and old/0001 filed under it by accident
-        other = wanted ^ 1
-        assert prefix_of(other) == prefix_of(wanted)
+        expected = summary(run_against(index, new)[1])
+        # old/0001 filed under the prefix of one of old/0000's keys
         db.execute("INSERT INTO dedup_bands VALUES (?, ?)", (prefix_of(wanted), nodes["old/0001"]))
-        assert index.by_bands([wanted]) == [(wanted, nodes["old/0000"])]
-        assert index.by_bands([other]) == []
-        # 4 bytes of key, not 8: 21 rows of about 12 bytes per document
+        assert sorted(index.by_bands([wanted])) == [
+            (wanted, nodes["old/0000"]),
+            (wanted, nodes["old/0001"]),
+        ]
+        other = wanted ^ 1  # another key with the same prefix
+        assert prefix_of(other) == prefix_of(wanted)
+        assert len(index.by_bands([other])) == 2
+        assert summary(run_against(index, new)[1]) == expected
+        # 4 bytes a key, not 8
         assert all(-(2**31) <= p < 2**31 for (p,) in db.execute("SELECT prefix FROM dedup_bands"))
+    assert [(survivor, [c[0] for c in copies]) for survivor, _, copies in expected] == [
+        ("old/0000", ["new/near"])
+    ]
 
 
 def test_a_document_read_again_with_another_text_loses_its_old_band_keys() -> None:

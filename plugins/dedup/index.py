@@ -15,13 +15,15 @@ share a key with today's (:class:`CopyIndex` ``by_*`` methods). The tables hold 
 * ``dedup_bands``: one row per document and MinHash band key, ``WITHOUT ROWID`` and keyed
   by ``(prefix, node)``: the key's top 32 bits (:func:`prefix_of`, 4 bytes where the
   whole key takes 8), so the documents sharing a band key are one range of the table. A
-  prefix is shared by chance about once in 2**32 / (documents x bands) lookups: the
-  matched documents' whole keys are recomputed from their shingle sets (:meth:`by_bands`),
-  so the answers are those of whole keys. The table is partitioned by the top bits of the
-  band key (itself a hash), which are the top bits of its prefix: partition ``p`` is one
-  range of prefixes (:func:`partition_range`), so a worker given some partitions reads
-  them with range scans, and the table stores no partition column. The number of
-  partitions is recorded in ``dedup_settings``.
+  lookup by prefix proposes candidates as a lookup by whole key does, plus, about once
+  in 2**32 / (documents x bands) keys asked, a document that only shares the prefix:
+  every candidate is checked by its Jaccard similarity anyway, so such a stray one is
+  turned down unless it truly is a near copy (which whole keys would have missed). The
+  table is partitioned by the top bits of the band key (itself a hash), which are the
+  top bits of its prefix: partition ``p`` is one range of prefixes
+  (:func:`partition_range`), so a worker given some partitions reads them with range
+  scans, and the table stores no partition column. The number of partitions is recorded
+  in ``dedup_settings``.
 
 The settings the index was built with are stored too; a run with other settings would
 never match, so it is refused with a clear error. Stores of the earlier layouts are
@@ -58,8 +60,6 @@ _CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
 #: B-tree page once instead of once per row).
 _BAND_BUFFER = 1 << 16
-#: Documents whose recomputed band keys a lookup keeps (about 300 bytes each).
-_WHOLE_KEYS_KEPT = 1 << 16
 #: Expired documents read back per statement (to recompute and delete their band rows).
 _EXPIRE_CHUNK = 2048
 _DAY = 86_400
@@ -124,8 +124,6 @@ class CopyIndex:
     _runs: dict[int, str] = attrs.field(init=False, factory=dict)
     _run_numbers: dict[str, int] = attrs.field(init=False, factory=dict)
     _next_node: int | None = attrs.field(init=False, default=None)
-    #: Band keys recomputed for lookups, by node (forgotten whenever the index changes).
-    _whole_keys: dict[int, np.ndarray] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         old = outdated(self.db)
@@ -221,45 +219,31 @@ class CopyIndex:
         return first
 
     def by_bands(self, keys: Iterable[int]) -> list[tuple[int, int]]:
-        """``(band key, node)`` of every indexed document under one of these band keys."""
+        """``(band key, node)`` of every indexed document with one of these band keys' prefix.
+
+        The table keeps prefixes, so a document whose key only shares the prefix with an
+        asked one comes back too, under the asked key: one more candidate, which the
+        Jaccard check turns down unless it truly is a near copy.
+        """
         wanted = np.unique(np.fromiter(keys, dtype=np.uint64))
-        asked = np.unique(prefixes(wanted)).tolist()
-        nodes: set[int] = set()
+        ends = prefixes(wanted)  # sorted, as the keys are
+        asked = np.unique(ends).tolist()
+        found: list[tuple[int, int]] = []
         for start in range(0, len(asked), _CHUNK):
             chunk = asked[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            nodes.update(
-                node
-                for (node,) in self.db.execute(
-                    f"SELECT node FROM dedup_bands WHERE prefix IN ({marks})", chunk
-                )
-            )
-        if not nodes:
+            found += self.db.execute(
+                f"SELECT prefix, node FROM dedup_bands WHERE prefix IN ({marks})", chunk
+            ).fetchall()
+        if not found:
             return []
-        # A prefix can be shared by chance: only a document's whole keys say it matches.
-        matched, whole = self._whole_band_keys(sorted(nodes))
-        rows, columns = np.nonzero(np.isin(whole, wanted))
-        return list(zip(whole[rows, columns].tolist(), matched[rows].tolist(), strict=True))
-
-    def _whole_band_keys(self, nodes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """These documents (those with a shingle set) and their band keys, recomputed (or
-        remembered: a document matched in several batches is recomputed once)."""
-        cache = self._whole_keys
-        missing = [node for node in nodes if node not in cache]
-        if len(cache) + len(missing) > _WHOLE_KEYS_KEPT:
-            cache.clear()
-        for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT node, shingles FROM dedup_docs WHERE node IN ({marks})"
-            found = [(n, minhash.decode_set(b)) for n, b in self.db.execute(query, chunk) if b]
-            if found:
-                keys = band_keys_of([s for _, s in found], self.settings)
-                cache.update(zip((n for n, _ in found), keys, strict=True))
-        with_keys = [node for node in nodes if node in cache]
-        if not with_keys:
-            return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.uint64)
-        return np.array(with_keys, dtype=np.int64), np.stack([cache[n] for n in with_keys])
+        rows = np.array(found, dtype=np.int64)
+        # Each row once per asked key with its prefix (almost always exactly one).
+        low = np.searchsorted(ends, rows[:, 0], side="left")
+        count = np.searchsorted(ends, rows[:, 0], side="right") - low
+        within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        matched = wanted[np.repeat(low, count) + within]
+        return list(zip(matched.tolist(), np.repeat(rows[:, 1], count).tolist(), strict=True))
 
     def partition(self, partition: int) -> Iterator[tuple[int, int]]:
         """``(band key prefix, node)`` of one partition, in prefix order (a range scan)."""
@@ -278,7 +262,6 @@ class CopyIndex:
         A document indexed before (the same id read again) keeps its place, the run that
         first indexed it and when; the rest is replaced by today's.
         """
-        self._whole_keys.clear()
         count = 0
         for doc in docs:
             values = (
@@ -390,7 +373,6 @@ class CopyIndex:
             "INSERT OR REPLACE INTO dedup_settings VALUES (?, ?)",
             zip(RETENTION_KEYS, (json.dumps(max_age_days), json.dumps(max_documents)), strict=True),
         )
-        self._whole_keys.clear()
         cut = self._first_kept(max_age_days, max_documents)
         expired = 0
         start = -(1 << 62)
