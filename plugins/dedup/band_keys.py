@@ -1,6 +1,6 @@
 """How the dedup index files band keys: partitions by their top bits, the 32-bit prefix
-the band table keeps, and the keys recomputed from a shingle set (to check a prefix match
-and to delete a document's rows)."""
+the band table keeps, and the keys recomputed from a shingle set (to delete a document's
+rows: the table is keyed by prefix, not by document)."""
 
 from __future__ import annotations
 
