@@ -22,9 +22,10 @@ import gc
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +65,15 @@ def _malloc_trim() -> Callable[[int], int] | None:
     except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
         return None
     return trim
+
+
+def remove_scratch(files: Iterable[IO[bytes]], folder: Path) -> None:
+    """Close a step's scratch files and delete its temporary folder (for
+    :func:`weakref.finalize`, so that an object dropped without ``close()`` still cleans up).
+    """
+    for file in files:
+        file.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def partition_of(keys: npt.NDArray[np.uint64], bits: int) -> npt.NDArray[np.int64]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
-import shutil
 import tempfile
 import weakref
 from array import array
@@ -32,7 +31,14 @@ from typing import IO, Literal
 import attrs
 import numpy as np
 
-from docstage.spill import DEFAULT_MEMORY, PARTITIONS, Partitions, group_pairs, ranges
+from docstage.spill import (
+    DEFAULT_MEMORY,
+    PARTITIONS,
+    Partitions,
+    group_pairs,
+    ranges,
+    remove_scratch,
+)
 from docstage.unionfind import UnionFind
 from docstage_plugins.dedup import minhash
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
@@ -163,7 +169,7 @@ class CopyFinder:
         self._folder = Path(tempfile.mkdtemp(prefix="docstage-copies-"))
         self._records = open(self._folder / "records", "w+b")  # noqa: SIM115 - closed by close()
         # A finder dropped without close() still deletes its files.
-        self._cleanup = weakref.finalize(self, _remove, self._records, self._folder)
+        self._cleanup = weakref.finalize(self, remove_scratch, (self._records,), self._folder)
         share = max(1, self.memory // 16)
         self._exact_spill = Partitions(
             _EXACT, "k1", budget=share, partitions=self.partitions, folder=self._sub("exact")
@@ -460,11 +466,6 @@ class CopyFinder:
             else 0.0
         )
         return Copy(doc=doc, relation="near", score=round(score, 4))
-
-
-def _remove(file: IO[bytes], folder: Path) -> None:
-    file.close()
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _has_words(text: str, count: int) -> bool:

@@ -32,7 +32,6 @@ import functools
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import weakref
 from array import array
@@ -48,7 +47,14 @@ import numpy.typing as npt
 
 from docstage.document import PassageMatch, SharedPassage
 from docstage.options import option
-from docstage.spill import DEFAULT_MEMORY, PARTITIONS, Partitions, group_pairs, ranges
+from docstage.spill import (
+    DEFAULT_MEMORY,
+    PARTITIONS,
+    Partitions,
+    group_pairs,
+    ranges,
+    remove_scratch,
+)
 
 _WORD = re.compile(r"\w+")
 # A sentence ends at . ! ? (a run of them) followed by space, a closing quote or the end;
@@ -194,12 +200,6 @@ def _distinct(rows: np.ndarray, *fields: str) -> np.ndarray:
     return rows[np.concatenate(([True], ~same))]
 
 
-def _remove(files: Iterable[IO[bytes]], folder: Path) -> None:
-    for file in files:
-        file.close()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 class PassageIndex:
     """Passages of many documents; :meth:`shared` lists a document's passages found in
     documents of other sources.
@@ -235,7 +235,7 @@ class PassageIndex:
         self._span_at = array("q", [0])
         # An index dropped without close() still deletes its files.
         self._cleanup = weakref.finalize(
-            self, _remove, (self._words, self._ids, self._spans), self._folder
+            self, remove_scratch, (self._words, self._ids, self._spans), self._folder
         )
         self._source_of = array("i")
         self._sources: dict[str, int] = {}
