@@ -286,7 +286,7 @@ class CopyFinder:
 
     def add_many(self, docs: Sequence[DocInfo], texts: Sequence[str]) -> None:
         """Add a batch of this run's documents (hashing is vectorised over the batch)."""
-        sets = [minhash.shingles(t, self.shingle_size) for t in texts] if self.near else []
+        sets = minhash.shingle_batch(texts, self.shingle_size) if self.near else []
         keys = np.empty((len(texts), 0), dtype=np.uint64)
         if sets:
             signatures = self._hasher.signatures(sets)
