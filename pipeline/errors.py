@@ -138,3 +138,10 @@ def one_line(exc: BaseException) -> str:
     """``Type: message`` of ``exc``, first line only: how a plugin or command that failed to
     load is reported."""
     return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for an operating-system error: the file (when known) and the cause, e.g.
+    ``out/docs.jsonl: No space left on device``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{display(exc.filename)}: {reason}" if exc.filename else reason

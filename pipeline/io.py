@@ -1,10 +1,22 @@
-"""Writing output files so that a crash never leaves a half-written file under the real name."""
+"""Writing output files so that a crash never leaves a half-written file under the real name,
+and a run's files appear together or not at all.
+
+:class:`AtomicFile` writes under a temporary name beside the target and renames on commit.
+While a run is open (:func:`outputs_together`, entered by the runner), a commit only
+finishes the file (flushed, synced, closed) and hands it to the run's :class:`Outputs`;
+the runner publishes every finished file at once when the whole run has succeeded, or
+discards them all. Renderers, corpus-stage reports and the quarantine file therefore need
+nothing of their own to be all-or-nothing together.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -76,15 +88,45 @@ class AtomicFile:
             raise
 
     def write(self, text: str) -> None:
-        self.handle.write(text)
+        """Write ``text``.
+
+        Raises:
+            OSError: Writing failed (a full disk); ``filename`` is the target's path.
+        """
+        try:
+            self.handle.write(text)
+        except OSError as exc:
+            raise _naming(exc, self.path) from None
 
     def commit(self) -> Path:
-        """Flush, sync and rename the temporary file over the target; return the target."""
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self._temp, self.path)
+        """Flush, sync and close the temporary file; rename it over the target now, or,
+        inside :func:`outputs_together`, when the run publishes its outputs. Returns the
+        target.
+
+        Raises:
+            OSError: The file could not be finished (a full disk shows here at the
+                latest); the temporary file is removed and the target left as it was.
+        """
+        try:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+        except OSError as exc:
+            self.discard()
+            raise _naming(exc, self.path) from None
+        except BaseException:
+            self.discard()
+            raise
+        together = _TOGETHER.get()
+        if together is not None:
+            together.add(self)
+        else:
+            self.publish()
         return self.path
+
+    def publish(self) -> None:
+        """Rename the finished temporary file over the target."""
+        os.replace(self._temp, self.path)
 
     def discard(self) -> None:
         """Close and delete the temporary file; the target is left as it was."""
@@ -92,6 +134,111 @@ class AtomicFile:
             self.handle.close()
         with contextlib.suppress(FileNotFoundError):
             self._temp.unlink()
+
+
+@attrs.define
+class Outputs:
+    """The files of one run, finished and waiting to be published together."""
+
+    pending: list[AtomicFile] = attrs.Factory(list)
+    _replaced: list[tuple[Path, Path | None]] = attrs.Factory(list)
+
+    def add(self, file: AtomicFile) -> None:
+        # A file committed twice under one name: the later content wins, like a rename.
+        for earlier in [f for f in self.pending if f.path == file.path]:
+            earlier.discard()
+            self.pending.remove(earlier)
+        self.pending.append(file)
+
+    def publish(self) -> list[Path]:
+        """Rename every finished file over its target, keeping the targets they replace
+        until :meth:`confirm` (or :meth:`restore` puts them back).
+
+        Every file was synced before this starts, so only the renames remain: a crash
+        in this loop is the one moment some outputs can be new and others old.
+
+        Raises:
+            OSError: A rename failed; what was renamed is put back, the rest discarded.
+        """
+        try:
+            while self.pending:
+                file = self.pending[0]
+                self._replaced.append((file.path, _keep_previous(file.path)))
+                try:
+                    file.publish()
+                except OSError as exc:
+                    exc.filename, exc.filename2 = str(file.path), None
+                    raise
+                self.pending.pop(0)
+        except BaseException:
+            self.restore()
+            raise
+        return [path for path, _ in self._replaced]
+
+    def confirm(self) -> None:
+        """Forget the replaced targets: the published files stay."""
+        for _, kept in self._replaced:
+            if kept is not None:
+                with contextlib.suppress(OSError):
+                    kept.unlink()
+        self._replaced.clear()
+
+    def restore(self) -> None:
+        """Put the replaced targets back (a target that did not exist is removed) and
+        discard what was not published."""
+        for path, kept in reversed(self._replaced):
+            with contextlib.suppress(OSError):
+                if kept is not None:
+                    os.replace(kept, path)
+                else:
+                    path.unlink(missing_ok=True)
+        self._replaced.clear()
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove every finished file not yet published; the targets stay as they were."""
+        for file in self.pending:
+            file.discard()
+        self.pending.clear()
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` with ``path`` as its file name when it names none."""
+    if exc.filename is None:
+        exc.filename = str(path)
+    return exc
+
+
+def _keep_previous(path: Path) -> Path | None:
+    """A second name (a hard link) for the file at ``path``, or None when there is none."""
+    if not path.is_file():
+        return None
+    kept = path.with_name(f".{path.name}.{os.getpid()}.previous")
+    with contextlib.suppress(FileNotFoundError):
+        kept.unlink()
+    try:
+        os.link(path, kept)
+    except OSError:  # a file system without hard links: copy it instead
+        shutil.copy2(path, kept)
+    return kept
+
+
+_TOGETHER: ContextVar[Outputs | None] = ContextVar("docstage_outputs", default=None)
+
+
+@contextlib.contextmanager
+def outputs_together() -> Iterator[Outputs]:
+    """Within the block, :meth:`AtomicFile.commit` defers the rename to the yielded
+    :class:`Outputs`; what was not published when the block ends is discarded."""
+    outputs = Outputs()
+    token = _TOGETHER.set(outputs)
+    try:
+        yield outputs
+    finally:
+        _TOGETHER.reset(token)
+        if outputs._replaced:
+            outputs.confirm()
+        outputs.discard()
 
 
 def _umask() -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import attrs
 
 from docstage.document import Document
-from docstage.errors import RunError, StageError
+from docstage.errors import RunError, StageError, os_error_text
 from docstage.executors import Executor
 from docstage.plan import PlannedStage
 from docstage.runner.outcomes import Outcomes
@@ -187,6 +187,11 @@ class Drivers:
             for index, doc in enumerate(batch):
                 try:
                     write(doc)
+                except OSError as exc:
+                    # The output's fault (a full disk), not the document's: the run fails.
+                    raise RunError(
+                        f"{stage.where}: writing output failed: {os_error_text(exc)}"
+                    ) from exc
                 except Exception as exc:
                     if out is batch:
                         out = batch[:index]

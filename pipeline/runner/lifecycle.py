@@ -4,9 +4,11 @@ and close, in the five steps of docs/architecture.md ("The streaming runner").
 The work of each step lives with a collaborator: the incremental preparation
 (:mod:`.incremental`), the stream drivers (:mod:`.drivers`, wrapped by :mod:`.replay`
 when the run cache is used) and the accounting of drops and failures (:mod:`.outcomes`).
-This module decides only their order, and what a failed or interrupted run undoes:
-renderers commit their output only when the run finishes, so a failed or interrupted run
-leaves earlier output untouched.
+This module decides only their order, and what a failed or interrupted run undoes: every
+file the run writes (renderers' outputs, corpus stages' reports, the quarantine file) is
+finished under a temporary name and published with the others only when all of them are
+finished (:func:`docstage.io.outputs_together`), so a failed or interrupted run leaves
+every earlier output untouched.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import attrs
 import structlog
 
 from docstage.document import Document
-from docstage.errors import EXIT_FAILED, EXIT_OK, RunError
+from docstage.errors import EXIT_FAILED, EXIT_OK, RunError, os_error_text
 from docstage.executors import Executor, WorkerSpec, make_executor, worker_spec
+from docstage.io import Outputs, outputs_together
 from docstage.plan import Plan, PlannedStage, set_up_stage, stage_context
 from docstage.run import Run
 from docstage.runner.drivers import Drivers, given_documents
@@ -100,6 +103,10 @@ class Runner:
             KeyboardInterrupt: After discarding partial output.
         """
         started = perf()
+        with outputs_together() as files:
+            return self._execute(started, files)
+
+    def _execute(self, started: float, files: Outputs) -> RunSummary:
         try:
             self._prepare_incremental()
             spec = self._worker_spec()
@@ -113,7 +120,7 @@ class Runner:
             self._before_run()
             documents = self._stream()
             summary = self._summary(started, documents=documents)
-            outputs, quarantine = self._commit(summary)
+            outputs, quarantine = self._commit(summary, files)
         except RunError as exc:
             self._abort()
             summary = self._summary(started, documents=0, failed=str(exc))
@@ -267,17 +274,17 @@ class Runner:
 
     # --- 4. commit or abort ------------------------------------------------------------------
 
-    def _commit(self, summary: RunSummary) -> tuple[list[Path], Path | None]:
-        """Let every renderer commit its output, then the quarantine file (if any), then
-        the state store.
+    def _commit(self, summary: RunSummary, files: Outputs) -> tuple[list[Path], Path | None]:
+        """Let every renderer finish its output and the quarantine file finish; then, all
+        of them finished, publish them together and commit the state store.
 
         Raises:
-            RunError: A renderer, the quarantine or the state store could not be written;
-                renderers not yet finished are aborted by the caller (earlier ones have
-                committed).
+            RunError: An output, the quarantine or the state store could not be written;
+                nothing is published (or what was is put back).
         """
         outputs: list[Path] = []
         replay = self._replay
+        committed: list[tuple[StageRun, list[Path]]] = []
         for where in self._stages:
             stage = where.stage
             if not isinstance(stage.instance, Renderer):
@@ -290,6 +297,9 @@ class Runner:
                     written = kept
                 else:
                     written = list(stage.instance.finish(summary))
+            except OSError as exc:
+                reason = os_error_text(exc)
+                raise RunError(f"{stage.where}: writing output failed: {reason}") from exc
             except Exception as exc:
                 raise RunError(
                     f"{stage.where}: writing output failed: {type(exc).__name__}: {exc}"
@@ -297,13 +307,28 @@ class Runner:
             outputs.extend(written)
             self._set_up.remove(stage)
             if replay is not None and kept is None:
-                replay.committed(where, written)
+                committed.append((where, written))
         try:
             quarantine = self._outcomes.quarantine.commit()
         except OSError as exc:
-            raise RunError(f"writing the quarantine file failed: {exc}") from exc
-        # Last: the store must never remember documents whose output was not written.
-        self._commit_state()
+            raise RunError(f"[run] quarantine: writing failed: {os_error_text(exc)}") from exc
+        try:
+            files.publish()
+        except OSError as exc:
+            raise RunError(f"publishing the outputs failed: {os_error_text(exc)}") from exc
+        # The store must never remember documents whose output was not written: it
+        # commits after the outputs are in place, and puts them back if it cannot.
+        try:
+            self._commit_state()
+        except BaseException:
+            files.restore()
+            raise
+        files.confirm()
+        if quarantine is None:
+            self._outcomes.quarantine.remove_stale()
+        if replay is not None:
+            for where, written in committed:
+                replay.committed(where, written)
         cache = self._incremental.cache
         if cache is not None:
             try:

@@ -55,11 +55,14 @@ class Quarantine:
             )
 
     def commit(self) -> Path | None:
-        """Write the file (or remove a stale one when nothing was quarantined)."""
+        """Finish the file; None when nothing was quarantined."""
         if self._file is None:
-            self.path.unlink(missing_ok=True)
             return None
         return self._file.commit()
+
+    def remove_stale(self) -> None:
+        """Remove an earlier run's quarantine file (this run quarantined nothing)."""
+        self.path.unlink(missing_ok=True)
 
     def discard(self) -> None:
         if self._file is not None:
