@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,7 +35,13 @@ from rich.progress import (
 from rich.text import Text
 
 from docstage import __version__
-from docstage.cli_support import fail, overrides_option, user_errors
+from docstage.cli_support import (
+    TRACEBACK_VARIABLE,
+    fail,
+    overrides_option,
+    unexpected,
+    user_errors,
+)
 from docstage.config import load_config
 from docstage.console import (
     print_compacted,
@@ -418,3 +425,7 @@ def main() -> None:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted; partial output was discarded", EXIT_FAILED)
+    except Exception as exc:
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        fail(unexpected(exc), EXIT_FAILED)

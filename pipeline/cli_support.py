@@ -4,6 +4,7 @@ option (:func:`overrides_option`)."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,9 +12,26 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from docstage.errors import EXIT_FAILED, DocstageError
+from docstage.errors import EXIT_FAILED, DocstageError, one_line, os_error_text
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def unexpected(exc: Exception) -> str:
+    """One line for an exception nothing else handled (exit 3): a file or database error
+    says which file and why; anything else is a bug, and says how to see its traceback."""
+    if isinstance(exc, OSError):
+        return os_error_text(exc)
+    if isinstance(exc, sqlite3.Error):
+        return f"database error: {one_line(exc)}"
+    return (
+        f"unexpected error: {one_line(exc)} (a bug in docstage or a plugin; "
+        f"set {TRACEBACK_VARIABLE}=1 to see the traceback)"
+    )
+
+
+#: Set (to anything) to let an unexpected exception end ``pipeline`` with its traceback.
+TRACEBACK_VARIABLE = "DOCSTAGE_TRACEBACK"
 
 
 def fail(message: str, code: int) -> NoReturn:

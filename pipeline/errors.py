@@ -145,3 +145,9 @@ def os_error_text(exc: OSError) -> str:
     ``out/docs.jsonl: No space left on device``."""
     reason = exc.strerror or str(exc) or type(exc).__name__
     return f"{display(exc.filename)}: {reason}" if exc.filename else reason
+
+
+#: What a stage may raise that the runner handles as the stage's failure: every
+#: exception, and ``SystemExit`` (a plugin calling ``sys.exit`` must not end the run
+#: with its own exit code and no message). ``KeyboardInterrupt`` still stops the run.
+STAGE_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)

@@ -12,7 +12,7 @@ import attrs
 import structlog
 
 from docstage.config import Config, StageConfig
-from docstage.errors import DocstageError, OptionError, RunError
+from docstage.errors import STAGE_ERRORS, DocstageError, OptionError, RunError
 from docstage.plugins import Plugins
 from docstage.registry import StageType
 from docstage.stages import KINDS, Stage, StageContext
@@ -122,7 +122,7 @@ def set_up_stage(
         if not place:
             raise
         raise RunError(f"{stage.where}: setup failed{place}: {exc}") from None
-    except Exception as exc:
+    except STAGE_ERRORS as exc:
         message = f"{stage.where}: setup failed{place}: {type(exc).__name__}: {exc}"
         if place:
             raise RunError(message) from None

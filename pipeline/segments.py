@@ -19,7 +19,7 @@ import attrs
 import structlog
 
 from docstage.document import Document
-from docstage.errors import StageError, format_traceback
+from docstage.errors import STAGE_ERRORS, StageError, format_traceback
 from docstage.stages import Drop, Transform
 
 log = structlog.get_logger()
@@ -178,7 +178,7 @@ def _outcomes(
                     stage=use,
                 )
             return [(doc, result, None) for doc, result in zip(docs, results, strict=True)]
-        except Exception as exc:
+        except STAGE_ERRORS as exc:
             log.warning(
                 "batch failed; processing its documents one by one",
                 stage=use,
@@ -189,7 +189,7 @@ def _outcomes(
     for doc in docs:
         try:
             outcomes.append((doc, process(doc), None))
-        except Exception as exc:
+        except STAGE_ERRORS as exc:
             outcomes.append((doc, None, exc))
     return outcomes
 

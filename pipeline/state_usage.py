@@ -249,8 +249,22 @@ def state_usage(path: Path, pipeline: str) -> StateUsage:
             raise DataError(f"{where}: not a docstage state store ({exc})") from None
 
 
+def _sweep_dedup_bands(db: sqlite3.Connection) -> None:
+    """Delete the dedup index's band rows whose document is no longer indexed (expired,
+    or indexed anew with another text): its runs leave them to a sweep, this is one
+    (``docstage_plugins.dedup.index.SWEEP``, the same statement)."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    if not {"dedup_docs", "dedup_bands", "dedup_settings"} <= tables:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("DELETE FROM dedup_bands WHERE node NOT IN (SELECT node FROM dedup_docs)")
+    db.execute("DELETE FROM dedup_settings WHERE key = 'orphan_band_rows'")
+    db.execute("COMMIT")
+
+
 def compact(path: Path, *, timeout: float = 0.5) -> tuple[int, int]:
-    """``VACUUM`` the state store at ``path``: its bytes on disk before and after.
+    """``VACUUM`` the state store at ``path``, after sweeping the dedup index's band rows
+    of documents no longer indexed: its bytes on disk before and after.
 
     Raises:
         FileNotFoundError: There is no file at ``path`` (none is created).
@@ -269,6 +283,7 @@ def compact(path: Path, *, timeout: float = 0.5) -> tuple[int, int]:
         raise DataError(f"{where}: cannot open the state store: {exc}") from None
     with contextlib.closing(db):
         try:
+            _sweep_dedup_bands(db)
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.OperationalError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -113,6 +114,58 @@ class ReadFiles(Reader):
 
 _DOCUMENT_FIELDS = ("id", "text", "source")
 
+#: The deepest nesting of objects and arrays a JSON line may have. Deeper records are
+#: bad input: every later step (serialising, copying) would recurse that deep.
+MAX_DEPTH = 64
+_BRACKETS = re.compile(rb"[\[\]{}]")
+_STRINGS = re.compile(rb'"(?:\\.|[^"\\])*"')
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_line(raw: bytes) -> Any:
+    """One JSON Lines line, parsed, or a ``ValueError`` saying what is wrong with it.
+
+    Beyond the JSON grammar, a line is refused when it nests objects and arrays deeper than
+    :data:`MAX_DEPTH`, holds ``NaN`` or ``Infinity`` (not JSON; they would be written out
+    as bare words), an integer too long for Python to convert (over 4,300 digits), or a
+    ``\\u`` escape of a lone surrogate (text that UTF-8 cannot hold).
+    """
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
+        raise ValueError(f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
+    try:
+        record = json.loads(raw, parse_constant=_no_constant)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"invalid JSON: not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except RecursionError:
+        raise ValueError(f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, an integer with too many digits
+        reason = str(exc).split(":")[0] if "integer string conversion" in str(exc) else exc
+        raise ValueError(f"invalid JSON: {reason}") from None
+    if _SURROGATE.search(raw) is not None:
+        try:
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"invalid text: a lone surrogate ({exc.object[exc.start]!a}) that UTF-8 cannot hold"
+            ) from None
+    return record
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(raw: bytes) -> int:
+    """How deep a JSON text nests objects and arrays (brackets inside strings ignored)."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub(b"", raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
 
 def _check_fields(
     instance: Any, attribute: attrs.Attribute[dict[str, str]], value: dict[str, str]
@@ -190,9 +243,9 @@ class ReadJsonl(Reader):
     ) -> Document | BadInput:
         shown = raw[:500].decode("utf-8", errors="replace").rstrip("\n")
         try:
-            record = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return BadInput(location, f"invalid JSON: {exc}", shown)
+            record = parse_line(raw)
+        except ValueError as exc:
+            return BadInput(location, str(exc), shown)
         if not isinstance(record, dict):
             return BadInput(location, f"expected a JSON object, got {type(record).__name__}", shown)
         text = record.get(mapping["text"])

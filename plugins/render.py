@@ -45,7 +45,9 @@ class RenderJsonl(Renderer):
 
     def write(self, doc: Document) -> None:
         assert self._file is not None, "render.jsonl used before setup"
-        self._file.write(json.dumps(to_record(doc), ensure_ascii=self.ensure_ascii) + "\n")
+        self._file.write(
+            json.dumps(to_record(doc), ensure_ascii=self.ensure_ascii, allow_nan=False) + "\n"
+        )
 
     def finish(self, summary: RunSummary) -> list[Path]:
         assert self._file is not None, "render.jsonl used before setup"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import attrs
 
 from docstage.document import Document
-from docstage.errors import RunError, StageError, os_error_text
+from docstage.errors import STAGE_ERRORS, RunError, StageError, os_error_text
 from docstage.executors import Executor
 from docstage.plan import PlannedStage
 from docstage.runner.outcomes import Outcomes
@@ -149,7 +149,7 @@ class Drivers:
                 break
             except RunError:
                 raise
-            except Exception as exc:
+            except STAGE_ERRORS as exc:
                 raise RunError(
                     f"{stage.where} raised: {type(exc).__name__}: {exc} "
                     "(a corpus stage's exception stops the run)"
@@ -192,7 +192,7 @@ class Drivers:
                     raise RunError(
                         f"{stage.where}: writing output failed: {os_error_text(exc)}"
                     ) from exc
-                except Exception as exc:
+                except STAGE_ERRORS as exc:
                     if out is batch:
                         out = batch[:index]
                     self.outcomes.failed(where, doc, exc)
@@ -215,7 +215,7 @@ def _guarded(stage: PlannedStage, items: Iterator[object]) -> Iterator[object]:
             item = next(items)
         except StopIteration:
             return
-        except Exception as exc:
+        except STAGE_ERRORS as exc:
             raise RunError(
                 f"{stage.where} raised while reading: {type(exc).__name__}: {exc}"
             ) from exc

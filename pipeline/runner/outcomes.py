@@ -8,6 +8,7 @@ documents that came out, so that every manifest write of the stream is here.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import attrs
 
 from docstage.document import Document
-from docstage.errors import RunError, StageError, format_traceback
+from docstage.errors import RunError, StageError, format_traceback, os_error_text
 from docstage.io import AtomicFile
 from docstage.records import to_record
 from docstage.run import Run
@@ -38,10 +39,19 @@ class Quarantine:
     _file: AtomicFile | None = None
 
     def add(self, record: dict[str, Any]) -> None:
-        if self._file is None:
-            self._file = AtomicFile.open(self.path, option="quarantine")
-        self._file.write(json.dumps({"run_id": self.run_id, **record}, ensure_ascii=False))
-        self._file.write("\n")
+        """Write one record; no document content can make this fail.
+
+        Raises:
+            RunError: The file cannot be written (a full disk): the run stops, since a
+                document it cannot quarantine would be lost.
+        """
+        line = quarantine_line({"run_id": self.run_id, **record})
+        try:
+            if self._file is None:
+                self._file = AtomicFile.open(self.path, option="[run] quarantine")
+            self._file.write(line)
+        except OSError as exc:
+            raise RunError(f"[run] quarantine: writing failed: {os_error_text(exc)}") from exc
         self.count += 1
         if len(self.sample) < SAMPLE:
             document = record.get("document") or {}
@@ -67,6 +77,49 @@ class Quarantine:
     def discard(self) -> None:
         if self._file is not None:
             self._file.discard()
+
+
+def quarantine_line(record: dict[str, Any]) -> str:
+    """``record`` as one JSON line that UTF-8 can hold, whatever a document holds: text
+    UTF-8 cannot encode (a lone surrogate) becomes ``\\u`` escapes, a value JSON has no
+    form for (an object, ``NaN``, a key that is not a string) its ``repr``, and a record
+    too deep or odd to serialise at all keeps its top-level fields as ``repr`` text."""
+    try:
+        text = json.dumps(_plain(record), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        text = json.dumps({str(k): _flat(v) for k, v in record.items()}, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(json.loads(text), ensure_ascii=True)
+    return text + "\n"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with what JSON cannot hold replaced by its ``repr``."""
+    if isinstance(value, str | bool | int | None):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else repr(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return repr(value)
+
+
+def _flat(value: Any) -> Any:
+    if isinstance(value, str | bool | int | None):
+        return value
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} too deep to show>"
+    return text[:_FLAT_LIMIT]
+
+
+#: The longest ``repr`` a field keeps when its record could not be written as it is.
+_FLAT_LIMIT = 100_000
 
 
 def document_location(doc: Document | None) -> str | None:
