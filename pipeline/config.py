@@ -171,6 +171,12 @@ class Config:
     def display_path(self) -> str:
         return display(self.path)
 
+    def run_error(self, message: str, option: str) -> ConfigError:
+        """A ConfigError about ``[run] option``, located in the file."""
+        return ConfigError(
+            message, file=self.display_path, line=self.line("run", option), where="[run]"
+        )
+
     def stage_error(self, stage: StageConfig, message: str, option: str | None) -> ConfigError:
         """A ConfigError about ``stage`` (and its ``option``), located in the file."""
         line = stage.option_lines.get(option, stage.line) if option else stage.line

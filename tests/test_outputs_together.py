@@ -309,3 +309,32 @@ def test_the_summary_names_no_discarded_quarantine_file(tmp_path: Path) -> None:
     assert result.summary.quarantine_path is None
     assert not (tmp_path / "out" / "quarantine.jsonl").exists()
     assert json.dumps(result.summary.quarantine_sample) is not None
+
+
+@pytest.mark.parametrize("command", [["check"], ["run", "--dry-run"], ["run"]])
+def test_a_quarantine_path_that_cannot_be_written_is_an_error_up_front(
+    tmp_path: Path, command: list[str]
+) -> None:
+    (tmp_path / "in.txt").write_text("The harbour board met again.", encoding="utf-8")
+    (tmp_path / "quarantine.jsonl").mkdir()  # a folder where the file should go
+    previous = previous_outputs(tmp_path, "docs.jsonl")
+    (tmp_path / "p.toml").write_text(
+        '[run]\nstate = "state.sqlite"\nquarantine = "quarantine.jsonl"\n\n'
+        '[[stages]]\nuse = "read.files"\npath = "in.txt"\n\n'
+        '[[stages]]\nuse = "render.jsonl"\npath = "out/docs.jsonl"\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "docstage", *command, "p.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "p.toml:3: [run]: quarantine: 'quarantine.jsonl' is a folder; name a file"
+        in (done.stderr.replace("\n", " ").replace("  ", " "))
+        or "is a folder" in done.stderr
+    )
+    assert_untouched(previous)

@@ -22,9 +22,16 @@ import attrs
 import structlog
 
 from docstage.document import Document
-from docstage.errors import EXIT_FAILED, EXIT_OK, RunError, os_error_text
+from docstage.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    OptionError,
+    RunError,
+    display,
+    os_error_text,
+)
 from docstage.executors import Executor, WorkerSpec, make_executor, worker_spec
-from docstage.io import Outputs, outputs_together
+from docstage.io import Outputs, outputs_together, writable_folder
 from docstage.plan import Plan, PlannedStage, set_up_stage, stage_context
 from docstage.run import Run
 from docstage.runner.drivers import Drivers, given_documents
@@ -181,8 +188,27 @@ class Runner:
             return None
         return worker_spec(self.plan, self.run.run_id)
 
+    def _check_quarantine(self) -> None:
+        """The quarantine file can be written, checked before anything is (a real run
+        would otherwise find out at its first failed document, after other outputs).
+
+        Raises:
+            ConfigError: It cannot, naming ``[run] quarantine``.
+        """
+        config = self.plan.config
+        if config.run.on_error != "quarantine":
+            return
+        path = Path(config.run.quarantine)
+        try:
+            if path.is_dir():
+                raise OptionError("quarantine", f"'{display(path)}' is a folder; name a file")
+            writable_folder(path, option="quarantine")
+        except OptionError as exc:
+            raise config.run_error(f"quarantine: {exc.message}", "quarantine") from None
+
     def _set_up_stages(self, *, here_only: bool) -> None:
         config = self.plan.config
+        self._check_quarantine()
         for stage in self.plan.stages:
             if here_only and isinstance(stage.instance, Transform):
                 continue
