@@ -16,7 +16,10 @@ document once (compressed, by fingerprint) and three kinds of entry:
   the next run finds them and does not redo that work.
 - per corpus stage: the ordered fingerprints of its whole input -> the ordered outputs.
   Corpus stages may write to the state store (the dedup index), which is committed only
-  when the run succeeds, so their entries count only once their run has finished.
+  when the run succeeds, so their entries count only once their run has finished, and
+  only for the state store they wrote to, as it was then or later
+  (:meth:`docstage.state.StateStore.stamp`): a deleted, replaced or restored-from-backup
+  state file makes the stage run again and fill its index.
 - per renderer: the input it last wrote and the files it made; a renderer whose input and
   options are unchanged, and whose files are still there untouched, is not run again.
 
@@ -67,6 +70,8 @@ CREATE TABLE IF NOT EXISTS corpus_runs (
     run_id TEXT NOT NULL,
     complete INTEGER NOT NULL DEFAULT 0,
     used TEXT NOT NULL,
+    state_id TEXT NOT NULL,
+    state_generation INTEGER NOT NULL,
     PRIMARY KEY (key, digest)
 );
 CREATE TABLE IF NOT EXISTS corpus_results (
@@ -93,6 +98,16 @@ CREATE TABLE IF NOT EXISTS renderer_runs (
 """
 
 perf = time.perf_counter
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    """Drop the corpus entries of a cache older than their state columns (they are
+    recomputed), then begin the run's transaction."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(corpus_runs)")}
+    if "state_id" not in columns:
+        db.executescript("DROP TABLE corpus_runs; DROP TABLE corpus_results;")
+        db.executescript(_SCHEMA)
+    db.execute("BEGIN")
 
 
 def fingerprint(doc: Document) -> bytes:
@@ -201,7 +216,7 @@ class RunCache:
             where=f"[run] cache: {self.path}",
             what="cache",
             schema=_SCHEMA,
-            prepare=lambda db: db.execute("BEGIN"),
+            prepare=_prepare,
             hint="; delete it, it is rebuilt",
         )
         self._last_commit = perf()
@@ -293,12 +308,17 @@ class RunCache:
 
     # --- corpus stages ----------------------------------------------------------------
 
-    def corpus_lookup(self, key: bytes, digest: bytes) -> list[Cached] | None:
-        """A corpus stage's outputs for exactly this input, if a finished run made them."""
+    def corpus_lookup(
+        self, key: bytes, digest: bytes, state: tuple[str, int]
+    ) -> list[Cached] | None:
+        """A corpus stage's outputs for exactly this input, if a finished run made them
+        with this state store (``state``: its stamp now) at this generation or before."""
         row = self.db.execute(
-            "SELECT complete FROM corpus_runs WHERE key = ? AND digest = ?", (key, digest)
+            "SELECT complete, state_id, state_generation FROM corpus_runs "
+            "WHERE key = ? AND digest = ?",
+            (key, digest),
         ).fetchone()
-        if row is None or not row[0]:
+        if row is None or not row[0] or row[1] != state[0] or row[2] > state[1]:
             return None
         rows = self.db.execute(
             "SELECT fp, reason FROM corpus_results WHERE key = ? AND digest = ? ORDER BY seq",
@@ -319,12 +339,13 @@ class RunCache:
         )
         return result
 
-    def corpus_begin(self, key: bytes, digest: bytes) -> None:
-        """Start recording a corpus stage's outputs (they count once the run finishes)."""
+    def corpus_begin(self, key: bytes, digest: bytes, state: tuple[str, int]) -> None:
+        """Start recording a corpus stage's outputs (they count once the run finishes),
+        made with the state store of stamp ``state`` (as it is before this run commits)."""
         self.db.execute("DELETE FROM corpus_results WHERE key = ? AND digest = ?", (key, digest))
         self.db.execute(
-            "INSERT OR REPLACE INTO corpus_runs VALUES (?, ?, ?, 0, ?)",
-            (key, digest, self.run_id, self.run_id),
+            "INSERT OR REPLACE INTO corpus_runs VALUES (?, ?, ?, 0, ?, ?, ?)",
+            (key, digest, self.run_id, self.run_id, state[0], state[1] + 1),
         )
 
     def corpus_add(

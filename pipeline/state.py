@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable
@@ -156,12 +157,35 @@ class StateStore:
             (self.run_id, self.pipeline, time.time()),
         )
 
+    def stamp(self) -> tuple[str, int]:
+        """Which store this is and how many runs have committed to it: ``(identity,
+        generation)``. The identity is made with the store (a new file, even at the same
+        path, is another store); the generation grows by one with every commit, so an
+        older copy of the file put back has a smaller one. What a run cache recorded
+        about a store's contents holds only for the same store at the same or a later
+        generation."""
+        db = self.connection
+        found = db.execute("SELECT value FROM docstage_meta WHERE key = 'store_id'").fetchone()
+        if found is None:
+            identity = secrets.token_hex(8)
+            db.execute("INSERT INTO docstage_meta VALUES ('store_id', ?)", (identity,))
+        else:
+            identity = found[0]
+        generation = db.execute(
+            "SELECT value FROM docstage_meta WHERE key = 'generation'"
+        ).fetchone()
+        return identity, int(generation[0]) if generation is not None else 0
+
     def commit(self) -> None:
         """Make everything this run wrote permanent (called by the runner on success)."""
         if self._connection is None:
             return
         self._connection.execute(
             "UPDATE docstage_runs SET finished = ? WHERE run_id = ?", (time.time(), self.run_id)
+        )
+        self._connection.execute(
+            "INSERT INTO docstage_meta VALUES ('generation', '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
         self._connection.execute("COMMIT")
         self._connection.execute("BEGIN")

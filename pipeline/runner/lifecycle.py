@@ -247,7 +247,8 @@ class Runner:
         cache = self._incremental.cache
         drivers: Drivers | CachedDrivers = plain
         if cache is not None:
-            drivers = self._replay = CachedDrivers(plain, cache)
+            assert self._state is not None  # a dry run streams nothing
+            drivers = self._replay = CachedDrivers(plain, cache, self._state.stamp())
         batches = self._inputs(plain)
         stages = self._stages
         position = 0

@@ -53,6 +53,8 @@ class CachedDrivers:
     Attributes:
         plain: The drivers that do the work the cache cannot spare.
         cache: The run cache.
+        state: The state store's stamp (:meth:`docstage.state.StateStore.stamp`): corpus
+            stages' entries hold only for the store they were made with.
         kept: Per renderer position, the files of a renderer that was not run (its input
             and files are those of an earlier run).
         inputs: Per renderer position, the digest of the input it wrote, when known.
@@ -60,6 +62,7 @@ class CachedDrivers:
 
     plain: Drivers
     cache: RunCache
+    state: tuple[str, int]
     kept: dict[int, list[Path]] = attrs.Factory(dict)
     inputs: dict[int, bytes] = attrs.Factory(dict)
 
@@ -144,11 +147,11 @@ class CachedDrivers:
                     inputs.add(fingerprint(doc))
                     spool.append(doc)
             made = inputs.digest()
-            outcomes = cache.corpus_lookup(key, made)
+            outcomes = cache.corpus_lookup(key, made, self.state)
             if outcomes is not None:
                 yield from self._corpus_replay(where, len(spool), outcomes)
                 return
-            cache.corpus_begin(key, made)
+            cache.corpus_begin(key, made, self.state)
             fps: collections.deque[bytes] = collections.deque()
             seq = 0
 
