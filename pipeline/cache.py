@@ -29,9 +29,6 @@ successful run did not use are removed at its end, so the file holds one generat
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import io
 import json
 import pickle
 import sqlite3
@@ -39,16 +36,13 @@ import time
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from docstage import __version__
 from docstage.document import Document
+from docstage.fingerprints import fingerprint
+from docstage.runlock import RunLock
 from docstage.state import open_sqlite
-
-if TYPE_CHECKING:
-    from docstage.plan import Plan, PlannedStage
 
 #: Seconds between commits of segment entries during a run.
 CHECKPOINT_SECONDS = 1.0
@@ -110,69 +104,6 @@ def _prepare(db: sqlite3.Connection) -> None:
     db.execute("BEGIN")
 
 
-def fingerprint(doc: Document) -> bytes:
-    """A 16-byte hash of everything a document carries.
-
-    The pickle is taken without its memo ("fast" mode): with it, the bytes depend on which
-    equal values happen to be one object, and a document read back from the cache or from
-    a worker would not hash like the one that was stored.
-    """
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.fast = True  # documents hold no cycles
-    pickler.dump(doc)
-    return hashlib.blake2b(buffer.getbuffer(), digest_size=16).digest()
-
-
-def _source_hash(cls: type[Any]) -> str:
-    try:
-        source = Path(inspect.getfile(cls)).read_bytes()
-    except (OSError, TypeError):
-        return ""
-    return hashlib.blake2b(source, digest_size=8).hexdigest()
-
-
-def stage_keys(plan: Plan) -> list[bytes]:
-    """Each stage's key, chained: a stage's key changes with any stage before it."""
-    keys: list[bytes] = []
-    previous = f"docstage {__version__}".encode()
-    for stage in plan.stages:
-        previous = hashlib.blake2b(
-            previous + b"\0" + describe_stage(stage).encode(), digest_size=16
-        ).digest()
-        keys.append(previous)
-    return keys
-
-
-def describe_stage(stage: PlannedStage) -> str:
-    """What a stage's work depends on, as canonical text: type, options, code."""
-    return json.dumps(
-        {
-            "use": stage.use,
-            "options": stage.options(),
-            "class": f"{stage.type.cls.__module__}.{stage.type.cls.__qualname__}",
-            "source": _source_hash(stage.type.cls),
-        },
-        sort_keys=True,
-        default=repr,
-    )
-
-
-class Digest:
-    """An order-sensitive hash of a stream of document fingerprints."""
-
-    def __init__(self) -> None:
-        self._hash = hashlib.blake2b(digest_size=16)
-        self.count = 0
-
-    def add(self, fp: bytes) -> None:
-        self._hash.update(fp)
-        self.count += 1
-
-    def digest(self) -> bytes:
-        return self._hash.digest() + self.count.to_bytes(8, "little")
-
-
 @attrs.frozen
 class Cached:
     """A cached outcome: the document that came out, or where and why it was dropped.
@@ -197,11 +128,18 @@ class RunCache:
     Attributes:
         path: The SQLite file (created with its folder on first use).
         run_id: The run using it; entries it uses or writes are stamped with it.
+        pipeline: The pipeline's name (shown to a second run that finds the cache locked).
     """
 
     path: Path
     run_id: str
+    pipeline: str = ""
     _db: sqlite3.Connection | None = attrs.field(default=None, init=False, repr=False)
+    _lock: RunLock = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._lock = RunLock([self.path], self.pipeline, self.run_id)
+
     _last_commit: float = attrs.field(default=0.0, init=False)
 
     @property
@@ -211,6 +149,15 @@ class RunCache:
         return self._db
 
     def _open(self) -> sqlite3.Connection:
+        self._lock.acquire()  # RunLocked: another run of this pipeline is using it
+        try:
+            db = self._open_locked()
+        except BaseException:
+            self._lock.release()
+            raise
+        return db
+
+    def _open_locked(self) -> sqlite3.Connection:
         db = open_sqlite(
             self.path,
             where=f"[run] cache: {self.path}",
@@ -440,3 +387,4 @@ class RunCache:
             finally:
                 self._db.close()
                 self._db = None
+                self._lock.release()

@@ -30,6 +30,7 @@ import attrs
 
 from docstage.document import Document
 from docstage.errors import DataError
+from docstage.runlock import RunLock
 
 #: Bumped when the store's own tables change shape; stages version their tables themselves.
 SCHEMA_VERSION = 1
@@ -66,6 +67,10 @@ def open_sqlite(
         connection.executescript(schema)
         if prepare is not None:
             prepare(connection)
+    except sqlite3.OperationalError as exc:
+        # Locked, full, unreadable: the file may be fine; deleting it is not the answer.
+        connection.close()
+        raise DataError(f"{where}: cannot open the {what}: {_sqlite_problem(exc)}") from None
     except sqlite3.DatabaseError as exc:
         connection.close()
         raise DataError(f"{where}: not a docstage {what} ({exc}){hint}") from None
@@ -73,6 +78,16 @@ def open_sqlite(
         connection.close()
         raise
     return connection
+
+
+def _sqlite_problem(exc: sqlite3.Error) -> str:
+    """What an SQLite error means for the user, in words."""
+    message = str(exc)
+    if "locked" in message or "busy" in message:
+        return f"{message} (another process is using it: is another run going on?)"
+    if "full" in message:
+        return f"{message} (no space left on its disk)"
+    return message
 
 
 _SCHEMA = """
@@ -111,6 +126,10 @@ class StateStore:
     run_id: str
     pipeline: str = ""
     _connection: sqlite3.Connection | None = attrs.field(default=None, init=False, repr=False)
+    _lock: RunLock = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._lock = RunLock([self.path], self.pipeline, self.run_id)
 
     @property
     def opened(self) -> bool:
@@ -129,13 +148,18 @@ class StateStore:
         return self._connection
 
     def _open(self) -> sqlite3.Connection:
-        return open_sqlite(
-            self.path,
-            where=f"[run] state: {self.path}",
-            what="state store",
-            schema=_SCHEMA,
-            prepare=self._begin,
-        )
+        self._lock.acquire()  # RunLocked: another run is using the store
+        try:
+            return open_sqlite(
+                self.path,
+                where=f"[run] state: {self.path}",
+                what="state store",
+                schema=_SCHEMA,
+                prepare=self._begin,
+            )
+        except BaseException:
+            self._lock.release()
+            raise
 
     def _begin(self, connection: sqlite3.Connection) -> None:
         found = connection.execute(
@@ -199,10 +223,13 @@ class StateStore:
     def close(self) -> None:
         """Close the file, discarding anything not committed."""
         if self._connection is not None:
-            if self._connection.in_transaction:
-                self._connection.execute("ROLLBACK")
-            self._connection.close()
-            self._connection = None
+            try:
+                if self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
+                self._connection.close()
+            finally:
+                self._connection = None
+                self._lock.release()
 
 
 @attrs.define

@@ -111,7 +111,7 @@ def prepare_incremental(
     # no manifest, which describes what the config's readers found.
     cache = None
     if settings.incremental and not dry_run and own_inputs:
-        cache = RunCache(cache_file(Path(settings.cache), name), run_id)
+        cache = RunCache(cache_file(Path(settings.cache), name), run_id, name)
     resumed_from = None
     retry = None
     try:

@@ -25,18 +25,16 @@ from docstage.document import Document
 from docstage.errors import (
     EXIT_FAILED,
     EXIT_OK,
-    OptionError,
     RunError,
-    display,
     os_error_text,
 )
 from docstage.executors import Executor, WorkerSpec, make_executor, worker_spec
-from docstage.io import Outputs, outputs_together, writable_folder
+from docstage.io import Outputs, outputs_together
 from docstage.plan import Plan, PlannedStage, set_up_stage, stage_context
 from docstage.run import Run
 from docstage.runner.drivers import Drivers, given_documents
 from docstage.runner.incremental import Incremental, prepare_incremental
-from docstage.runner.outcomes import Outcomes, Quarantine
+from docstage.runner.outcomes import Outcomes, Quarantine, check_quarantine
 from docstage.runner.replay import CachedDrivers
 from docstage.runner.stagerun import Batches, StageRun, perf, stage_runs
 from docstage.stages import CorpusStage, Reader, Renderer, Transform
@@ -107,6 +105,8 @@ class Runner:
             ConfigError: A stage rejected its options in ``setup`` (missing input folder,
                 unwritable output).
             DocstageError: ``--resume`` or ``--retry-quarantined`` has nothing to work on.
+            RunLocked: Another run is using this run's state store or run cache
+                (:mod:`docstage.runlock`).
             KeyboardInterrupt: After discarding partial output.
         """
         started = perf()
@@ -188,27 +188,9 @@ class Runner:
             return None
         return worker_spec(self.plan, self.run.run_id)
 
-    def _check_quarantine(self) -> None:
-        """The quarantine file can be written, checked before anything is (a real run
-        would otherwise find out at its first failed document, after other outputs).
-
-        Raises:
-            ConfigError: It cannot, naming ``[run] quarantine``.
-        """
-        config = self.plan.config
-        if config.run.on_error != "quarantine":
-            return
-        path = Path(config.run.quarantine)
-        try:
-            if path.is_dir():
-                raise OptionError("quarantine", f"'{display(path)}' is a folder; name a file")
-            writable_folder(path, option="quarantine")
-        except OptionError as exc:
-            raise config.run_error(f"quarantine: {exc.message}", "quarantine") from None
-
     def _set_up_stages(self, *, here_only: bool) -> None:
         config = self.plan.config
-        self._check_quarantine()
+        check_quarantine(config)
         for stage in self.plan.stages:
             if here_only and isinstance(stage.instance, Transform):
                 continue

@@ -15,9 +15,17 @@ from typing import Any
 
 import attrs
 
+from docstage.config import Config
 from docstage.document import Document
-from docstage.errors import RunError, StageError, format_traceback, os_error_text
-from docstage.io import AtomicFile
+from docstage.errors import (
+    OptionError,
+    RunError,
+    StageError,
+    display,
+    format_traceback,
+    os_error_text,
+)
+from docstage.io import AtomicFile, writable_folder
 from docstage.records import to_record
 from docstage.run import Run
 from docstage.runner.stagerun import StageRun
@@ -77,6 +85,24 @@ class Quarantine:
     def discard(self) -> None:
         if self._file is not None:
             self._file.discard()
+
+
+def check_quarantine(config: Config) -> None:
+    """The quarantine file can be written, checked before anything is (a real run
+    would otherwise find out at its first failed document, after other outputs).
+
+    Raises:
+        ConfigError: It cannot, naming ``[run] quarantine``.
+    """
+    if config.run.on_error != "quarantine":
+        return
+    path = Path(config.run.quarantine)
+    try:
+        if path.is_dir():
+            raise OptionError("quarantine", f"'{display(path)}' is a folder; name a file")
+        writable_folder(path, option="quarantine")
+    except OptionError as exc:
+        raise config.run_error(f"quarantine: {exc.message}", "quarantine") from None
 
 
 def quarantine_line(record: dict[str, Any]) -> str:

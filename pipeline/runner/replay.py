@@ -21,8 +21,9 @@ from pathlib import Path
 
 import attrs
 
-from docstage.cache import Cached, Digest, RunCache, fingerprint
+from docstage.cache import Cached, RunCache
 from docstage.document import Document
+from docstage.fingerprints import Digest, fingerprint
 from docstage.runner.drivers import Drivers
 from docstage.runner.stagerun import Batches, StageRun, iter_batches
 from docstage.spool import Spool

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 
 import attrs
 
-from docstage.cache import stage_keys
 from docstage.document import Document
+from docstage.fingerprints import stage_keys
 from docstage.plan import Plan, PlannedStage
 from docstage.summary import StageStats
 
