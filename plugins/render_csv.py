@@ -40,6 +40,15 @@ DOCUMENT_COLUMNS = (
 )
 #: What joins several values in one cell.
 SEPARATOR = " | "
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV
+#: Injection"): a scraped title ``=HYPERLINK(...)`` would run when the file is opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(row: list[str]) -> list[str]:
+    """``row`` with every cell a spreadsheet would read as a formula prefixed with ``'``
+    (shown as text, the quote hidden), as OWASP advises."""
+    return [f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell for cell in row]
 
 
 def entity_row(entry: IndexEntry) -> list[str]:
@@ -100,7 +109,10 @@ class RenderCsv(Renderer):
     ``mentions``, ``story_id`` and ``duplicates`` (how many copies it stands for).
 
     UTF-8, comma-separated, one header row, ``\\n`` line ends, several values in one cell
-    joined by `` | ``. The file appears under its name only when the run succeeds.
+    joined by `` | ``. A cell a spreadsheet would run as a formula (it starts with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return) is prefixed with ``'`` unless
+    ``escape_formulas`` is false. The file appears under its name only when the run
+    succeeds.
     """
 
     name: ClassVar[str] = "render.csv"
@@ -118,6 +130,13 @@ class RenderCsv(Renderer):
     bom: bool = option(
         False, help="Start with a UTF-8 byte order mark, so that Excel reads accents right."
     )
+    escape_formulas: bool = option(
+        True,
+        help="Prefix with ' every cell that starts with =, +, -, @, a tab or a carriage "
+        "return, so that a spreadsheet shows it as text instead of running it as a formula "
+        "(OWASP's advice for CSV files opened in Excel, LibreOffice or Google Sheets). "
+        "Turn off only for files no spreadsheet opens.",
+    )
     _file: AtomicFile | None = attrs.field(default=None, init=False, repr=False)
     _writer: Any = attrs.field(default=None, init=False, repr=False)
     _index: EntityIndex = attrs.field(factory=EntityIndex, init=False, repr=False)
@@ -134,14 +153,14 @@ class RenderCsv(Renderer):
         self._file = AtomicFile.open(self.path)
         if self.bom:
             self._file.write("\ufeff")
-        self._writer = csv.writer(self._file.handle, lineterminator="\n")
+        self._writer = csv.writer(self._file, lineterminator="\n")
         header = ENTITY_COLUMNS if self.table == "entities" else DOCUMENT_COLUMNS
         self._writer.writerow(header)
 
     def write(self, doc: Document) -> None:
         assert self._file is not None, "render.csv used before setup"
         if self.table == "documents":
-            self._writer.writerow(document_row(doc))
+            self._writerow(document_row(doc))
         else:
             self._index.add(doc)
 
@@ -151,11 +170,15 @@ class RenderCsv(Renderer):
         try:
             with file:
                 if self.table == "entities":
-                    self._writer.writerows(entity_row(entry) for entry in self._entries())
+                    for entry in self._entries():
+                        self._writerow(entity_row(entry))
         finally:
             self._writer = None
             self._index = EntityIndex()
         return [file.path]
+
+    def _writerow(self, row: list[str]) -> None:
+        self._writer.writerow(neutralised(row) if self.escape_formulas else row)
 
     def abort(self) -> None:
         if self._file is not None:

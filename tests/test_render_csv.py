@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -108,7 +107,8 @@ CSV = {"use": "render.csv", "path": "out/entities.csv"}
 
 
 def rows(path: Path) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    with open(path, encoding="utf-8", newline="") as handle:  # keep a \r inside a cell
+        return list(csv.reader(handle))
 
 
 def run(
@@ -389,3 +389,36 @@ def test_an_unknown_table_is_a_config_error(run_stage: RunStage) -> None:
 def test_min_documents_must_be_positive(run_stage: RunStage) -> None:
     with pytest.raises(ConfigError, match="'min_documents' must be at least 1, got 0"):
         run_stage(RenderCsv, DOCS, path="out/x.csv", min_documents=0)
+
+
+# --- formulas ---------------------------------------------------------------------------
+
+HOSTILE_TITLES = ['=HYPERLINK("http://x","click")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_a_cell_that_would_be_a_formula_is_written_as_text(
+    run_stage: RunStage, tmp_path: Path, title: str
+) -> None:
+    docs = [doc("=cmd|' /C calc'!A0", "wire", "Port talks.", title=title)]
+    run_stage(RenderCsv, docs, path="out/docs.csv", table="documents")
+    [_, row] = rows(tmp_path / "out" / "docs.csv")
+    assert row[0] == "'=cmd|' /C calc'!A0"
+    assert row[2] == "'" + title
+    assert row[7:] == ["0", "0", "", "0"]  # counts are never touched
+
+
+def test_formulas_are_kept_when_asked(run_stage: RunStage, tmp_path: Path) -> None:
+    docs = [doc("a", "wire", "Port talks.", title="=1+1")]
+    run_stage(RenderCsv, docs, path="out/docs.csv", table="documents", escape_formulas=False)
+    assert rows(tmp_path / "out" / "docs.csv")[1][2] == "=1+1"
+
+
+def test_entity_names_that_look_like_formulas_are_escaped(
+    run_stage: RunStage, tmp_path: Path
+) -> None:
+    docs = [doc("a", "wire", "-Ra met officials.", ("-Ra", "PERSON"))]
+    run_stage(RenderCsv, docs, path="out/entities.csv")
+    [_, row] = rows(tmp_path / "out" / "entities.csv")
+    assert row[1] == "'-Ra"
+    assert row[3] == "'-Ra (1)"
