@@ -178,7 +178,14 @@ class RenderCsv(Renderer):
         return [file.path]
 
     def _writerow(self, row: list[str]) -> None:
-        self._writer.writerow(neutralised(row) if self.escape_formulas else row)
+        if self.escape_formulas:
+            row = neutralised(row)
+        if any("\r" in cell for cell in row) and self._file is not None:
+            # With "\n" line ends the csv module leaves a cell with a bare "\r" unquoted,
+            # and readers would split the row there: quote every cell of this row.
+            csv.writer(self._file, lineterminator="\n", quoting=csv.QUOTE_ALL).writerow(row)
+        else:
+            self._writer.writerow(row)
 
     def abort(self) -> None:
         if self._file is not None:
