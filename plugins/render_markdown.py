@@ -35,6 +35,15 @@ def escape(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", _SPACE.sub(" ", text).strip())
 
 
+def code_span(text: str) -> str:
+    """``text`` as an inline code span on one line: nothing in it is Markdown or HTML.
+
+    Whitespace runs (newlines, blank lines) become one space, so the span cannot end at a
+    paragraph break and let the rest be read as HTML; backticks become ``'``.
+    """
+    return "`" + _SPACE.sub(" ", text).strip().replace("`", "'") + "`"
+
+
 def headline(doc: Document, width: int = 80) -> str:
     """The document's title, else its first line, shortened at a word to ``width``."""
     title = doc.metadata.get("title")
@@ -177,7 +186,7 @@ class RenderMarkdown(Renderer):
         dates = sorted(d.published for d in docs if d.published)
         sources = sorted({d.source for d in docs})
         when = f"{dates[0]} – {dates[-1]}" if dates and dates[0] != dates[-1] else ""
-        when = when or (dates[0] if dates else "undated")
+        when = escape(when or (dates[0] if dates else "undated"))
         yield ""
         yield f"## {escape(docs[0].title)}"
         yield ""
@@ -189,7 +198,7 @@ class RenderMarkdown(Renderer):
         if entities:
             yield ""
             yield "**Key entities:** " + ", ".join(
-                f"{escape(name)} ({label})" for name, label in entities
+                f"{escape(name)} ({escape(label)})" for name, label in entities
             )
         quotes = self._quotes(docs)
         if quotes:
@@ -204,9 +213,8 @@ class RenderMarkdown(Renderer):
     def _item(self, doc: _Summary) -> str:
         line = f"- **{escape(doc.title)}** — {escape(doc.source)}"
         if doc.published:
-            line += f", {doc.published}"
-        code = doc.id.replace("`", "'")
-        line += f" (`{code}`)"
+            line += f", {escape(doc.published)}"
+        line += f" ({code_span(doc.id)})"
         if doc.copies:
             copies = ", ".join(escape(source) for _, source in doc.copies)
             plural = "copies" if len(doc.copies) > 1 else "copy"

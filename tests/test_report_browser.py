@@ -175,3 +175,63 @@ def test_the_20news_report_opens_in_under_5_seconds(
     assert "The 50 largest of" in page.locator("#stories p.note").inner_text()
     assert requests == []
     assert dialogs == []
+
+
+# --- the Markdown digest, rendered as many viewers do (CommonMark with HTML on) --------
+
+HOSTILE_ID = "wire/a`\n\n<img src=x onerror=alert(1)>\n\n`b"
+
+
+def hostile_digest(folder: Path) -> Path:
+    from docstage import Document, Entity
+
+    payload = '<img src=x onerror="alert(2)"><script>alert(3)</script>'
+    docs = [
+        Document(
+            id=HOSTILE_ID,
+            source="wire<script>alert(4)</script>",
+            text=f"Ferry timetable {payload} posted.",
+            metadata={
+                "title": f"Timetable {payload}\n\n<svg onload=alert(5)>",
+                "published": "2024-05-01\n\n<img src=y onerror=alert(6)>",
+            },
+            entities=[Entity(label="ORG", text="Ferry", start=0, end=5, canonical=payload)],
+            annotations={"story_id": "story-1"},
+        ),
+        Document(
+            id="wire/b",
+            source="<b onmouseover=alert(7)>x</b>",
+            text="Ferry timetable posted.",
+            metadata={"published": "`<img src=z onerror=alert(8)>`"},
+            annotations={"story_id": "story-1"},
+        ),
+    ]
+    result = run_pipeline(
+        {"stages": [{"use": "render.markdown", "path": "digest.md"}]},
+        documents=docs,
+        folder=folder,
+    )
+    assert result.summary.exit_code == 0
+    return folder / "digest.md"
+
+
+def test_the_markdown_digest_runs_nothing_when_rendered_with_html_on(
+    browser: Any, tmp_path: Path
+) -> None:
+    from markdown_it import MarkdownIt
+
+    digest = hostile_digest(tmp_path)
+    html = MarkdownIt("commonmark", {"html": True}).render(digest.read_text(encoding="utf-8"))
+    for tag in ("<img", "<script", "<svg", "<b "):
+        assert tag not in html
+    page_file = tmp_path / "digest.html"
+    page_file.write_text(f"<!doctype html><meta charset=utf-8><body>{html}", encoding="utf-8")
+    page, requests, dialogs, _ = open_page(browser, page_file)
+    page.locator("li").first.hover()
+    page.wait_for_timeout(200)
+    assert dialogs == []
+    assert requests == []
+    assert page.locator("img, script, svg, b").count() == 0
+    text = page.inner_text("body")
+    assert "<script>alert(3)</script>" in text  # the markup shows as text
+    assert "wire/a' <img src=x onerror=alert(1)> 'b" in text
