@@ -9,9 +9,16 @@ incremental run: every document is read again, so every earlier one is looked up
 "day": 1,000 new documents (edited copies of every k-th article, new ids) against that
 store, whose memory should not grow with the index. Dedup's own cost is
 the run's CPU time minus the baseline's. At 1× the stage also runs with every relation on.
+A "split" then runs the scale's documents as two days against a new store (the odd lines,
+then the even ones, so that most copies meet an original of the day before): the second
+day verifies its candidates against the sets the first stored.
 
-    python benchmarks/dedup_stage.py              # 20 Newsgroups, about 10 minutes
+    python benchmarks/dedup_stage.py              # 20 Newsgroups, about 12 minutes
     python benchmarks/dedup_stage.py --smoke      # invented texts, seconds
+    python benchmarks/dedup_stage.py --keep DIR   # keep the reports (DIR/x1/reports/...)
+
+With ``--keep``, each run's report is kept (``first``, ``again``, ``day``, ``split1``,
+``split2``), to compare two checkouts' results line by line.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -93,6 +101,20 @@ def config(
     return path
 
 
+def write_split(data: Path, target: Path, half: int) -> int:
+    """Every other line of ``data`` (``half`` 0: the odd ones, 1: the even ones)."""
+    lines = data.read_text(encoding="utf-8").splitlines(keepends=True)
+    chosen = lines[1 - half :: 2]
+    target.write_text("".join(chosen), encoding="utf-8")
+    return len(chosen)
+
+
+def keep_report(folder: Path, name: str) -> None:
+    """Keep the report the last run in ``folder`` wrote, as ``reports/<name>.jsonl``."""
+    (folder.parent / "reports").mkdir(exist_ok=True)
+    shutil.copy(folder / "dedup.jsonl", folder.parent / "reports" / f"{name}.jsonl")
+
+
 def timed_run(path: Path) -> dict[str, float]:
     """``pipeline run`` in a child under GNU time: CPU seconds, wall seconds, peak RSS."""
     done = subprocess.run(
@@ -135,13 +157,27 @@ def measure(articles: list[tuple[str, str, str]], scales: list[int], repeats: in
         first = best(plan, repeats, fresh=True)
         state = (folder / "dedup" / "state.sqlite").stat().st_size
         dropped = len((folder / "dedup" / "dedup.jsonl").read_text().splitlines())
+        keep_report(folder / "dedup", "first")
         again = best(plan, repeats, fresh=False)
+        keep_report(folder / "dedup", "again")
         day_data = folder / "day.jsonl"
         day_documents = write_day(articles, day_data)
         day_plan = config(
             folder / "dedup", day_data, {"stories": False, "passages": False}, "day.toml"
         )
         day = timed_run(day_plan)
+        keep_report(folder / "dedup", "day")
+        split = []
+        (folder / "split").mkdir(exist_ok=True)
+        for half in (0, 1):
+            half_data = folder / f"split{half + 1}.jsonl"
+            count = write_split(data, half_data, half)
+            half_plan = config(folder / "split", half_data, {"stories": False, "passages": False})
+            if half == 0:
+                (folder / "split" / "state.sqlite").unlink(missing_ok=True)
+            split.append({"documents": count, **timed_run(half_plan)})
+            keep_report(folder / "split", f"split{half + 1}")
+        split_state = (folder / "split" / "state.sqlite").stat().st_size
         row = {
             "copies": copies,
             "documents": documents,
@@ -155,6 +191,14 @@ def measure(articles: list[tuple[str, str, str]], scales: list[int], repeats: in
             "rss_over_baseline_mib": first["peak_rss_mib"] - base["peak_rss_mib"],
             "incremental": again,
             "day": {"documents": day_documents, **day},
+            "split": {
+                "days": split,
+                "dropped": [
+                    len((folder / "reports" / f"split{n}.jsonl").read_text().splitlines())
+                    for n in (1, 2)
+                ],
+                "state_bytes_per_doc": split_state / documents,
+            },
         }
         if copies == 1:
             row["all_relations"] = best(config(folder / "full", data, {}), repeats, fresh=True)
@@ -201,11 +245,14 @@ def main() -> None:
     parser.add_argument(
         "--scales", type=int, nargs="+", help="copies of the corpus (default: 1 2 4 8)"
     )
+    parser.add_argument(
+        "--keep", type=Path, help="work in this folder and keep it (reports, stores)"
+    )
     args = parser.parse_args()
     scales = args.scales or ([1, 2] if args.smoke else [1, 2, 4, 8])
     with tempfile.TemporaryDirectory(prefix="dedup-stage-") as tmp:
-        work = Path(tmp)
-        articles = corpus_bodies(args.smoke, work / "corpus")
+        work = args.keep or Path(tmp)
+        articles = corpus_bodies(args.smoke, Path(tmp) / "corpus")
         print(f"{len(articles):,} articles", flush=True)
         rows = measure(articles, scales, args.repeats, work)
     print(table(rows))

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 
+import attrs
 import numpy as np
 import pytest
 
@@ -192,18 +193,83 @@ def test_the_band_table_keeps_prefixes_and_a_shared_prefix_only_adds_a_candidate
     ]
 
 
-def test_a_document_read_again_with_another_text_loses_its_old_band_keys() -> None:
-    earlier = invented(2)
+def near(text: str) -> str:
+    words = text.split()
+    words[40] = "changed"
+    return " ".join(words)
+
+
+def test_a_document_read_again_with_another_text_matches_only_by_its_new_text() -> None:
+    """It is indexed anew (a new node, the run that changed it); its old band rows stay
+    until a sweep (a row in 21 does not call for one), proposing a candidate the Jaccard
+    check turns down."""
+    earlier = invented(10)
+    replacement = invented(1, seed=9)["old/0000"]
+    changed = dict(earlier, **{"old/0000": replacement})
     with closing(sqlite3.connect(":memory:")) as db:
         index = CopyIndex(db, SETTINGS)
         index.add(indexed(earlier, {}))
-        before = db.execute("SELECT count(*) FROM dedup_bands").fetchone()[0]
-        changed = dict(earlier, **{"old/0000": invented(1, seed=9)["old/0000"]})
-        index.add(indexed(changed, {}))
-        prefixes = {prefix for (prefix,) in db.execute("SELECT prefix FROM dedup_bands")}
-        new = {d.id: d for d in indexed(changed, {})}
-    assert len(prefixes) == before
-    assert prefixes == {prefix_of(k) for d in new.values() for k in np.asarray(d.bands).tolist()}
+        (old,) = index.by_ids(["old/0000"])
+        before = band_rows(db)
+        index.add(attrs.evolve(d, run_id="run2") for d in indexed(changed, {}))
+        (new,) = index.by_ids(["old/0000"])
+        (kept,) = index.by_ids(["old/0001"])
+        assert (new.node, new.run_id) == (11, "run2")
+        assert (kept.node, kept.run_id) == (2, "run1")  # the same text keeps its place
+        # the old rows are left, naming a node no longer indexed
+        assert {r for r in before if r[1] == old.node} <= band_rows(db)
+        assert index.orphan_rows() == 21
+        assert summary(run_against(index, {"new/a": near(earlier["old/0000"])})[1]) == []
+        found = summary(run_against(index, {"new/b": near(replacement)})[1])
+        assert [(s, r, [c[0] for c in cs]) for s, r, cs in found] == [
+            ("old/0000", "run2", ["new/b"])
+        ]
+        assert index.sweep() == len({r for r in before if r[1] == old.node})
+        assert index.orphan_rows() == 0
+        expected = {(prefix_of(k), new.node) for k in changed_bands(changed, "old/0000")}
+        expected |= {r for r in before if r[1] != old.node}
+        assert band_rows(db) == expected
+        # after the sweep, the same results
+        assert summary(run_against(index, {"new/a": near(earlier["old/0000"])})[1]) == []
+        assert summary(run_against(index, {"new/b": near(replacement)})[1]) == found
+        # a node is never given twice, even once the highest one has left
+        db.execute("DELETE FROM dedup_docs WHERE node = 11")
+        again = CopyIndex(db, SETTINGS)
+        again.add(attrs.evolve(d, run_id="run3") for d in indexed({"x/1": replacement}, {}))
+        assert [d.node for d in again.by_ids(["x/1"])] == [12]
+
+
+def band_rows(db: sqlite3.Connection) -> set[tuple[int, int]]:
+    return set(db.execute("SELECT prefix, node FROM dedup_bands").fetchall())
+
+
+def changed_bands(texts: dict[str, str], id_: str) -> list[int]:
+    (doc,) = [d for d in indexed(texts, {}) if d.id == id_]
+    return list(np.asarray(doc.bands).tolist())
+
+
+def test_a_store_of_whole_sets_is_fitted_on_open_with_the_same_results() -> None:
+    """Sets of format 1 (whole 32-bit hashes, before fitted sets) are re-encoded in place
+    the first time a run opens the store; a run then finds what it finds against a new
+    store."""
+    earlier = invented(300)
+    docs = list(indexed(earlier, ORIGINALS))
+    with closing(sqlite3.connect(":memory:")) as db:
+        index = CopyIndex(db, SETTINGS)
+        index.add(docs)
+        expected = summary(run_against(index, today(earlier))[1])
+        fitted = dict(db.execute("SELECT id, shingles FROM dedup_docs"))
+        # the store as the previous docstage left it
+        db.executemany(
+            "UPDATE dedup_docs SET shingles = ? WHERE id = ?", [(d.shingles, d.id) for d in docs]
+        )
+        db.execute("DELETE FROM dedup_settings WHERE key = 'set_format'")
+        assert all(bytes(s)[0] == 1 for (s,) in db.execute("SELECT shingles FROM dedup_docs"))
+        reopened = CopyIndex(db, SETTINGS)
+        assert dict(db.execute("SELECT id, shingles FROM dedup_docs")) == fitted
+        assert summary(run_against(reopened, today(earlier))[1]) == expected
+        stored = db.execute("SELECT value FROM dedup_settings WHERE key = 'set_format'")
+        assert stored.fetchone() == ("2",)
 
 
 def test_an_index_with_other_partitions_is_one_clear_error() -> None:

@@ -4,7 +4,8 @@ Shingles, keys and signatures are stored and compared with the values a later ru
 process, another ``PYTHONHASHSEED``) computes, so they must be the same everywhere; MinHash
 must estimate Jaccard similarity; the bands must catch pairs at the threshold; verification
 must never let a pair below the threshold through; stored shingle sets must come back
-intact.
+intact, and fitted ones (the index's) must compare as the whole ones do but for the
+documented chance agreement of two distinct shingles.
 """
 
 from __future__ import annotations
@@ -22,15 +23,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from docstage_plugins.dedup.minhash import (
+    FIT_BITS,
     LshIndex,
     MinHasher,
     band_keys,
     candidate_probability,
     choose_bands,
     decode_set,
+    decode_stored,
+    encode_fitted,
     encode_set,
     exact_key,
+    fit_encoded,
+    fitted_width,
     jaccard,
+    jaccard_at,
     near_pairs,
     shingle_batch,
     shingles,
@@ -100,6 +107,8 @@ def test_shingle_values_are_pinned() -> None:
     ]
     stored = "01050000001d0326300c11f0c9f2a6d86f1808e06e82a2e2014a05"
     assert encode_set(shingles(FOX)).hex() == stored
+    # the index's sets: 5 hashes cut to their top 14 bits
+    assert encode_fitted(shingles(FOX)).hex() == "020e050c9b6cbfe1ae784a05"
 
 
 def test_shingles_keys_and_signatures_are_the_same_in_another_process() -> None:
@@ -378,6 +387,95 @@ def test_an_unknown_format_is_refused() -> None:
     data[0] = 9
     with pytest.raises(ValueError, match="unknown shingle set format 9"):
         decode_set(bytes(data))
+
+
+# --- fitted sets (the index's) ----------------------------------------------------------------
+
+
+def cut(a: np.ndarray, width: int) -> np.ndarray:
+    return a >> np.uint32(32 - width) if width < 32 else a
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        st.sets(UINT32, max_size=2_000),
+        st.sets(st.integers(2**32 - 2000, 2**32 - 1), max_size=300),
+        st.sets(st.integers(0, 600), max_size=500),
+        st.just({0, 2**32 - 1}),
+        st.just({2**32 - 1}),
+        st.just(set()),
+    )
+)
+def test_fitted_sets_keep_the_top_bits_of_every_value(values: set[int]) -> None:
+    a = as_set(list(values))
+    data = encode_fitted(a)
+    back, width = decode_stored(data)
+    assert width == fitted_width(a.size) == min(32, max(a.size - 1, 0).bit_length() + FIT_BITS)
+    assert back.dtype == np.uint32
+    assert np.array_equal(back, cut(a, width))  # repeats kept: one value each
+    assert encode_fitted(a.copy()) == data
+    assert fit_encoded(encode_set(a)) == data
+    assert fit_encoded(data) == data  # a fitted set stays as it is
+
+
+def test_whole_sets_read_as_32_bit_sets() -> None:
+    a = shingles(FOX)
+    back, width = decode_stored(encode_set(a))
+    assert width == 32
+    assert np.array_equal(back, a)
+    with pytest.raises(ValueError, match=r"fitted shingle set \(format 2\): decode_stored"):
+        decode_set(encode_fitted(a))
+
+
+@pytest.mark.parametrize("n", [30, 300, 3_000])
+def test_fitted_sets_take_about_fit_bits_and_3_bits_a_value(n: int) -> None:
+    real = shingles(" ".join(words(random.Random(n), n * 3)))[:n]
+    assert real.size == n
+    whole, fitted = len(encode_set(real)), len(encode_fitted(real))
+    assert fitted <= 4 + n * (FIT_BITS + 3) / 8
+    assert fitted < 0.7 * whole
+
+
+def test_two_shingles_of_one_set_that_agree_on_the_kept_bits_still_count_twice() -> None:
+    """A and B share one shingle and A has a second one with the same top bits: the exact
+    similarity is 1/2, and so is the fitted one (a set of unique cut values would say 1)."""
+    width = fitted_width(2)
+    x = np.uint32(0xDEADBEEF)
+    twin = x ^ np.uint32(1)  # the same top bits, another shingle
+    a, b = as_set([int(x), int(twin)]), as_set([int(x)])
+    assert cut(a, width)[0] == cut(a, width)[1]
+    assert jaccard(a, b) == 0.5
+    assert jaccard_at(*decode_stored(encode_fitted(a)), b, 32) == 0.5
+    assert jaccard_at(a, 32, *decode_stored(encode_fitted(b))) == 0.5
+
+
+def test_a_chance_agreement_of_two_distinct_shingles_only_raises_the_similarity() -> None:
+    a, b = as_set([0x12345678, 7]), as_set([0x12345679, 7])
+    assert jaccard(a, b) == pytest.approx(1 / 3)
+    assert jaccard_at(a, 32, *decode_stored(encode_fitted(b))) == 1.0
+
+
+def test_fitted_similarities_match_the_exact_ones_but_for_rare_chance_agreements() -> None:
+    """Near copies of texts of 50 to 1,000 words: fitted against whole, and fitted against
+    fitted (at the coarser width), never below the exact similarity, and off by more than
+    1e-4 only as often as chance agreements allow (``|A - B| |B - A| / 2**w`` a pair)."""
+    rng = random.Random(11)
+    off, allowed = 0, 0.0
+    for trial in range(400):
+        tokens = words(rng, rng.choice([50, 200, 1_000]))
+        a = shingles(" ".join(tokens))
+        b = shingles(" ".join(edited(rng, tokens, 1 + trial % 8)))
+        exact = jaccard(a, b)
+        stored_a, stored_b = decode_stored(encode_fitted(a)), decode_stored(encode_fitted(b))
+        for score in (jaccard_at(a, 32, *stored_b), jaccard_at(*stored_a, *stored_b)):
+            assert score >= exact
+            off += score - exact > 1e-4
+        width = min(stored_a[1], stored_b[1])
+        only = np.setdiff1d(a, b).size * np.setdiff1d(b, a).size
+        allowed += 2 * only / 2**width
+    assert jaccard_at(a, 32, b, 32) == jaccard(a, b)
+    assert off <= max(3, 5 * allowed)
 
 
 # --- the banded index ------------------------------------------------------------------------

@@ -90,11 +90,13 @@ def band_rows(db: sqlite3.Connection) -> set[tuple[int, int]]:
     return set(db.execute("SELECT prefix, node FROM dedup_bands").fetchall())
 
 
-def expected_band_rows(db: sqlite3.Connection) -> set[tuple[int, int]]:
-    """The band rows the documents still indexed should have, recomputed from their sets."""
+def expected_band_rows(db: sqlite3.Connection, *texts: dict[str, str]) -> set[tuple[int, int]]:
+    """The band rows the documents still indexed should have, from their ``texts`` (the
+    index keeps sets that no longer give the band keys back)."""
+    every = {id_: text for some in texts for id_, text in some.items()}
     found = set()
-    for node, sets in db.execute("SELECT node, shingles FROM dedup_docs"):
-        keys = band_keys_of([minhash.decode_set(sets)], SETTINGS)[0]
+    for node, id_ in db.execute("SELECT node, id FROM dedup_docs"):
+        keys = band_keys_of([minhash.shingles(every[id_], 5)], SETTINGS)[0]
         found |= {(prefix_of(key), node) for key in keys.tolist()}
     return found
 
@@ -111,7 +113,8 @@ def test_entries_older_than_max_age_days_expire_with_their_band_rows() -> None:
         assert later.expire(max_age_days=41) == 0
         assert later.expire(max_age_days=30) == 50
         assert sorted(i for (i,) in db.execute("SELECT id FROM dedup_docs")) == sorted(new)
-        assert band_rows(db) == expected_band_rows(db)
+        # 50 documents' rows are more than a quarter of 20's: swept
+        assert band_rows(db) == expected_band_rows(db, new)
         assert len(band_rows(db)) == 20 * 21
         # the run with no entry left is forgotten too
         runs = db.execute("SELECT run_id, indexed FROM dedup_runs").fetchall()
@@ -133,7 +136,7 @@ def test_max_documents_keeps_the_most_recently_indexed() -> None:
         assert index.expire(max_documents=40) == 20
         kept = [i for (i,) in db.execute("SELECT id FROM dedup_docs ORDER BY node")]
         assert kept == sorted(first)[20:] + sorted(second)
-        assert band_rows(db) == expected_band_rows(db)
+        assert band_rows(db) == expected_band_rows(db, first, second)
         # both runs still have entries
         assert [r for (r,) in db.execute("SELECT run_id FROM dedup_runs")] == ["run1", "run2"]
         # a document read again keeps its place: it is not "recently indexed" again
@@ -147,6 +150,39 @@ def test_max_documents_keeps_the_most_recently_indexed() -> None:
             "today/b": edited(second["second/0001"]),
         }
         assert [(s, r) for s, r, _ in run_against(index, today)] == [("second/0001", "run2")]
+
+
+def test_a_few_expired_documents_leave_band_rows_that_match_nothing_until_a_sweep() -> None:
+    """Expiry deletes documents, not their band rows (the sets no longer give the band
+    keys back): those wait until they are a quarter of the rows of the documents kept,
+    and meanwhile only propose candidates that are no longer there."""
+    old, new = invented(10, "old", 1), invented(60, "new", 2)
+    with closing(sqlite3.connect(":memory:")) as db:
+        CopyIndex(db, SETTINGS, now=T0).add(fingerprinted(old, "run1"))
+        index = CopyIndex(db, SETTINGS, now=T0 + 40 * DAY)
+        index.add(fingerprinted(new, "run2"))
+        with capture_logs() as logs:
+            assert index.expire(max_age_days=30) == 10
+        assert not [e for e in logs if e["event"] == "dedup index swept"]
+        kept = expected_band_rows(db, new)
+        assert kept < band_rows(db)
+        assert len(band_rows(db) - kept) == 10 * 21
+        assert index.orphan_rows() == 10 * 21
+        today = {
+            "today/a": edited(old["old/0003"]),
+            "today/b": old["old/0004"],
+            "today/c": edited(new["new/0015"]),
+        }
+        score = minhash.jaccard(
+            *(minhash.shingles(t, 5) for t in (new["new/0015"], today["today/c"]))
+        )
+        expected = [("new/0015", "run2", [("today/c", "near", round(score, 4))])]
+        assert run_against(index, today) == expected
+        # 10 more expire: 20 documents' rows are more than a quarter of the 50 kept
+        assert index.expire(max_documents=50) == 10
+        assert band_rows(db) == expected_band_rows(db, new)
+        assert index.orphan_rows() == 0
+        assert run_against(index, today) == expected
 
 
 def test_a_copy_outlives_its_expired_original_and_stands_for_itself() -> None:
@@ -401,13 +437,41 @@ def test_compacting_after_expiry_gives_space_back_and_the_same_results(
     assert [(x["id"], x["original"]["id"]) for x in dropped] == [("today/new", "new/0003")]
 
 
+def test_compacting_sweeps_the_band_rows_expiry_left_with_the_same_results(
+    run_pipeline, config: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = config.parent
+    old, new = invented(20, "old", 1), invented(100, "new", 2)
+    run_pipeline(config, documents=news(old))
+    age(folder, 40)
+    run_pipeline(config, documents=news(new))  # the 20 expire, their band rows stay
+    twin = tmp_path_factory.mktemp("unswept")
+    for name in ("daily.toml", "state.sqlite"):
+        shutil.copy(folder / name, twin / name)
+    with closing(sqlite3.connect(folder / "state.sqlite")) as db:
+        assert len(band_rows(db) - expected_band_rows(db, new)) == 20 * 21
+    code, output = state(str(config), "--compact")
+    assert code == 0, output
+    with closing(sqlite3.connect(folder / "state.sqlite")) as db:
+        assert band_rows(db) == expected_band_rows(db, new)
+        left = db.execute("SELECT value FROM dedup_settings WHERE key = 'orphan_band_rows'")
+        assert left.fetchall() == []
+    today = {"today/old": edited(old["old/0007"]), "today/new": edited(new["new/0003"])}
+    results = [run_pipeline(f / "daily.toml", documents=news(today)) for f in (folder, twin)]
+    assert [d.id for d in results[0].documents] == [d.id for d in results[1].documents]
+    assert [d.id for d in results[0].documents] == ["today/old"]
+    dropped = [json.loads(x) for x in (folder / "dedup.jsonl").read_text().splitlines()]
+    assert dropped == [json.loads(x) for x in (twin / "dedup.jsonl").read_text().splitlines()]
+
+
 def test_every_index_row_belongs_to_a_document_after_expiry(run_pipeline, config: Path) -> None:
     folder = config.parent
     run_pipeline(config, documents=news(invented(30, "old", 1)))
     age(folder, 40)
-    run_pipeline(config, documents=news(invented(5, "new", 2)))
+    new = invented(5, "new", 2)
+    run_pipeline(config, documents=news(new))
     with closing(sqlite3.connect(folder / "state.sqlite")) as db:
-        assert band_rows(db) == expected_band_rows(db)
+        assert band_rows(db) == expected_band_rows(db, new)
         nodes = {n for (n,) in db.execute("SELECT node FROM dedup_docs")}
         assert {n for _, n in band_rows(db)} == nodes
         runs = db.execute("SELECT COUNT(*) FROM dedup_runs").fetchone()[0]

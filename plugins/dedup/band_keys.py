@@ -1,6 +1,7 @@
 """How the dedup index files band keys: partitions by their top bits, the 32-bit prefix
-the band table keeps, and the keys recomputed from a shingle set (to delete a document's
-rows: the table is keyed by prefix, not by document)."""
+the band table keeps, and the keys of whole shingle sets under the index's settings (the
+index's own sets are cut to a fitted width and no longer give them back: a document that
+leaves the index leaves its band rows to a sweep)."""
 
 from __future__ import annotations
 

@@ -215,6 +215,8 @@ class CopyFinder:
         return self._earlier_keys[node] if node < 0 else self._record(node).exact
 
     def _set(self, node: int) -> bytes | None:
+        """A document's encoded set: a fitted one for an earlier document, a whole one
+        (:func:`~docstage_plugins.dedup.minhash.encode_set`) for one of this run's."""
         if node < 0:
             return self._earlier_sets.get(node)
         return self._record(node).shingles or None
@@ -270,8 +272,10 @@ class CopyFinder:
         for doc in index.by_nodes(n for _, n in matches if n not in known):
             self._add_earlier(doc)
         for band, n in matches:
-            if known[n] in self._earlier_sets:
-                self._earlier_bands.setdefault(band, set()).add(known[n])
+            # (a band row of a document no longer indexed names no one: it waits for the sweep)
+            node = known.get(n)
+            if node is not None and node in self._earlier_sets:
+                self._earlier_bands.setdefault(band, set()).add(node)
         # An earlier copy stands with its original: what matches it copies that one.
         while self._pending:
             pending, self._pending = self._pending, []
@@ -334,7 +338,12 @@ class CopyFinder:
             self._band_spill.append(np.concatenate(band_rows))
 
     def _match_earlier(self, row: int, id: str, shingles: np.ndarray, bands: np.ndarray) -> None:
-        """Join ``row`` to the earlier documents it near-copies (sharing a band key)."""
+        """Join ``row`` to the earlier documents it near-copies (sharing a band key).
+
+        The index keeps an earlier document's set at a width fitted to its size
+        (:func:`~docstage_plugins.dedup.minhash.encode_fitted`): today's whole set is
+        compared with it at that width (:func:`~docstage_plugins.dedup.minhash.jaccard_at`).
+        """
         candidates: set[int] = set()
         for band in bands.tolist():
             candidates.update(self._earlier_bands.get(band, ()))
@@ -343,8 +352,8 @@ class CopyFinder:
                 continue
             if self._earlier_docs[other].id == id:
                 continue
-            score = minhash.jaccard(shingles, minhash.decode_set(self._earlier_sets[other]))
-            if score >= self.threshold:
+            stored, width = minhash.decode_stored(self._earlier_sets[other])
+            if minhash.jaccard_at(shingles, 32, stored, width) >= self.threshold:
                 self._uf.union(other, row)
 
     # --- the run's documents among themselves, partition by partition -----------------
@@ -460,8 +469,10 @@ class CopyFinder:
         if self._key(survivor) == self._key(node):
             return Copy(doc=doc, relation="exact", score=1.0)
         a, b = self._set(survivor), self._set(node)
+        # (an earlier document's set is the index's, at a fitted width: both are compared
+        # at the coarser width; two of this run's at 32 bits, exactly)
         score = (
-            minhash.jaccard(minhash.decode_set(a), minhash.decode_set(b))
+            minhash.jaccard_at(*minhash.decode_stored(a), *minhash.decode_stored(b))
             if a is not None and b is not None
             else 0.0
         )

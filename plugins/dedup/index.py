@@ -6,8 +6,13 @@ share a key with today's (:class:`CopyIndex` ``by_*`` methods). The tables hold 
 * ``dedup_docs``: one row per indexed document (copies too, with the id of their
   original), numbered in the order documents were first indexed (``node``), with its
   source and run as small numbers (``dedup_sources``, ``dedup_runs``), its 16-byte exact
-  key (indexed, for exact copies) and its compressed shingle set (for the exact Jaccard
-  check of a near-copy candidate);
+  key (indexed, for exact copies) and its shingle set, each hash cut to a width fitted
+  to the set's size (:func:`~docstage_plugins.dedup.minhash.encode_fitted`: about 1.7
+  bytes a shingle instead of 3.1), for the Jaccard check of a later run's near-copy
+  candidate (:func:`~docstage_plugins.dedup.minhash.jaccard_at` bounds what the cut
+  costs: a chance agreement of two distinct shingles, which only raises a similarity,
+  in about 2 of 1,000 pairs of 300-shingle texts at the 0.8 threshold, fewer for closer
+  copies);
 * ``dedup_runs``: one row per run that indexed a document: its id, when it indexed
   (``indexed``, seconds since the epoch) and its first ``node``. Runs index in turn, so
   a run's documents are one range of nodes and older runs have lower ones: retention
@@ -23,7 +28,12 @@ share a key with today's (:class:`CopyIndex` ``by_*`` methods). The tables hold 
   top bits of its prefix: partition ``p`` is one range of prefixes
   (:func:`partition_range`), so a worker given some partitions reads them with range
   scans, and the table stores no partition column. The number of partitions is recorded
-  in ``dedup_settings``.
+  in ``dedup_settings``. A document that leaves the index (expired, or read again with
+  another text and indexed anew) leaves its band rows behind: its set no longer gives
+  its band keys back, and the table is keyed by prefix, not by document. Such a row
+  only proposes a candidate that is no longer there; :meth:`CopyIndex.sweep` deletes
+  them in one pass over the table, which expiry runs once they are a quarter of it and
+  ``pipeline state --compact`` runs every time.
 
 The settings the index was built with are stored too; a run with other settings would
 never match, so it is refused with a clear error. Stores of the earlier layouts are
@@ -46,12 +56,17 @@ from docstage.errors import OptionError
 from docstage_plugins.dedup import minhash
 from docstage_plugins.dedup.band_keys import (
     PARTITIONS,
-    band_keys_of,
     partition_range,
     prefix_of,
     prefixes,
 )
-from docstage_plugins.dedup.index_layout import SETTINGS_TABLE, create, migrate, outdated
+from docstage_plugins.dedup.index_layout import (
+    SETTINGS_TABLE,
+    create,
+    fit_sets,
+    migrate,
+    outdated,
+)
 
 log = structlog.get_logger()
 
@@ -60,9 +75,16 @@ _CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
 #: B-tree page once instead of once per row).
 _BAND_BUFFER = 1 << 16
-#: Expired documents read back per statement (to recompute and delete their band rows).
-_EXPIRE_CHUNK = 2048
 _DAY = 86_400
+#: ``dedup_settings`` keys: the highest node given, and the band rows left by documents
+#: no longer indexed since the last sweep (an estimate: bands per document).
+_LAST_NODE = "last_node"
+ORPHAN_ROWS = "orphan_band_rows"
+#: Expiry sweeps the band rows of documents no longer indexed once they are this share
+#: of the rows of the documents indexed: with 30 days kept, every 8th day or so.
+SWEEP_SHARE = 0.25
+#: The sweep (``pipeline state --compact`` runs the same statement).
+SWEEP = "DELETE FROM dedup_bands WHERE node NOT IN (SELECT node FROM dedup_docs)"
 #: Where the retention a run applied is recorded (``dedup_settings`` keys).
 RETENTION_KEYS = ("index_max_age_days", "index_max_documents")
 
@@ -136,7 +158,9 @@ class CopyIndex:
             for node, keys in migrate(self.db, int(self.now)):
                 self._buffer(node, keys)
             self._flush_bands()
-            log.info("dedup index migrated", documents=len(self), layout=3)
+        refitted = fit_sets(self.db)
+        if old or refitted:
+            log.info("dedup index migrated", documents=len(self), layout=4, sets=refitted)
         self._sources = dict(self.db.execute("SELECT number, name FROM dedup_sources"))
         self._source_numbers = {name: n for n, name in self._sources.items()}
         self._load_runs()
@@ -259,43 +283,54 @@ class CopyIndex:
     def add(self, docs: Iterable[IndexedDoc]) -> int:
         """Index the documents of this run (kept ones and copies).
 
-        A document indexed before (the same id read again) keeps its place, the run that
-        first indexed it and when; the rest is replaced by today's.
+        A set is stored at a width fitted to its size
+        (:func:`~docstage_plugins.dedup.minhash.encode_fitted`). A document indexed before
+        (the same id read again) with the same set keeps its place, the run that first
+        indexed it and when; the rest is replaced by today's. One whose set changed is
+        indexed anew, as a new document would be (a new node, this run, now): its old row
+        goes, and its old band rows, which no longer name a document, wait for the sweep
+        (:meth:`sweep`; its old set cannot give its old band keys back).
         """
         count = 0
+        moved = 0
         for doc in docs:
+            stored = minhash.fit_encoded(doc.shingles) if doc.shingles else b""
             values = (
                 self._source(doc.source),
                 doc.published,
                 doc.length,
                 doc.original,
                 doc.exact,
-                doc.shingles,
+                stored,
             )
             before = self.db.execute(
                 "SELECT node, shingles FROM dedup_docs WHERE id = ?", (doc.id,)
             ).fetchone()
-            if before is None:
-                node, run = self._new_node(doc.run_id)
-                self.db.execute(
-                    "INSERT INTO dedup_docs (source, published, length, original, exact, "
-                    "shingles, node, id, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*values, node, doc.id, run),
-                )
-            else:
-                node, shingles = before
+            count += 1
+            if before is not None and bytes(before[1]) == stored:
+                # The same set: the same band keys (but for a chance of about 2**-100: a
+                # changed set that still agrees at the fitted width would need both a
+                # shingle gone and one come to agree with others of the set).
                 self.db.execute(
                     "UPDATE dedup_docs SET source = ?, published = ?, length = ?, "
                     "original = ?, exact = ?, shingles = ? WHERE node = ?",
-                    (*values, node),
+                    (*values, before[0]),
                 )
-                if bytes(shingles) == doc.shingles:
-                    count += 1
-                    continue  # the same shingles: the same band keys
-                self._forget_bands([(node, bytes(shingles))])
+                continue
+            node, run = self._new_node(doc.run_id)
+            if before is not None:
+                self.db.execute("DELETE FROM dedup_docs WHERE node = ?", (before[0],))
+                moved += bool(before[1])
+            self.db.execute(
+                "INSERT INTO dedup_docs (source, published, length, original, exact, "
+                "shingles, node, id, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*values, node, doc.id, run),
+            )
             self._buffer(node, np.asarray(doc.bands))
-            count += 1
         self._flush_bands()
+        self._save_last_node()
+        if moved:
+            self._orphaned(moved)
         return count
 
     def _source(self, name: str) -> int:
@@ -310,8 +345,7 @@ class CopyIndex:
     def _new_node(self, run_id: str) -> tuple[int, int]:
         """The next node, and the number of ``run_id`` (recorded with its first node)."""
         if self._next_node is None:
-            (last,) = self.db.execute("SELECT MAX(node) FROM dedup_docs").fetchone()
-            self._next_node = (last or 0) + 1
+            self._next_node = self._last_node() + 1
         node = self._next_node
         self._next_node += 1
         run = self._run_numbers.get(run_id)
@@ -325,17 +359,22 @@ class CopyIndex:
             self._runs[run] = run_id
         return node, run
 
-    def _forget_bands(self, docs: Sequence[tuple[int, bytes]]) -> None:
-        """Delete the band rows of these ``(node, encoded shingles)`` (recomputed from the
-        sets: the table is keyed by band key, not by node)."""
-        self._flush_bands()
-        with_sets = [(node, minhash.decode_set(sets)) for node, sets in docs if sets]
-        if not with_sets:
-            return
-        keys = prefixes(band_keys_of([s for _, s in with_sets], self.settings))
-        nodes = np.repeat([node for node, _ in with_sets], keys.shape[1])
-        rows = sorted(set(zip(keys.ravel().tolist(), nodes.tolist(), strict=True)))
-        self.db.executemany("DELETE FROM dedup_bands WHERE prefix = ? AND node = ?", rows)
+    def _last_node(self) -> int:
+        """The highest node ever given: never given again, so that a band row left by a
+        document no longer indexed never names a later one (a store from before the
+        record had no such rows: its highest indexed node will do)."""
+        stored = self.db.execute(
+            "SELECT value FROM dedup_settings WHERE key = ?", (_LAST_NODE,)
+        ).fetchone()
+        (last,) = self.db.execute("SELECT MAX(node) FROM dedup_docs").fetchone()
+        return max(int(stored[0]) if stored else 0, last or 0)
+
+    def _save_last_node(self) -> None:
+        if self._next_node is not None:
+            self.db.execute(
+                "INSERT OR REPLACE INTO dedup_settings VALUES (?, ?)",
+                (_LAST_NODE, str(self._next_node - 1)),
+            )
 
     def _buffer(self, node: int, keys: np.ndarray) -> None:
         self._band_prefixes += prefixes(keys).tolist()
@@ -374,30 +413,63 @@ class CopyIndex:
             zip(RETENTION_KEYS, (json.dumps(max_age_days), json.dumps(max_documents)), strict=True),
         )
         cut = self._first_kept(max_age_days, max_documents)
-        expired = 0
-        start = -(1 << 62)
-        while True:
-            chunk = self.db.execute(
-                "SELECT node, shingles FROM dedup_docs WHERE node >= ? AND node < ? "
-                "ORDER BY node LIMIT ?",
-                (start, cut, _EXPIRE_CHUNK),
-            ).fetchall()
-            if not chunk:
-                break
-            self._forget_bands([(node, bytes(sets)) for node, sets in chunk])
-            self.db.execute(
-                "DELETE FROM dedup_docs WHERE node >= ? AND node <= ?", (start, chunk[-1][0])
-            )
-            expired += len(chunk)
-            start = chunk[-1][0] + 1
+        expired, with_sets = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(length(shingles) > 0), 0) FROM dedup_docs "
+            "WHERE node < ?",
+            (cut,),
+        ).fetchone()
         if expired:
+            self.db.execute("DELETE FROM dedup_docs WHERE node < ?", (cut,))
             # Runs are numbered in node order: those before the first one left have none.
             first = self.db.execute("SELECT run FROM dedup_docs ORDER BY node LIMIT 1").fetchone()
             self.db.execute(
                 "DELETE FROM dedup_runs WHERE number < ?", (first[0] if first else 1 << 62,)
             )
             self._load_runs()
-        return expired
+        if with_sets:
+            self._orphaned(with_sets)
+        return int(expired)
+
+    # --- band rows of documents no longer indexed -----------------------------------------
+
+    def _orphaned(self, documents: int) -> None:
+        """Count the band rows ``documents`` left behind (about one per band each), and
+        sweep them all once they are :data:`SWEEP_SHARE` of the rows of those indexed."""
+        orphans = self.orphan_rows() + documents * self._band_count()
+        indexed = len(self) * self._band_count()
+        if orphans > SWEEP_SHARE * indexed:
+            self.sweep()
+            return
+        self.db.execute(
+            "INSERT OR REPLACE INTO dedup_settings VALUES (?, ?)", (ORPHAN_ROWS, str(orphans))
+        )
+
+    def _band_count(self) -> int:
+        return minhash.choose_bands(
+            float(self.settings["threshold"]), int(self.settings["permutations"])
+        )[0]
+
+    def orphan_rows(self) -> int:
+        """About how many band rows name a document no longer indexed (expired, or read
+        again with another text) since the last sweep: they only propose candidates that
+        are no longer there."""
+        found = self.db.execute(
+            "SELECT value FROM dedup_settings WHERE key = ?", (ORPHAN_ROWS,)
+        ).fetchone()
+        return int(found[0]) if found else 0
+
+    def sweep(self) -> int:
+        """Delete the band rows of documents no longer indexed; return how many.
+
+        One pass over the band table (it is keyed by prefix, not by document), which
+        expiry runs only once such rows are a good share of it, and ``pipeline state
+        --compact`` runs too (the same statement, :data:`SWEEP`).
+        """
+        self._flush_bands()
+        deleted = self.db.execute(SWEEP).rowcount
+        self.db.execute("DELETE FROM dedup_settings WHERE key = ?", (ORPHAN_ROWS,))
+        log.info("dedup index swept", band_rows=deleted)
+        return int(deleted)
 
     def _first_kept(self, max_age_days: int | None, max_documents: int | None) -> int:
         """The node from which documents are kept (the ones below it expire)."""

@@ -6,13 +6,19 @@ current one, in the run's transaction, the first time a run opens them):
 1. ``dedup_docs`` only: each document's band keys in a blob of its row, its run id and
    source as text;
 2. the band keys moved to ``dedup_bands`` (one row per document and whole band key);
-3. (current) the run and the source as numbers into ``dedup_runs`` and ``dedup_sources``,
+3. the run and the source as numbers into ``dedup_runs`` and ``dedup_sources``,
    when each run indexed, and band-key prefixes in ``dedup_bands``. Documents of a
    migrated store count as indexed when it was migrated: their runs' times were never
-   recorded, so retention by age starts counting for them then.
+   recorded, so retention by age starts counting for them then;
+4. (current) the same tables, the shingle sets stored at a width fitted to their size
+   (set format 2, :func:`~docstage_plugins.dedup.minhash.encode_fitted`, about half the
+   bytes), recorded as ``set_format`` in ``dedup_settings``; band rows of a document no
+   longer indexed are left to a sweep. The sets of a store of an earlier layout are
+   re-encoded where they are (:func:`fit_sets`).
 
 The rebuilt tables are new ones: the old ones' pages become free pages of the file,
-which ``pipeline state --compact`` gives back.
+which ``pipeline state --compact`` gives back (re-encoded sets leave free space in their
+pages, given back the same way).
 """
 
 from __future__ import annotations
@@ -21,6 +27,14 @@ import sqlite3
 from collections.abc import Iterator
 
 import numpy as np
+
+from docstage_plugins.dedup import minhash
+
+#: ``dedup_settings`` key: the format of the stored sets (none recorded: format 1).
+SET_FORMAT = "set_format"
+_FITTED = "2"
+#: Sets re-encoded per statement.
+_FIT_CHUNK = 4096
 
 SETTINGS_TABLE = (
     "CREATE TABLE IF NOT EXISTS dedup_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -111,3 +125,30 @@ def migrate(db: sqlite3.Connection, now: int) -> Iterator[tuple[int, np.ndarray]
         for node, blob in db.execute("SELECT node, bands FROM dedup_docs_old"):
             yield node, np.frombuffer(blob, dtype="<u8")
     db.execute("DROP TABLE dedup_docs_old")
+
+
+def fit_sets(db: sqlite3.Connection) -> int:
+    """Re-encode the whole-hash sets (format 1) of ``dedup_docs`` at their fitted width,
+    once per store; return how many. The sets a later run compares with are then the same
+    as if this docstage had indexed them."""
+    recorded = db.execute(
+        "SELECT value FROM dedup_settings WHERE key = ?", (SET_FORMAT,)
+    ).fetchone()
+    if recorded is not None and recorded[0] == _FITTED:
+        return 0
+    count, start = 0, -(1 << 62)
+    while True:
+        chunk = db.execute(
+            "SELECT node, shingles FROM dedup_docs WHERE node > ? ORDER BY node LIMIT ?",
+            (start, _FIT_CHUNK),
+        ).fetchall()
+        if not chunk:
+            break
+        db.executemany(
+            "UPDATE dedup_docs SET shingles = ? WHERE node = ?",
+            [(minhash.fit_encoded(bytes(sets)), node) for node, sets in chunk if sets],
+        )
+        count += sum(1 for _, sets in chunk if sets)
+        start = chunk[-1][0]
+    db.execute("INSERT OR REPLACE INTO dedup_settings VALUES (?, ?)", (SET_FORMAT, _FITTED))
+    return count
