@@ -399,6 +399,178 @@ def run_scale(
     return result
 
 
+# --- scale: the candidate search -------------------------------------------------------
+
+
+def generated(folder: Path, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` documents of a ``benchmarks/corpus.py`` corpus (``docs.jsonl``),
+    without their texts (:func:`generated_texts` streams them)."""
+    rows = []
+    with open(folder / "docs.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            if len(rows) == count:
+                break
+            r = json.loads(line)
+            rows.append(article(r["id"], r["source"], r.get("published"), None, "", r["topic"]))
+    if len(rows) < count:
+        raise SystemExit(f"{folder} has {len(rows):,} documents, fewer than {count:,}")
+    return rows
+
+
+def generated_texts(folder: Path, count: int) -> Callable[[], Any]:
+    """The texts of :func:`generated`'s documents, read from the file again when asked."""
+
+    def texts() -> Any:
+        with open(folder / "docs.jsonl", encoding="utf-8") as handle:
+            for _, line in zip(range(count), handle, strict=False):
+                yield json.loads(line)["text"]
+
+    return texts
+
+
+def story_docs(rows: Sequence[dict[str, Any]], entities: Sequence[tuple[str, ...]] | None) -> list:
+    from docstage_plugins.dedup.stories import StoryDoc
+
+    return [
+        StoryDoc(
+            id=row["id"],
+            source=row["source"],
+            title=row["title"],
+            published=row["date"],
+            entities=entities[i] if entities else (),
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (user + system) so far."""
+    return time.process_time()
+
+
+def scale_of(folder: Path, count: int, search: str) -> None:
+    """Run in a fresh process: ``cluster_stories`` on ``count`` generated documents, the
+    texts streamed from the file; print its CPU seconds and the peak RSS it adds."""
+    from docstage_plugins.dedup.stories import StoryOptions, cluster_stories
+
+    rows = generated(folder, count)
+    docs = story_docs(rows, None)
+    texts = generated_texts(folder, count)
+    gc.collect()
+    before = reset_peak_rss()
+    started = cpu_seconds()
+    ids = cluster_stories(docs, texts, StoryOptions(), search=search)
+    seconds = cpu_seconds() - started
+    peak = peak_rss_mib()
+    print(
+        json.dumps(
+            {
+                "documents": count,
+                "search": search,
+                "cpu_seconds": seconds,
+                "ms_per_document": 1000 * seconds / count,
+                "rss_before_mib": before,
+                "peak_rss_mib": peak,
+                "added_mib": peak - before,
+                "stories": len(set(ids)),
+            }
+        )
+    )
+
+
+def run_scale_of(folder: Path, count: int, search: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--scale-of", str(count), "--generated", str(folder)]
+    done = subprocess.run([*command, "--search", search], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"scale run at {count:,} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def agreement(
+    rows: Sequence[dict[str, Any]],
+    texts: Callable[[], Any],
+    entities: Sequence[tuple[str, ...]] | None = None,
+    gold: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The candidate search against the exact one on the same documents: the share of the
+    exact neighbour pairs the candidates find, the ARI between the two story labelings,
+    each one's ARI against ``gold``, and the CPU seconds of each search."""
+    from docstage_plugins.dedup.stories import StoryOptions, stories_of, story_neighbours
+
+    docs, options = story_docs(rows, entities), StoryOptions()
+    out: dict[str, Any] = {"documents": len(rows)}
+    graphs, labels = {}, {}
+    for search in ("exact", "candidates"):
+        started = cpu_seconds()
+        order, graph = story_neighbours(docs, texts, options, search=search)
+        out[f"{search}_search_cpu_seconds"] = cpu_seconds() - started
+        rows_at, columns_at = graph.nonzero()
+        ids = np.asarray(order)
+        graphs[search] = set(zip(ids[rows_at].tolist(), ids[columns_at].tolist(), strict=True))
+        labels[search] = stories_of(docs, order, graph, options.threshold)
+        del graph
+        if gold is not None:
+            out[f"{search}_ari_to_gold"] = float(adjusted_rand_score(gold, labels[search]))
+    exact = graphs["exact"]
+    out["neighbour_pairs"] = len(exact)
+    out["neighbour_recall"] = len(exact & graphs["candidates"]) / max(1, len(exact))
+    out["ari_between"] = float(adjusted_rand_score(labels["exact"], labels["candidates"]))
+    out["same_ids"] = sum(a == b for a, b in zip(*labels.values(), strict=True)) / len(rows)
+    return out
+
+
+def evaluate_candidates(
+    args: argparse.Namespace, news: list[dict[str, Any]], figures: dict[str, Any]
+) -> list[str]:
+    """``--agreement``: exact against candidates on Giveme5W1H, 20 Newsgroups, generated."""
+    table: dict[str, Any] = {}
+    table["Giveme5W1H"] = agreement(
+        news, lambda: (row["text"] for row in news), gold=[row["gold"] for row in news]
+    )
+    if args.tarball.is_file():
+        threads = twenty_news_threads(args.tarball)
+        table["20 Newsgroups"] = agreement(
+            threads, lambda: (row["text"] for row in threads), gold=[r["gold"] for r in threads]
+        )
+    for count in args.agreement:
+        rows = generated(args.generated, count)
+        table[f"generated {count}"] = agreement(rows, generated_texts(args.generated, count))
+    figures.setdefault("agreement", {}).update(table)
+    lines = ["", "Candidate search against the exact search (same documents):", ""]
+    for name, row in table.items():
+        gold = (
+            f", ARI to gold {row['exact_ari_to_gold']:.3f} exact, "
+            f"{row['candidates_ari_to_gold']:.3f} candidates"
+            if "exact_ari_to_gold" in row
+            else ""
+        )
+        lines.append(
+            f"- {name} ({row['documents']:,} documents): neighbour recall "
+            f"{row['neighbour_recall']:.4f}, ARI between the stories {row['ari_between']:.4f}"
+            f"{gold}; search {row['exact_search_cpu_seconds']:.1f} CPU-s exact, "
+            f"{row['candidates_search_cpu_seconds']:.1f} candidates"
+        )
+    return lines
+
+
+def evaluate_scale(args: argparse.Namespace, figures: dict[str, Any]) -> list[str]:
+    """``--scale``: each size in a fresh process, CPU seconds and added peak RSS."""
+    table = {
+        f"{args.search} {count}": run_scale_of(args.generated, count, args.search)
+        for count in args.scale
+    }
+    figures.setdefault("scale", {}).update(table)
+    lines = ["", f"cluster_stories on generated documents (search: {args.search}):", ""]
+    for row in table.values():
+        lines.append(
+            f"- {row['documents']:,} documents: {row['cpu_seconds']:.0f} CPU-s, "
+            f"{row['ms_per_document']:.2f} ms a document, adds {row['added_mib']:.0f} MiB "
+            f"(peak {row['peak_rss_mib']:.0f} MiB), {row['stories']:,} stories"
+        )
+    return lines
+
+
 # --- main ---------------------------------------------------------------------------
 
 
@@ -592,6 +764,47 @@ def machine_note() -> dict[str, Any]:
     }
 
 
+def counts(text: str) -> list[int]:
+    """``--scale`` and ``--agreement``: whole numbers, comma-separated."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N,N,... got {text!r}") from None
+    if any(value < 0 for value in values):
+        raise argparse.ArgumentTypeError(f"sizes must not be negative, got {text!r}")
+    return [value for value in values if value > 0]
+
+
+def scale_main(args: argparse.Namespace, parser: argparse.ArgumentParser, shared: Path) -> int:
+    """``--scale`` and ``--agreement``: figures to ``results/stories_scale.json``."""
+    if (args.scale or args.agreement) and (
+        args.generated is None or not (args.generated / "docs.jsonl").is_file()
+    ):
+        parser.error("give --generated FOLDER: a corpus written by benchmarks/corpus.py")
+    output = args.output or BENCH_DIR / "results" / "stories_scale.json"
+    figures: dict[str, Any] = json.loads(output.read_text("utf-8")) if output.is_file() else {}
+    figures["machine"] = machine_note()
+    from docstage_plugins.dedup import stories, story_candidates
+
+    figures["settings"] = {
+        "exact_up_to": stories.EXACT_UP_TO,
+        **{
+            name.strip("_").lower(): getattr(story_candidates, name)
+            for name in ("_STRONG", "_QUERY", "_POSTINGS", "_CANDIDATES", "_BLOCK")
+        },
+    }
+    lines: list[str] = []
+    if args.agreement is not None:
+        source = args.corpus or shared / "corpora" / "newsclusters" / "giveme5w1h.jsonl"
+        lines += evaluate_candidates(args, giveme5w1h(source), figures)
+    if args.scale:
+        lines += evaluate_scale(args, figures)
+    print("\n".join(lines))
+    output.write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    print(f"wrote {output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, help="giveme5w1h.jsonl")
@@ -613,6 +826,36 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REV",
         help="also run stories.py as of git revision REV: story ids and memory compared",
     )
+    parser.add_argument(
+        "--scale",
+        type=counts,
+        default=[],
+        metavar="N,N,...",
+        help="cluster_stories on the first N documents of --generated, each size in a "
+        "fresh process: CPU seconds and added peak RSS (writes results/stories_scale.json)",
+    )
+    parser.add_argument(
+        "--agreement",
+        type=counts,
+        default=None,
+        metavar="N,N,...",
+        help="the candidate search against the exact one on Giveme5W1H, all of 20 "
+        "Newsgroups and the first N documents of --generated (0: none): neighbour recall, "
+        "ARI between the stories (writes results/stories_scale.json)",
+    )
+    parser.add_argument(
+        "--generated",
+        type=Path,
+        help="a corpus written by benchmarks/corpus.py (its docs.jsonl), for --scale and "
+        "--agreement",
+    )
+    parser.add_argument(
+        "--search",
+        choices=("auto", "exact", "candidates"),
+        default="auto",
+        help="the neighbour search of --scale (default auto: exact up to EXACT_UP_TO)",
+    )
+    parser.add_argument("--scale-of", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--scale-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--module-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--subject-titles", action="store_true", help=argparse.SUPPRESS)
@@ -621,6 +864,11 @@ def main(argv: list[str] | None = None) -> int:
 
     shared = shared_folder()
     seeds_folder = args.seeds or shared / "seeds"
+    if args.scale_of is not None:
+        scale_of(args.generated, args.scale_of, args.search)
+        return 0
+    if args.scale or args.agreement is not None:
+        return scale_main(args, parser, shared)
     if args.scale_child:
         scale_child(
             args.tarball,

@@ -397,3 +397,120 @@ def test_clustering_keeps_nothing_once_it_returns() -> None:
         tracemalloc.stop()
     result = sys.getsizeof(ids) + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in ids.items())
     assert held < result + 16_384
+
+
+# --- the candidate search of large collections -----------------------------------------
+
+
+def invented_events(events: int = 12, tellings: int = 5) -> list[tuple[object, ...]]:
+    """``events`` events, each told ``tellings`` times in words no other event uses."""
+    articles: list[tuple[object, ...]] = []
+    for event in range(events):
+        words = [f"e{event}w{k}" for k in range(30)]
+        for telling in range(tellings):
+            rng = random.Random(event * 100 + telling)
+            text = " ".join([*rng.sample(words, 20), "report", "said", "today"])
+            day = f"2024-03-{1 + event:02d}"
+            title = f"e{event}w{telling} news" if telling % 2 else None
+            articles.append((f"ev{event}/t{telling}", f"Outlet {telling}", day, title, (), text))
+    return articles
+
+
+def search_cluster(articles: Sequence[tuple[object, ...]], search: str) -> dict[str, str]:
+    docs = story_docs(articles)
+    ids = cluster_stories(
+        docs, lambda: (str(a[5]) for a in articles), StoryOptions(), search=search
+    )
+    return {doc.id: story for doc, story in zip(docs, ids, strict=True)}
+
+
+def test_candidate_search_finds_the_exact_neighbours_of_clear_events() -> None:
+    articles = invented_events()
+    docs = story_docs(articles)
+
+    def texts() -> Iterable[str]:
+        return (str(a[5]) for a in articles)
+
+    order, exact = stories.story_neighbours(docs, texts, StoryOptions(), search="exact")
+    again, found = stories.story_neighbours(docs, texts, StoryOptions(), search="candidates")
+    assert again == order
+    assert (exact != 0).nnz == (found != 0).nnz > 0
+    assert ((exact != 0) != (found != 0)).nnz == 0  # the same pairs
+    np.testing.assert_allclose(found.toarray(), exact.toarray(), rtol=1e-5, atol=1e-6)
+    stories_found = search_cluster(articles, "candidates")
+    assert stories_found == search_cluster(articles, "exact")
+    assert len(set(stories_found.values())) == 12
+
+
+def test_candidate_search_on_the_articles_gives_todays_stories() -> None:
+    assert search_cluster(ARTICLES, "candidates") == cluster()
+
+
+def test_candidate_search_does_not_depend_on_the_input_order() -> None:
+    articles = invented_events(6, 4) + list(ARTICLES)
+    expected = search_cluster(articles, "candidates")
+    for seed in range(3):
+        shuffled = list(articles)
+        random.Random(seed).shuffle(shuffled)
+        assert search_cluster(shuffled, "candidates") == expected
+
+
+def test_candidate_search_leaves_documents_without_usable_text_alone() -> None:
+    blank = [(f"doc{i}", "Feed", None, None, (), text) for i, text in enumerate(["", "the of", ""])]
+    assert len(set(search_cluster(blank, "candidates").values())) == 3
+    mixed = [*blank, *ARTICLES]
+    found = search_cluster(mixed, "candidates")
+    assert found == search_cluster(mixed, "exact")
+    assert len({found["doc0"], found["doc1"], found["doc2"]}) == 3
+
+
+def test_candidate_search_removes_its_scratch_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    search_cluster(invented_events(3, 3), "candidates")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_vectors_are_the_term_vectors_in_float32(tmp_path: Path) -> None:
+    from docstage_plugins.dedup.story_candidates import disk_vectors
+    from docstage_plugins.dedup.story_vectors import analyzer
+
+    texts = [str(a[5]) for a in ARTICLES] + ["", "the of"]
+    order = list(range(len(texts)))[::-1]
+    exact = term_vectors(iter(texts), len(texts), rows=order)
+    on_disk = disk_vectors(iter(texts), len(texts), analyzer(False), tmp_path, rows=order)
+    assert on_disk.terms == exact.terms
+    every = np.arange(len(texts))
+    # Terms are numbered alike (first seen); rows hold them sorted on disk.
+    expected = exact.rows(0, len(texts))
+    expected.sort_indices()
+    got = on_disk.rows(every)
+    assert (got.indptr == expected.indptr).all()
+    assert (got.indices == expected.indices).all()
+    np.testing.assert_allclose(got.data, expected.data, rtol=1e-6)
+    assert on_disk.has_terms().tolist() == exact.has_terms().tolist()
+
+
+def test_a_term_of_the_candidate_index_keeps_only_its_heaviest_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docstage_plugins.dedup import story_candidates
+    from docstage_plugins.dedup.story_vectors import analyzer
+
+    monkeypatch.setattr(story_candidates, "_POSTINGS", 2)
+    texts = ["alpha beta", "alpha gamma delta", "alpha", "alpha beta gamma"]
+    vectors = story_candidates.disk_vectors(iter(texts), 4, analyzer(False), tmp_path)
+    present = np.ones(4, dtype=bool)
+    index = story_candidates.candidate_index([(1.0, vectors, present)], 4, tmp_path, 1 << 20)
+    sizes = np.diff(index.indptr)
+    assert sizes.tolist() == [2, 2, 2, 1]  # alpha, beta, gamma, delta
+    docs = np.fromfile(index.docs_path, dtype=np.int32)
+    assert docs[:2].tolist() == [2, 0]  # alpha weighs most where it is alone, then doc 0
+
+
+def test_an_unknown_search_is_refused() -> None:
+    with pytest.raises(ValueError, match="search must be one of auto, exact, candidates, got 'x'"):
+        cluster_stories(story_docs(), lambda: iter(()), StoryOptions(), search="x")

@@ -11,10 +11,12 @@ on different scales (long articles, short posts, with or without titles):
    floor (``date_floor``): events that run for weeks stay reachable, close dates count
    more. An optional hard ``date_window`` cuts pairs further apart.
 2. **Neighbours.** Each document keeps its ``neighbours`` most similar documents among
-   those at least ``min_similarity`` similar, found by blocked sparse products: memory
-   stays at a block of rows, never an n×n matrix. No document is kept as a neighbour by
-   more than three times ``neighbours`` others, so a digest that resembles everything
-   cannot tie the collection together.
+   those at least ``min_similarity`` similar. Up to :data:`EXACT_UP_TO` documents every
+   pair is compared, by blocked sparse products (a block of rows at a time, never an n×n
+   matrix); larger collections compare each document only with the candidates an index
+   of strong terms proposes (:mod:`.story_candidates`), so the cost per document stays
+   flat. No document is kept as a neighbour by more than three times ``neighbours``
+   others, so a digest that resembles everything cannot tie the collection together.
 3. **Shared neighbourhoods.** Two documents are as close as the cosine of their
    neighbourhood profiles (neighbour similarities squared; a document weighs itself as
    much as its best neighbour). Multiplying every similarity by a constant leaves this
@@ -28,37 +30,42 @@ do not depend on the input order. A story id is ``story-`` and 12 hex digits of 
 BLAKE2b hash of the smallest member id.
 
 **Memory.** No step keeps the texts, and each frees what it built before the next
-starts. Counting holds the vocabulary and 8 bytes per distinct term of each document; the
-vectors then hold 16 (:mod:`.story_vectors`); the neighbour search adds a block of rows
-of about 2 MiB. The links that the shared neighbourhoods write and
-average link merges hold 24 bytes per affinity pair (about 40 pairs a document on news and
-Usenet posts), the merge queue 16 bytes per pair above the threshold and the candidates
-merges make. Once :func:`cluster_stories` returns, a document keeps only its story id.
+starts. The exact search holds the vocabulary and 8 bytes per distinct term of each
+document while counting, then 16 (:mod:`.story_vectors`), and a block of rows of about 2
+MiB; the candidate search keeps its vectors and index in scratch files and 16 bytes a
+document in memory. The links that the shared neighbourhoods write and average link
+merges hold 24 bytes per affinity pair (about 40 pairs a document on news and Usenet
+posts, 50 on generated ones), the merge queue 16 bytes per pair above the threshold and
+the candidates merges make. Once :func:`cluster_stories` returns, a document keeps only
+its story id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+import shutil
+import tempfile
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
 import scipy.sparse as sp
 
 from docstage.options import above, at_least, between, option
-from docstage.spill import release_memory
+from docstage.spill import DEFAULT_MEMORY, release_memory
 from docstage.unionfind import UnionFind
-from docstage_plugins.dedup.story_vectors import (
-    Similarity,
-    TermVectors,
-    day,
-    names_text,
-    term_vectors,
-)
+from docstage_plugins.dedup.story_candidates import candidate_search
+from docstage_plugins.dedup.story_vectors import day, exact_search, names_text
 
+#: Collections up to this many documents get the exact neighbour search (every pair);
+#: larger ones the candidates of :mod:`.story_candidates`.
+EXACT_UP_TO = 30_000
+_SEARCHES = ("auto", "exact", "candidates")
 #: Rows of the shared-neighbourhood product computed at once.
 _PROFILE_ROWS = 1024
 
@@ -150,15 +157,25 @@ class StoryOptions:
 
 
 def cluster_stories(
-    docs: Sequence[StoryDoc], texts: Callable[[], Iterable[str]], options: StoryOptions
+    docs: Sequence[StoryDoc],
+    texts: Callable[[], Iterable[str]],
+    options: StoryOptions,
+    *,
+    memory: int = DEFAULT_MEMORY,
+    search: str = "auto",
 ) -> list[str]:
     """Group documents into stories.
 
     Args:
         docs: The documents, in any order.
         texts: Returns the documents' texts in the order of ``docs``; called once here,
-            and the texts are streamed (only a sparse TF-IDF matrix is kept).
+            and the texts are streamed (only the TF-IDF vectors are kept).
         options: Thresholds and weights.
+        memory: Bytes the neighbour search of a large collection may use for a block of
+            documents (the run's ``[run] memory``); its vectors go to scratch files.
+        search: ``"exact"`` compares every document with every other, ``"candidates"``
+            only with the candidates of :mod:`.story_candidates`; ``"auto"`` is exact
+            up to :data:`EXACT_UP_TO` documents.
 
     Returns:
         One story id per document, in the order of ``docs``: ``story-`` and 12 hex
@@ -166,29 +183,73 @@ def cluster_stories(
         documents give the same ids in any order.
 
     Raises:
-        ValueError: ``texts()`` yields more or fewer texts than there are documents.
+        ValueError: ``texts()`` yields more or fewer texts than there are documents, or
+            ``search`` is none of the three.
     """
-    count = len(docs)
-    if count == 0:
+    _check(search)
+    if not docs:
         return []
-    order = sorted(range(count), key=lambda i: _sort_key(docs[i]))
-    canonical = [docs[i] for i in order]
-    # Each step's result is dropped as soon as the next has used it.
-    text = term_vectors(_counted(texts(), count), count, rows=order)
-    graph = _similarity(canonical, text, options).neighbour_graph(
-        options.neighbours, options.min_similarity
-    )
-    del text
+    order, graph = story_neighbours(docs, texts, options, memory=memory, search=search)
     release_memory()
     affinity = _shared_neighbourhoods(graph, options.threshold)
-    del graph
-    labels = _average_link(affinity, options.threshold)
-    del affinity
-    story_ids = _story_ids(canonical, labels)
-    out = [""] * count
+    del graph  # each step's result is dropped as soon as the next has used it
+    return _stories(docs, order, affinity, options.threshold)
+
+
+def stories_of(
+    docs: Sequence[StoryDoc], order: list[int], graph: sp.csr_matrix, threshold: float
+) -> list[str]:
+    """Steps 3 and 4 of :func:`cluster_stories` on :func:`story_neighbours`' result."""
+    return _stories(docs, order, _shared_neighbourhoods(graph, threshold), threshold)
+
+
+def _stories(
+    docs: Sequence[StoryDoc], order: list[int], affinity: _Affinity, threshold: float
+) -> list[str]:
+    labels = _average_link(affinity, threshold)
+    story_ids = _story_ids([docs[i] for i in order], labels)
+    out = [""] * len(docs)
     for position, index in enumerate(order):
         out[index] = story_ids[position]
     return out
+
+
+def story_neighbours(
+    docs: Sequence[StoryDoc],
+    texts: Callable[[], Iterable[str]],
+    options: StoryOptions,
+    *,
+    memory: int = DEFAULT_MEMORY,
+    search: str = "auto",
+) -> tuple[list[int], sp.csr_matrix]:
+    """Step 2 of :func:`cluster_stories` alone (same arguments): the canonical order
+    (document ``order[i]`` is row ``i``) and the symmetric neighbour graph of the rows."""
+    _check(search)
+    count = len(docs)
+    order = sorted(range(count), key=lambda i: _sort_key(docs[i]))
+    canonical = [docs[i] for i in order]
+    parts: dict[str, Any] = {  # the keyword arguments both searches take
+        "titles": (options.title_weight, (doc.title or "" for doc in canonical)),
+        "names": (options.entity_weight, (names_text(doc.entities) for doc in canonical)),
+        "days": np.array([day(doc.published) for doc in canonical], dtype=np.float64),
+        "date": (options.date_half_life, options.date_floor, options.date_window),
+    }
+    if search == "exact" or (search == "auto" and count <= EXACT_UP_TO):
+        exact = exact_search(_counted(texts(), count), order, **parts)
+        return order, exact.neighbour_graph(options.neighbours, options.min_similarity)
+    folder = Path(tempfile.mkdtemp(prefix="docstage-stories-"))
+    try:
+        candidates = candidate_search(
+            _counted(texts(), count), order, folder=folder, memory=memory, **parts
+        )
+        return order, candidates.neighbour_graph(options.neighbours, options.min_similarity)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check(search: str) -> None:
+    if search not in _SEARCHES:
+        raise ValueError(f"search must be one of {', '.join(_SEARCHES)}, got {search!r}")
 
 
 def _sort_key(doc: StoryDoc) -> tuple[str, str, str, str, tuple[str, ...]]:
@@ -210,25 +271,6 @@ def _counted(texts: Iterable[str], count: int) -> Iterator[str]:
     if seen != count:
         got = "more" if seen > count else str(seen)
         raise _TextCountError(f"texts() yielded {got} texts for {count} documents")
-
-
-def _similarity(docs: Sequence[StoryDoc], text: TermVectors, options: StoryOptions) -> Similarity:
-    """The parts of ``docs``' similarity, whose text vectors are ``text`` (same order)."""
-    count = len(docs)
-    parts = [(1.0, text, np.ones(count, dtype=bool))]
-    if options.title_weight > 0:
-        titles = term_vectors((doc.title or "" for doc in docs), count)
-        parts.append((options.title_weight, titles, titles.has_terms()))
-    if options.entity_weight > 0:
-        names = term_vectors((names_text(doc.entities) for doc in docs), count, names=True)
-        parts.append((options.entity_weight, names, names.has_terms()))
-    return Similarity(
-        parts=[p for p in parts if p[1].terms > 0],
-        days=np.array([day(doc.published) for doc in docs], dtype=np.float64),
-        half_life=options.date_half_life,
-        floor=options.date_floor,
-        window=options.date_window,
-    )
 
 
 def _shared_neighbourhoods(graph: sp.csr_matrix, threshold: float) -> _Affinity:

@@ -107,7 +107,7 @@ def term_vectors(
             no stop words; otherwise English words, lowercased, accents stripped.
         rows: Document ``i`` of the result is text ``rows[i]``; ``None`` keeps the order.
     """
-    counts, terms, starts, size = _counts(values, count, _analyzer(names), rows)
+    counts, terms, starts, size = _counts(values, count, analyzer(names), rows)
     if size == 0:  # no document has a usable term
         return TermVectors.empty(count)
     # The counts go by term as integers, with where each came from; only then are they
@@ -135,7 +135,36 @@ def term_vectors(
     return vectors
 
 
-def _analyzer(names: bool) -> Callable[[str], list[str]]:
+def exact_search(
+    texts: Iterable[str],
+    order: Sequence[int],
+    *,
+    titles: tuple[float, Iterable[str]],
+    names: tuple[float, Iterable[str]],
+    days: np.ndarray,
+    date: tuple[float | None, float, int | None],
+) -> Similarity:
+    """The exact similarity of documents in canonical order (arguments as
+    :func:`.story_candidates.candidate_search`'s), its vectors in memory."""
+    count = len(order)
+    text = term_vectors(texts, count, rows=order)
+    parts = [(1.0, text, np.ones(count, dtype=bool))]
+    for (weight, values), names_only in ((titles, False), (names, True)):
+        if weight > 0:
+            vectors = term_vectors(values, count, names=names_only)
+            parts.append((weight, vectors, vectors.has_terms()))
+    half_life, floor, window = date
+    return Similarity(
+        parts=[p for p in parts if p[1].terms > 0],
+        days=days,
+        half_life=half_life,
+        floor=floor,
+        window=window,
+    )
+
+
+def analyzer(names: bool) -> Callable[[str], list[str]]:
+    """Text to terms as :func:`term_vectors` splits it (``names``: entity names)."""
     # Imported here: scikit-learn costs every `pipeline` command ~0.5 s at start-up.
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -268,11 +297,9 @@ class Similarity:
             rows.append((np.nonzero(good)[0] + start).astype(np.int32))
             cols.append(best[good].astype(np.int32))
             values.append(scores[good])
-        source, target, weight = _cap_in_degree(
-            np.concatenate(rows), np.concatenate(cols), np.concatenate(values), _HUB * keep
+        return graph_of(
+            np.concatenate(rows), np.concatenate(cols), np.concatenate(values), count, keep
         )
-        graph = sp.csr_matrix((weight, (source, target)), shape=(count, count))
-        return sp.csr_matrix(graph.maximum(graph.T))
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Similarities of rows ``start:stop`` to every document (a dense block)."""
@@ -286,14 +313,7 @@ class Similarity:
         """The date factor of rows ``start:stop`` against every document (1 when unknown)."""
         with np.errstate(invalid="ignore"):
             apart = np.abs(self.days[start:stop, None] - self.days[None, :])
-        known = ~np.isnan(apart)
-        factor = np.ones(apart.shape)
-        if self.half_life is not None:
-            decay = np.exp2(-apart[known] / self.half_life)
-            factor[known] = self.floor + (1 - self.floor) * decay
-        if self.window is not None:
-            factor[known & (apart > self.window + 0.5)] = 0.0
-        return factor
+        return date_factor(apart, self.half_life, self.floor, self.window)
 
     def _cosines(self, start: int, stop: int) -> np.ndarray:
         """The weighted mean of the parts' cosines, before the date factor."""
@@ -313,6 +333,30 @@ class Similarity:
             return total
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(weights > 0, total / weights, 0.0)
+
+
+def date_factor(
+    apart: np.ndarray, half_life: float | None, floor: float, window: int | None
+) -> np.ndarray:
+    """The date factor of documents ``apart`` days apart (NaN: unknown, factor 1)."""
+    known = ~np.isnan(apart)
+    factor = np.ones(apart.shape)
+    if half_life is not None:
+        decay = np.exp2(-apart[known] / half_life)
+        factor[known] = floor + (1 - floor) * decay
+    if window is not None:
+        factor[known & (apart > window + 0.5)] = 0.0
+    return factor
+
+
+def graph_of(
+    source: np.ndarray, target: np.ndarray, weight: np.ndarray, count: int, keep: int
+) -> sp.csr_matrix:
+    """The symmetric neighbour graph of the edges ``source -> target`` (at most ``keep``
+    per source), no document kept by more than :data:`_HUB` times ``keep`` others."""
+    source, target, weight = _cap_in_degree(source, target, weight, _HUB * keep)
+    graph = sp.csr_matrix((weight, (source, target)), shape=(count, count))
+    return sp.csr_matrix(graph.maximum(graph.T))
 
 
 def _cap_in_degree(
