@@ -318,7 +318,7 @@ class Dedup(CorpusStage):
             return (doc.text for row, doc in enumerate(spool) if row in wanted)
 
         options = StoryOptions(threshold=self.story_threshold)
-        ids = cluster_stories([story_docs[r] for r in rows], texts, options)
+        ids = cluster_stories([story_docs[r] for r in rows], texts, options, memory=self._memory)
         return dict(zip(rows, ids, strict=True))
 
     def _passage_index(self, spool: Spool, rows: list[int]) -> PassageIndex | None:
