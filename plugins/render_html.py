@@ -13,6 +13,8 @@ Documents are spooled to a temporary file while the run goes on; only the storie
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 from collections import Counter
 from collections.abc import Iterator
@@ -33,6 +35,13 @@ from docstage_plugins.entities.link import EntityIndex
 from docstage_plugins.render_markdown import field, headline
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def csp_hash(script: str) -> str:
+    """The Content-Security-Policy source that allows exactly this inline script:
+    ``'sha256-…'`` of its UTF-8 bytes, base64."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
 
 
 @attrs.frozen
@@ -190,8 +199,14 @@ class RenderHtml(Renderer):
     def finish(self, summary: RunSummary) -> list[Path]:
         try:
             with AtomicFile.open(self.path) as file:
-                template = self._environment().get_template("report.html.j2")
-                file.write(template.render(**self._context(summary)))
+                environment = self._environment()
+                template = environment.get_template("report.html.j2")
+                script = environment.get_template("report.js").render()
+                file.write(
+                    template.render(
+                        **self._context(summary), script=script, script_hash=csp_hash(script)
+                    )
+                )
         finally:
             self._reset()
         return [file.path]

@@ -3,6 +3,8 @@ override ours; a render that fails midway leaves the previous report as it was."
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from pathlib import Path
 
@@ -62,6 +64,17 @@ def test_document_text_is_escaped_never_markup(run_pipeline, tmp_path: Path) -> 
     assert "&lt;b&gt;bold&lt;/b&gt;" in page
     # the page's own script is the only one, and it is ours
     assert page.count("<script>") == 1
+
+
+def test_only_our_own_script_may_run_by_its_hash(run_pipeline, tmp_path: Path) -> None:
+    page = render(run_pipeline, tmp_path, [Document(id="x", source="s", text="t")])
+    html = page.read_text(encoding="utf-8")
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html)
+    assert policy is not None
+    script_src = next(p for p in policy.group(1).split("; ") if p.startswith("script-src"))
+    script = html.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    assert script_src == f"script-src 'sha256-{digest}'"  # no 'unsafe-inline'
 
 
 def test_sections_of_stages_that_did_not_run_are_left_out(run_pipeline, tmp_path: Path) -> None:
