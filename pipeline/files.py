@@ -11,12 +11,14 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import stat
 import string
 from collections.abc import Iterator
 
 import attrs
 
 from docstage.errors import OptionError
+from docstage.stages import BadInput, Drop
 
 _MAGIC = re.compile(r"[*?\[]")
 SOURCE_FIELDS = ("parent", "folder", "stem", "name", "path")
@@ -118,6 +120,74 @@ def iter_files(pattern: str, *, option: str = "path") -> Iterator[tuple[str, str
             elif regex.match(relative):
                 yield os.path.join(base, relative), relative
         stack.extend(reversed(subfolders))
+
+
+#: The largest input file the file readers read unless ``max_file_size`` says otherwise:
+#: far above any article, far below what would exhaust memory.
+DEFAULT_MAX_FILE_SIZE = "64 MiB"
+
+
+class Unreadable(Exception):
+    """A matched path that is not read.
+
+    Attributes:
+        reason: Why, in words (a drop reason or a bad-input message).
+        skip: True when the path is not an input at all (a FIFO, a device, a socket):
+            dropped and counted; False when it is an input that cannot be used (too large,
+            unreadable): bad input, quarantined.
+    """
+
+    def __init__(self, reason: str, *, skip: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.skip = skip
+
+
+def read_file(full: str, limit: int | None = None) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes.
+
+    A FIFO would block the run and ``/dev/zero`` would fill memory, so only regular files
+    (or links to them) are opened, and never more than ``limit + 1`` bytes are read.
+
+    Raises:
+        Unreadable: It is not a regular file, is larger than ``limit`` or cannot be read.
+    """
+    try:
+        info = os.stat(full)
+    except OSError as exc:
+        raise Unreadable(f"cannot read file: {exc.strerror or exc}", skip=False) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise Unreadable("not a regular file (a device, FIFO or socket)", skip=True)
+    if limit is not None and info.st_size > limit:
+        raise Unreadable(_too_large(info.st_size, limit), skip=False)
+    try:
+        with open(full, "rb") as handle:
+            data = handle.read() if limit is None else handle.read(limit + 1)
+    except OSError as exc:
+        raise Unreadable(f"cannot read file: {exc.strerror or exc}", skip=False) from None
+    if limit is not None and len(data) > limit:  # it grew since the stat
+        raise Unreadable(_too_large(len(data), limit), skip=False)
+    return data
+
+
+def read_input(full: str, relative: str, limit: int | None = None) -> bytes | Drop | BadInput:
+    """What a file reader makes of a matched path: its bytes (:func:`read_file`), a
+    :class:`~docstage.stages.Drop` for a path that is not an input (a FIFO, a device),
+    or :class:`~docstage.stages.BadInput` for one that cannot be used (too large,
+    unreadable), located by ``relative``."""
+    try:
+        return read_file(full, limit)
+    except Unreadable as exc:
+        if exc.skip:
+            return Drop(exc.reason, location=relative)
+        return BadInput(relative, exc.reason)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (
+        f"file of {size:,} bytes is larger than max_file_size ({limit:,} bytes); raise "
+        "max_file_size to read it"
+    )
 
 
 def source_formatter(pattern: str, *, option: str = "source", base: str = "") -> SourceFormat:

@@ -25,14 +25,16 @@ import attrs
 from docstage.document import Document
 from docstage.errors import ConfigError, OptionError
 from docstage.files import (
+    DEFAULT_MAX_FILE_SIZE,
     SourceFormat,
     decode,
     iter_files,
     looks_binary,
+    read_input,
     source_formatter,
     split_glob,
 )
-from docstage.options import option
+from docstage.options import option, parse_size, size
 from docstage.stages import BadInput, Drop, Reader, StageContext
 
 if TYPE_CHECKING:
@@ -157,6 +159,13 @@ class ReadHtml(Reader):
     allow_empty: bool = option(
         False, help="Accept a glob that matches no file (otherwise that is an error)."
     )
+    max_file_size: str | int = option(
+        DEFAULT_MAX_FILE_SIZE,
+        validator=size(1),
+        help="Larger pages are quarantined unread (a size such as '64 MiB' or bytes; a "
+        "gzipped page counts by its compressed size). Devices, FIFOs and sockets the glob "
+        "matches are always skipped.",
+    )
     favor_precision: bool = option(
         False, help="Prefer less text when unsure whether a part belongs to the article."
     )
@@ -217,12 +226,11 @@ class ReadHtml(Reader):
 
     def read(self) -> Iterator[Document | Drop | BadInput]:
         source = self._source or self._source_format()
+        limit = parse_size(self.max_file_size)
         for full, relative in iter_files(self.path):
-            try:
-                with open(full, "rb") as handle:
-                    data = handle.read()
-            except OSError as exc:
-                yield BadInput(relative, f"cannot read file: {exc.strerror or exc}")
+            data = read_input(full, relative, limit)
+            if not isinstance(data, bytes):
+                yield data
                 continue
             yield self.page(data, relative, source=source(relative))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -12,14 +13,16 @@ import attrs
 from docstage import Document, hookimpl
 from docstage.errors import OptionError
 from docstage.files import (
+    DEFAULT_MAX_FILE_SIZE,
     SourceFormat,
     decode,
     iter_files,
     looks_binary,
+    read_input,
     source_formatter,
     split_glob,
 )
-from docstage.options import option
+from docstage.options import option, parse_size, size
 from docstage.registry import StageRegistry
 from docstage.stages import BadInput, Drop, Reader, StageContext
 
@@ -61,6 +64,12 @@ class ReadFiles(Reader):
     allow_empty: bool = option(
         False, help="Accept a glob that matches no file (otherwise that is an error)."
     )
+    max_file_size: str | int = option(
+        DEFAULT_MAX_FILE_SIZE,
+        validator=size(1),
+        help="Larger files are quarantined unread (a size such as '64 MiB' or bytes). "
+        "Devices, FIFOs and sockets the glob matches are always skipped.",
+    )
     _source: SourceFormat | None = attrs.field(default=None, init=False, repr=False)
 
     def setup(self, context: StageContext) -> None:
@@ -81,12 +90,11 @@ class ReadFiles(Reader):
     def read(self) -> Iterator[Document | Drop | BadInput]:
         source = self._source or _source_format(self.source, self.path)
         stages = (self.name,)
+        limit = parse_size(self.max_file_size)
         for full, relative in iter_files(self.path):
-            try:
-                with open(full, "rb") as handle:
-                    data = handle.read()
-            except OSError as exc:
-                yield BadInput(relative, f"cannot read file: {exc.strerror or exc}")
+            data = read_input(full, relative, limit)
+            if not isinstance(data, bytes):
+                yield data
                 continue
             if not data.strip():
                 yield Drop("empty file", location=relative)
@@ -217,6 +225,9 @@ class ReadJsonl(Reader):
         used = {*mapping.values(), *extra.values(), "metadata"}
         for full, relative in iter_files(self.path):
             try:
+                if not os.path.isfile(full):  # a FIFO would block, a device never end
+                    yield Drop("not a regular file (a device, FIFO or socket)", location=relative)
+                    continue
                 handle = open(full, "rb")  # noqa: SIM115 - closed below, streamed by line
             except OSError as exc:
                 yield BadInput(relative, f"cannot read file: {exc.strerror or exc}")

@@ -5,13 +5,14 @@ command that meets an unexpected error ends in one line."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from docstage import Document, cli
+from docstage import ConfigError, Document, cli
 from docstage.cli_support import TRACEBACK_VARIABLE
 from docstage.runner.outcomes import quarantine_line
 from docstage.testing import run_pipeline
@@ -209,3 +210,62 @@ def test_the_traceback_variable_shows_the_traceback(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(TRACEBACK_VARIABLE, "1")
     with pytest.raises(RuntimeError):
         cli.main()
+
+
+# --- what a glob can match besides files --------------------------------------------------
+
+
+def read_folder(tmp_path: Path, reader: str = "read.files", **options: Any) -> Any:
+    return run_pipeline(
+        {
+            "stages": [
+                {"use": reader, "path": "in/*", **options},
+                {"use": "render.jsonl", "path": "out/docs.jsonl"},
+            ]
+        },
+        folder=tmp_path,
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
+@pytest.mark.parametrize("reader", ["read.files", "read.jsonl"])
+def test_a_fifo_and_a_link_to_a_device_are_skipped_with_a_reason(
+    tmp_path: Path, reader: str
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    line = json.dumps(GOOD) if reader == "read.jsonl" else GOOD["text"]
+    (folder / "a.txt").write_text(line + "\n", encoding="utf-8")
+    os.mkfifo(folder / "b.pipe")  # opening it would wait for a writer forever
+    (folder / "c.zero").symlink_to("/dev/zero")  # reading it would never end
+
+    result = read_folder(tmp_path, reader)
+
+    assert result.summary.exit_code == 0
+    assert len(result.documents) == 1
+    [read] = [s for s in result.summary.stages if s.use == reader]
+    assert read.dropped == {"not a regular file (a device, FIFO or socket)": 2}
+
+
+def test_a_file_over_max_file_size_is_quarantined_unread(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "small.txt").write_text("The harbour board met.", encoding="utf-8")
+    (folder / "large.txt").write_text("word " * 1000, encoding="utf-8")
+
+    result = read_folder(tmp_path, max_file_size="1 kB")
+
+    assert result.summary.exit_code == 1
+    assert [d.id for d in result.documents] == ["small.txt"]
+    [record] = result.quarantine
+    assert record["location"] == "large.txt"
+    assert record["error"] == (
+        "bad input at large.txt: file of 5,000 bytes is larger than max_file_size (1,000 bytes); raise max_file_size "
+        "to read it"
+    )
+
+
+def test_max_file_size_must_be_a_size(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    with pytest.raises(ConfigError, match="max_file_size"):
+        read_folder(tmp_path, max_file_size="big")
