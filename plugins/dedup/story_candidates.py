@@ -32,6 +32,7 @@ recall against the exact search and the agreement of the stories.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from array import array
@@ -47,7 +48,7 @@ from docstage.spill import DEFAULT_MEMORY, Partitions, release_memory
 from docstage_plugins.dedup.story_vectors import analyzer, date_factor, graph_of
 
 #: Strong terms a document puts in the index, per part (text, title, entities).
-_STRONG = 64
+_STRONG = 128
 #: Strong terms a document looks up in the index, per part.
 _QUERY = 64
 #: Documents a term of the index keeps (its heaviest).
@@ -126,8 +127,7 @@ def disk_vectors(
         rows: Document ``i`` of the result is text ``rows[i]``; ``None`` keeps the order.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    terms_path = Path(tempfile.mkstemp(suffix=".terms", dir=folder)[1])
-    weights_path = Path(tempfile.mkstemp(suffix=".weights", dir=folder)[1])
+    terms_path, weights_path = _file(folder, ".terms", 0), _file(folder, ".weights", 0)
     starts, df = _count(values, count, analyze, terms_path, weights_path)
     idf = np.log((count + 1) / (df + 1.0)) + 1.0
     del df
@@ -251,36 +251,56 @@ def strong_terms(parts: Sequence[Part], which: np.ndarray, strong: int) -> sp.cs
 
 def candidate_index(parts: Sequence[Part], count: int, folder: Path, memory: int) -> CandidateIndex:
     """Every document's strong terms, inverted; a term keeps its :data:`_POSTINGS`
-    heaviest documents (ties: the lower document)."""
+    heaviest documents (ties: the lower document).
+
+    The entries are spilled by a hash of the term (common terms are numbered first, so
+    ranges of terms would be lopsided); each partition is then sorted and written to
+    its terms' places in the files, known from the counts of the first pass.
+    """
     terms = sum(max(vectors.terms, 1) for _, vectors, _ in parts)
-    span = max(1, -(-terms // 256))
-    docs_path = Path(tempfile.mkstemp(suffix=".docs", dir=folder)[1])
-    weights_path = Path(tempfile.mkstemp(suffix=".index", dir=folder)[1])
-    sizes = np.zeros(terms, dtype=np.int64)
+    found = np.zeros(terms, dtype=np.int64)
     spill_folder = Path(tempfile.mkdtemp(prefix="index-", dir=folder))
-    with Partitions(_TERMS, "term", budget=memory // 4, span=span, folder=spill_folder) as spill:
+    with Partitions(_TERMS, "term", budget=memory // 4, folder=spill_folder) as spill:
         for which in _blocks(count if parts else 0, 1 << 14):
             strong = strong_terms(parts, which, _STRONG).tocoo()
             records = np.empty(strong.nnz, dtype=_TERMS)
             records["term"], records["doc"] = strong.col, which[strong.row]
             records["weight"] = strong.data
+            found += np.bincount(strong.col, minlength=terms)
             spill.append(records)
-        with open(docs_path, "wb") as docs_file, open(weights_path, "wb") as weights_file:
-            for records in spill:
-                order = np.lexsort((records["doc"], -records["weight"], records["term"]))
-                records = records[order]
-                term = records["term"].astype(np.int64)
-                first = np.searchsorted(term, term, side="left")
-                records = records[np.arange(len(term)) - first < _POSTINGS]
-                records["doc"].tofile(docs_file)
-                records["weight"].tofile(weights_file)
-                sizes += np.bincount(records["term"].astype(np.int64), minlength=terms)
+        indptr = np.zeros(terms + 1, dtype=np.int32)
+        np.cumsum(np.minimum(found, _POSTINGS), out=indptr[1:])
+        docs_path = _file(folder, ".docs", int(indptr[-1]) * 4)
+        weights_path = _file(folder, ".index", int(indptr[-1]) * 4)
+        for records in spill:
+            order = np.lexsort((records["doc"], -records["weight"], records["term"]))
+            records = records[order]
+            term = records["term"].astype(np.int64)
+            rank = np.arange(len(term)) - np.searchsorted(term, term, side="left")
+            kept = rank < _POSTINGS
+            at = indptr[term[kept]] + rank[kept]
+            if not len(at):
+                continue
+            # Mapped a partition at a time: written pages leave the resident memory.
+            docs = np.memmap(docs_path, dtype=np.int32, mode="r+")
+            docs[at] = records["doc"][kept]
+            weights = np.memmap(weights_path, dtype=np.float32, mode="r+")
+            weights[at] = records["weight"][kept]
+            docs.flush()
+            weights.flush()
+            del docs, weights
     shutil.rmtree(spill_folder, ignore_errors=True)
-    indptr = np.zeros(terms + 1, dtype=np.int32)
-    np.cumsum(sizes, out=indptr[1:])
     return CandidateIndex(
         indptr=indptr, docs_path=docs_path, weights_path=weights_path, count=count
     )
+
+
+def _file(folder: Path, suffix: str, size: int) -> Path:
+    """A new file of ``size`` zero bytes in ``folder``."""
+    descriptor, name = tempfile.mkstemp(suffix=suffix, dir=folder)
+    os.ftruncate(descriptor, size)
+    os.close(descriptor)
+    return Path(name)
 
 
 @attrs.frozen(kw_only=True, eq=False)
