@@ -475,7 +475,7 @@ def test_candidate_search_removes_its_scratch_files(
 
 
 def test_disk_vectors_are_the_term_vectors_in_float32(tmp_path: Path) -> None:
-    from docstage_plugins.dedup.story_candidates import disk_vectors
+    from docstage_plugins.dedup.story_files import disk_vectors
     from docstage_plugins.dedup.story_vectors import analyzer
 
     texts = [str(a[5]) for a in ARTICLES] + ["", "the of"]
@@ -498,11 +498,12 @@ def test_a_term_of_the_candidate_index_keeps_only_its_heaviest_documents(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from docstage_plugins.dedup import story_candidates
+    from docstage_plugins.dedup.story_files import disk_vectors
     from docstage_plugins.dedup.story_vectors import analyzer
 
     monkeypatch.setattr(story_candidates, "_POSTINGS", 2)
     texts = ["alpha beta", "alpha gamma delta", "alpha", "alpha beta gamma"]
-    vectors = story_candidates.disk_vectors(iter(texts), 4, analyzer(False), tmp_path)
+    vectors = disk_vectors(iter(texts), 4, analyzer(False), tmp_path)
     present = np.ones(4, dtype=bool)
     index = story_candidates.candidate_index([(1.0, vectors, present)], 4, tmp_path, 1 << 20)
     sizes = np.diff(index.indptr)
