@@ -39,6 +39,7 @@ from docstage.cli_support import (
     TRACEBACK_VARIABLE,
     fail,
     overrides_option,
+    sigterm_as_interrupt,
     unexpected,
     user_errors,
 )
@@ -257,7 +258,7 @@ def run(
         overrides = (*overrides, "run.incremental=false")
     if resume and retry_quarantined:
         raise click.UsageError("--resume and --retry-quarantined cannot be combined")
-    with user_errors():
+    with user_errors(), sigterm_as_interrupt():
         plan = make_plan(load_config(config, overrides))
         stderr = Console(stderr=True)
         show_progress = progress if progress is not None else stderr.is_terminal

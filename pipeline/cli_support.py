@@ -4,6 +4,7 @@ option (:func:`overrides_option`)."""
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -47,8 +48,33 @@ def user_errors() -> Iterator[None]:
         yield
     except DocstageError as exc:
         fail(str(exc), exc.exit_code)
+    except Terminated:
+        fail("terminated (SIGTERM); partial output was discarded", EXIT_FAILED)
     except KeyboardInterrupt:
         fail("interrupted; partial output was discarded", EXIT_FAILED)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (systemd, Kubernetes, ``timeout``): handled as Ctrl-C is."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread, so a run
+    stopped by a service manager discards its partial output and says so, like Ctrl-C."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 #: What ``--set`` says under ``pipeline run`` and ``pipeline check``.

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -58,7 +60,9 @@ class AtomicFile:
         folder = target.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+            sweep_stale(target)
+            prefix = f".{target.name}.{os.getpid()}."
+            fd, temp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise OptionError(
@@ -200,6 +204,34 @@ class Outputs:
         for file in self.pending:
             file.discard()
         self.pending.clear()
+
+
+def sweep_stale(target: Path) -> None:
+    """Remove the temporary files a killed run left beside ``target``: ours are named
+    ``.NAME.PID.*.tmp`` (or ``.NAME.PID.previous``), and a file whose process is gone is
+    stale. Files of a live process (another run writing the same output) are left."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.(?:.*\.tmp|previous)")
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is not None and not _alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                (target.parent / name).unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid() or sys.platform == "win32":  # os.kill(pid, 0) kills on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
 
 
 def _naming(exc: OSError, path: Path) -> OSError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import multiprocessing.util
+import os
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,7 +20,12 @@ import attrs
 from docstage.document import Document
 from docstage.errors import DocstageError, RunError
 from docstage.executors.base import Batches, Mapped, in_order
-from docstage.executors.workers import WorkerSpec, build_worker_stages, close_worker_stages
+from docstage.executors.workers import (
+    WorkerSpec,
+    build_worker_stages,
+    close_worker_stages,
+    exit_with_parent,
+)
 from docstage.segments import Segment, SegmentResult, empty_result, run_segment
 from docstage.stages import Transform
 
@@ -34,8 +40,9 @@ _worker_stages: dict[int, tuple[str, Transform]] = {}
 _worker_error: DocstageError | None = None
 
 
-def _init_worker(spec: WorkerSpec) -> None:
+def _init_worker(spec: WorkerSpec, coordinator: int) -> None:
     global _worker_error
+    exit_with_parent(coordinator)
     try:
         _worker_stages.update(build_worker_stages(spec))
     except DocstageError as exc:
@@ -84,7 +91,7 @@ class ProcessExecutor:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.spec,),
+                initargs=(self.spec, os.getpid()),
             )
         return self._pool
 

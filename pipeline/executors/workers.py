@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
+import time
 from typing import TYPE_CHECKING
 
 import attrs
@@ -40,6 +42,28 @@ class WorkerSpec:
     run_id: str
     stages: dict[int, tuple[str, str, bytes]]
     logging: tuple[str, int] | None
+
+
+#: How often a worker process checks that the process that started it is alive.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this worker process soon after ``parent`` (the coordinator's pid, passed by it)
+    dies: a ``kill -9`` of the run gives its workers no chance to be told, so a daemon
+    thread polls the parent's pid. The pid comes from the coordinator, not from
+    ``getppid`` here: a coordinator killed while this process was still starting would
+    otherwise never be noticed."""
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="docstage-parent-watch", daemon=True).start()
 
 
 def worker_spec(plan: Plan, run_id: str) -> WorkerSpec:
