@@ -34,7 +34,7 @@ import pickle
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import attrs
@@ -256,16 +256,26 @@ class RunCache:
     # --- corpus stages ----------------------------------------------------------------
 
     def corpus_lookup(
-        self, key: bytes, digest: bytes, state: tuple[str, int]
+        self,
+        key: bytes,
+        digest: bytes,
+        state: tuple[str, int],
+        finished: Callable[[str], bool] = lambda run_id: False,
     ) -> list[Cached] | None:
         """A corpus stage's outputs for exactly this input, if a finished run made them
-        with this state store (``state``: its stamp now) at this generation or before."""
+        with this state store (``state``: its stamp now) at this generation or before.
+
+        A run counts as finished when it marked its entries so, or when the state store
+        says it committed (``finished(run_id)``): a run killed between its state commit
+        and the cache's last commit wrote its index, so its entries hold."""
         row = self.db.execute(
-            "SELECT complete, state_id, state_generation FROM corpus_runs "
+            "SELECT complete, state_id, state_generation, run_id FROM corpus_runs "
             "WHERE key = ? AND digest = ?",
             (key, digest),
         ).fetchone()
-        if row is None or not row[0] or row[1] != state[0] or row[2] > state[1]:
+        if row is None or row[1] != state[0] or row[2] > state[1]:
+            return None
+        if not row[0] and not finished(row[3]):
             return None
         rows = self.db.execute(
             "SELECT fp, reason FROM corpus_results WHERE key = ? AND digest = ? ORDER BY seq",

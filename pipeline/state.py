@@ -200,6 +200,13 @@ class StateStore:
         ).fetchone()
         return identity, int(generation[0]) if generation is not None else 0
 
+    def finished(self, run_id: str) -> bool:
+        """Whether run ``run_id`` committed to this store."""
+        row = self.connection.execute(
+            "SELECT finished FROM docstage_runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return row is not None and row[0] is not None
+
     def commit(self) -> None:
         """Make everything this run wrote permanent (called by the runner on success)."""
         if self._connection is None:

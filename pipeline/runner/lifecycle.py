@@ -230,7 +230,8 @@ class Runner:
         drivers: Drivers | CachedDrivers = plain
         if cache is not None:
             assert self._state is not None  # a dry run streams nothing
-            drivers = self._replay = CachedDrivers(plain, cache, self._state.stamp())
+            state = self._state
+            drivers = self._replay = CachedDrivers(plain, cache, state.stamp(), state.finished)
         batches = self._inputs(plain)
         stages = self._stages
         position = 0
@@ -326,8 +327,11 @@ class Runner:
         except OSError as exc:
             raise RunError(f"publishing the outputs failed: {os_error_text(exc)}") from exc
         # The store must never remember documents whose output was not written: it
-        # commits after the outputs are in place, and puts them back if it cannot.
+        # commits after the outputs are in place, and puts them back if it cannot. The
+        # cache's entries are on disk before it: a run killed after the state commit
+        # counts as finished by the state's word (RunCache.corpus_lookup).
         try:
+            self._checkpoint_cache()
             self._commit_state()
         except BaseException:
             files.restore()
@@ -345,6 +349,14 @@ class Runner:
             except sqlite3.Error as exc:
                 self._log.warning("run cache not updated", cache=str(cache.path), error=str(exc))
         return outputs, quarantine
+
+    def _checkpoint_cache(self) -> None:
+        cache = self._incremental.cache
+        if cache is not None:
+            try:
+                cache.checkpoint(force=True)
+            except sqlite3.Error as exc:
+                self._log.warning("run cache not updated", cache=str(cache.path), error=str(exc))
 
     def _commit_state(self) -> None:
         state = self._state

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import attrs
@@ -56,6 +56,8 @@ class CachedDrivers:
         cache: The run cache.
         state: The state store's stamp (:meth:`docstage.state.StateStore.stamp`): corpus
             stages' entries hold only for the store they were made with.
+        finished: Whether a run committed to the state store (its corpus entries hold
+            even if it was killed before the cache's last commit).
         kept: Per renderer position, the files of a renderer that was not run (its input
             and files are those of an earlier run).
         inputs: Per renderer position, the digest of the input it wrote, when known.
@@ -64,6 +66,7 @@ class CachedDrivers:
     plain: Drivers
     cache: RunCache
     state: tuple[str, int]
+    finished: Callable[[str], bool] = lambda run_id: False
     kept: dict[int, list[Path]] = attrs.Factory(dict)
     inputs: dict[int, bytes] = attrs.Factory(dict)
 
@@ -148,7 +151,7 @@ class CachedDrivers:
                     inputs.add(fingerprint(doc))
                     spool.append(doc)
             made = inputs.digest()
-            outcomes = cache.corpus_lookup(key, made, self.state)
+            outcomes = cache.corpus_lookup(key, made, self.state, self.finished)
             if outcomes is not None:
                 yield from self._corpus_replay(where, len(spool), outcomes)
                 return
