@@ -103,8 +103,10 @@ class IndexedDoc:
             document that was kept, and, when read back, for a copy whose original is
             no longer indexed (expired): the copy then stands for itself.
         exact: Its exact-copy key.
-        shingles: Its shingle set, encoded (:func:`docstage_plugins.dedup.minhash.encode_set`);
-            empty when it has no band keys.
+        shingles: Its shingle set, encoded: given whole
+            (:func:`~docstage_plugins.dedup.minhash.encode_set`) or fitted, stored and read
+            back fitted (:func:`~docstage_plugins.dedup.minhash.encode_fitted`); empty when
+            it has no band keys.
         bands: Its LSH band keys (given when indexing; empty when read back).
         node: Its place in the index (the order documents were first indexed); None
             before it is indexed.
