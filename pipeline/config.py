@@ -99,6 +99,13 @@ class RunSection:
         help="What happens to a document a stage fails on: 'quarantine' writes it to the "
         "quarantine file and goes on, 'skip' counts it and goes on, 'fail' stops the run.",
     )
+    duplicate_ids: Literal["quarantine", "rename"] = option(
+        "quarantine",
+        help="What happens to a document whose id a reader already gave in this run: "
+        "'quarantine' quarantines the later one (reason: duplicate id, with where the first "
+        "was read); 'rename' keeps it as ID#2 (ID#3, ...). Outputs, the manifest and the "
+        "dedup index are keyed by id, so two documents never share one.",
+    )
     quarantine: str = option(
         ".docstage/quarantine.jsonl",
         path=True,

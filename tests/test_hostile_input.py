@@ -52,7 +52,8 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_a_hostile_line_is_quarantined_and_the_run_goes_on(tmp_path: Path, case: str) -> None:
     line, reason = HOSTILE[case]
-    result = run_jsonl(tmp_path, [json.dumps(GOOD).encode(), line, json.dumps(GOOD).encode()])
+    later = {**GOOD, "id": "harbor-times/2"}
+    result = run_jsonl(tmp_path, [json.dumps(GOOD).encode(), line, json.dumps(later).encode()])
 
     assert result.summary.exit_code == 1  # finished, with quarantined input
     assert [d.text for d in result.documents] == [GOOD["text"]] * 2
@@ -260,8 +261,8 @@ def test_a_file_over_max_file_size_is_quarantined_unread(tmp_path: Path) -> None
     [record] = result.quarantine
     assert record["location"] == "large.txt"
     assert record["error"] == (
-        "bad input at large.txt: file of 5,000 bytes is larger than max_file_size (1,000 bytes); raise max_file_size "
-        "to read it"
+        "bad input at large.txt: file of 5,000 bytes is larger than max_file_size "
+        "(1,000 bytes); raise max_file_size to read it"
     )
 
 
@@ -269,3 +270,31 @@ def test_max_file_size_must_be_a_size(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     with pytest.raises(ConfigError, match="max_file_size"):
         read_folder(tmp_path, max_file_size="big")
+
+
+# --- duplicate ids ------------------------------------------------------------------------
+
+
+def test_a_second_document_with_an_id_is_quarantined_not_merged(tmp_path: Path) -> None:
+    first = {"id": "dup", "text": "The harbour board met on Tuesday."}
+    second = {"id": "dup", "text": "A storm closed the ferry route."}
+    result = run_jsonl(tmp_path, [json.dumps(first).encode(), json.dumps(second).encode()])
+
+    assert result.summary.exit_code == 1
+    assert [(d.id, d.text) for d in result.documents] == [("dup", first["text"])]
+    [record] = result.quarantine
+    assert record["error"] == "duplicate id 'dup': a document read earlier in this run has it"
+    assert record["document"]["text"] == second["text"]  # nothing lost
+    assert record["location"] == "in.jsonl:2"
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        rows = db.execute("SELECT doc_id, status FROM docstage_manifest").fetchall()
+    assert rows == [("dup", "done")]
+
+
+def test_duplicate_ids_can_be_renamed(tmp_path: Path) -> None:
+    lines = [json.dumps({"id": "dup", "text": f"Story {n}."}).encode() for n in range(3)]
+    lines.append(json.dumps({"id": "dup#2", "text": "Taken already."}).encode())
+    result = run_jsonl(tmp_path, lines, duplicate_ids="rename")
+
+    assert result.summary.exit_code == 0
+    assert [d.id for d in result.documents] == ["dup", "dup#2", "dup#3", "dup#2#2"]

@@ -9,6 +9,7 @@ of the run cache: :mod:`docstage.runner.replay` wraps them when the run uses it.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,11 +49,18 @@ class Drivers:
         executor: Runs the segments of transforms.
         batch_size: ``[run] batch_size``: the size of the batches readers and corpus
             stages put out.
+        duplicate_ids: ``[run] duplicate_ids``: what happens to a document whose id a
+            reader already gave (:class:`UniqueIds`).
     """
 
     outcomes: Outcomes
     executor: Executor
     batch_size: int
+    duplicate_ids: str = "quarantine"
+    ids: UniqueIds = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.ids = UniqueIds(self.duplicate_ids)
 
     def read(self, readers: Sequence[StageRun], progress: Callable[[int], None] | None) -> Batches:
         """The readers' documents, one reader after the other, in batches."""
@@ -70,7 +78,12 @@ class Drivers:
                 for item in items:
                     seen += 1
                     if isinstance(item, Document):
-                        batch.append(item)
+                        checked = self.ids.check(item)
+                        if isinstance(checked, str):
+                            error = StageError(checked, stage=where.name)
+                            outcomes.failed(where, item, error, settle=False)
+                            continue
+                        batch.append(checked)
                         if len(batch) >= size:
                             break
                     elif isinstance(item, Drop):
@@ -203,6 +216,39 @@ class Drivers:
             stats.seconds += perf() - started
             if out:
                 yield out
+
+
+class UniqueIds:
+    """The ids readers gave in this run, so that a second document with one is caught.
+
+    Ids are kept as 8-byte hashes (a Python set: about 70 bytes a document).
+
+    Attributes:
+        policy: ``[run] duplicate_ids``: ``"quarantine"`` or ``"rename"``.
+    """
+
+    def __init__(self, policy: str) -> None:
+        self.policy = policy
+        self._seen: set[int] = set()
+
+    def check(self, doc: Document) -> Document | str:
+        """``doc`` (renamed if need be), or why it is quarantined."""
+        key = _id_hash(doc.id)
+        if key not in self._seen:
+            self._seen.add(key)
+            return doc
+        if self.policy == "quarantine":
+            return f"duplicate id '{doc.id}': a document read earlier in this run has it"
+        number = 2
+        while _id_hash(renamed := f"{doc.id}#{number}") in self._seen:
+            number += 1
+        self._seen.add(_id_hash(renamed))
+        return attrs.evolve(doc, id=renamed)
+
+
+def _id_hash(doc_id: str) -> int:
+    digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def _guarded(stage: PlannedStage, items: Iterator[object]) -> Iterator[object]:

@@ -225,7 +225,7 @@ class Runner:
         """Chain the stages' drivers, pull every document through; the number that came out."""
         assert self._executor is not None
         settings = self.plan.config.run
-        plain = Drivers(self._outcomes, self._executor, settings.batch_size)
+        plain = Drivers(self._outcomes, self._executor, settings.batch_size, settings.duplicate_ids)
         cache = self._incremental.cache
         drivers: Drivers | CachedDrivers = plain
         if cache is not None:

@@ -239,8 +239,12 @@ class Outcomes:
         raw: str | None = None,
         *,
         trace: str | None = None,
+        settle: bool = True,
     ) -> None:
         """A stage failed on a document (or a reader on input): apply ``[run] on_error``.
+
+        ``settle=False`` leaves the manifest alone: the failure is of a document that shares
+        its id with one the manifest already tracks (a duplicate id).
 
         Raises:
             RunError: ``on_error = "fail"``: the run stops, naming the stage and document.
@@ -255,7 +259,7 @@ class Outcomes:
         location = location or document_location(doc)
         doc_id = doc.id if doc is not None else None
         policy = self.run.plan.config.run.on_error
-        if doc is not None and self.manifest is not None and policy != "fail":
+        if doc is not None and self.manifest is not None and policy != "fail" and settle:
             status = "quarantined" if policy == "quarantine" else "skipped"
             self.manifest.settle(doc.id, status, where.config_hash, stage.name, message)
         self.log.warning(
