@@ -71,7 +71,11 @@ class AtomicFile:
             ) from None
         os.chmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; outputs follow the umask
         handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-        return cls(target, handle, Path(temp))
+        file = cls(target, handle, Path(temp))
+        together = _TOGETHER.get()
+        if together is not None:
+            together.opened.append(file)  # discarded with the run if never finished
+        return file
 
     def __enter__(self) -> AtomicFile:
         return self
@@ -142,9 +146,11 @@ class AtomicFile:
 
 @attrs.define
 class Outputs:
-    """The files of one run, finished and waiting to be published together."""
+    """The files of one run: those finished and waiting to be published together
+    (``pending``), and every one opened in the run (``opened``)."""
 
     pending: list[AtomicFile] = attrs.Factory(list)
+    opened: list[AtomicFile] = attrs.Factory(list)
     _replaced: list[tuple[Path, Path | None]] = attrs.Factory(list)
 
     def add(self, file: AtomicFile) -> None:
@@ -192,10 +198,12 @@ class Outputs:
         discard what was not published."""
         for path, kept in reversed(self._replaced):
             with contextlib.suppress(OSError):
-                if kept is not None:
-                    os.replace(kept, path)
-                else:
+                if kept is None:
                     path.unlink(missing_ok=True)
+                elif path.exists() and os.path.samefile(kept, path):
+                    kept.unlink()  # never replaced (rename does nothing between links)
+                else:
+                    os.replace(kept, path)
         self._replaced.clear()
         self.discard()
 
@@ -271,6 +279,12 @@ def outputs_together() -> Iterator[Outputs]:
         if outputs._replaced:
             outputs.confirm()
         outputs.discard()
+        # A file opened in the run and never finished (a stage that failed in setup,
+        # a plugin that forgot to abort) leaves no temporary file behind.
+        for file in outputs.opened:
+            if file not in outputs.pending:
+                file.discard()
+        outputs.opened.clear()
 
 
 def _umask() -> int:
