@@ -103,7 +103,8 @@ def apply_cuts(doc: Document, cuts: Iterable[Cut], stage: str) -> Document:
 
 
 def restore(text: str, removals: Sequence[Removal]) -> str:
-    """Undo recorded removals: put every removed piece back where it was cut.
+    """Undo recorded removals: put every removed piece back where it was cut (in place
+    of what was inserted there, for a replacement).
 
     Removals are undone stage by stage, the last stage first (a stage's removals are
     consecutive and share the ``stage:`` prefix of their rule).
@@ -115,5 +116,5 @@ def restore(text: str, removals: Sequence[Removal]) -> str:
     for group in reversed(groups):
         for removal in sorted(group, key=lambda r: r.start or 0):
             start = removal.start if removal.start is not None else len(text)
-            text = text[:start] + removal.text + text[start:]
+            text = text[:start] + removal.text + text[start + len(removal.inserted) :]
     return text

@@ -90,17 +90,21 @@ class Entity:
 
 @attrs.frozen(kw_only=True)
 class Removal:
-    """A piece of text a stage removed, recorded so a user can audit every deletion.
+    """A piece of text a stage removed (or replaced), recorded so a user can audit every
+    change and :func:`docstage.cleaning.restore` can undo it.
 
     Attributes:
         rule: The rule that removed it, e.g. ``cleanup.metadata:date-prefix``.
         text: The removed text.
         start: Offset of the removed text in the text the stage received, when known.
+        inserted: What the stage put in its place: empty for a cut; for a repair (a line
+            whose mojibake ``cleanup.normalize`` fixed) the new text.
     """
 
     rule: str
     text: str
     start: int | None = None
+    inserted: str = ""
 
 
 #: Text removed by cleanup stages, in the order they removed it.

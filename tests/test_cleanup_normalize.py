@@ -42,9 +42,8 @@ def test_whitespace_is_tidied_and_blank_lines_recorded() -> None:
     out = run(text)
     assert out.text == " Ferry link reopens.\n\nCrowds queue.\n"
     removed = out.get(REMOVED)
-    assert {r.rule for r in removed} == {"cleanup.normalize:blank"}
-    # Every line is accounted for: restoring the cut blank lines gives the line count back.
-    assert restore(out.text, removed).count("\n") == text.count("\n")
+    assert {r.rule for r in removed} == {"cleanup.normalize:blank", "cleanup.normalize:space"}
+    assert restore(out.text, removed) == text  # every character accounted for
 
 
 def test_control_and_zero_width_characters_go() -> None:
@@ -61,14 +60,49 @@ def test_clean_text_is_returned_as_it_is() -> None:
     assert STAGE.process(doc) is doc
 
 
+#: Text with what the stage works on: controls, zero-width and combining characters,
+#: Unicode spaces, latin-1 mojibake material, line breaks.
+TRICKY = st.lists(
+    st.sampled_from(
+        [
+            *"ab Ée\n\t\r\x00\x0c\x1f\x7f\x86\xa0\u0300\u0301\u200b\ufeff\u2009\u3000",
+            *["Ã", "©", "â€™", "À", "\x80", "ﬁ", "ｆ"],
+        ]
+    ),
+    max_size=40,
+).map("".join)
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.text())
-def test_arbitrary_text_never_crashes_and_keeps_its_lines(text: str) -> None:
+@given(st.one_of(st.text(), TRICKY))
+def test_every_change_is_recorded_and_restores_the_input(text: str) -> None:
     out = run(text)
-    restored = restore(out.text, out.get(REMOVED) or ())
-    assert restored.count("\n") == text.count("\n")
-    # Idempotent, but for ftfy itself, which may find new mojibake in repaired nonsense.
-    assert run(out.text, mojibake=False).text == out.text
+    assert restore(out.text, out.get(REMOVED) or ()) == text
+    nfkc = run(text, form="NFKC", max_blank_lines=0)
+    assert restore(nfkc.text, nfkc.get(REMOVED) or ()) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), TRICKY))
+def test_a_second_pass_changes_nothing(text: str) -> None:
+    out = run(text)
+    assert run(out.text).text == out.text
+
+
+def test_cases_that_were_not_idempotent() -> None:
+    for text in ["y\x0c\u0300", "\xa0À\x86"]:
+        once = run(text).text
+        assert run(once).text == once
+
+
+def test_what_each_rule_recorded() -> None:
+    out = run(" \nHar\u200bbour  news\n")
+    assert [(r.rule, r.text, r.inserted) for r in out.get(REMOVED)] == [
+        ("cleanup.normalize:space+blank", " \n", ""),
+        ("cleanup.normalize:control+space", "Har\u200bbour  news\n", "Harbour news\n"),
+    ]
+    assert run(" ").text == ""
+    assert restore("", run(" ").get(REMOVED)) == " "
 
 
 def test_mojibake_repair_never_joins_lines() -> None:

@@ -63,6 +63,7 @@ def test_record_removal_keeps_an_audit_trail() -> None:
         "rule": "cleanup.metadata:date",
         "text": "date 2021-06-16",
         "start": 0,
+        "inserted": "",
     }
 
 

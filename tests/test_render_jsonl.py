@@ -168,7 +168,12 @@ def test_record_has_the_spec_keys(run_stage: RunStage, tmp_path: Path) -> None:
     assert record["duplicates"][0]["relation"] == "near"
     assert record["shared_passages"] == []
     assert record["removed"] == [
-        {"rule": "cleanup.metadata:date-prefix", "text": "date 2021-06-16 ", "start": None}
+        {
+            "rule": "cleanup.metadata:date-prefix",
+            "text": "date 2021-06-16 ",
+            "start": None,
+            "inserted": "",
+        }
     ]
     assert record["stages"] == ["read.files", "cleanup.metadata"]
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 import attrs
 
-from docstage.cleaning import Cut, apply_cuts
-from docstage.document import Document
+from docstage.cleaning import Cut
+from docstage.document import REMOVED, Document, Removal
+from docstage.errors import StageError
 from docstage.options import at_least, option
 from docstage.stages import StageContext, Transform
 
@@ -60,12 +63,15 @@ def _tidy_spaces(text: str) -> str:
 class CleanupNormalize(Transform):
     """Repair mojibake, normalise Unicode and tidy whitespace.
 
-    Within each line: mojibake such as ``donâ€™t`` is repaired with ftfy (only text that
-    is not plain ASCII is looked at), the text is put in Unicode normal form ``form``,
-    control and zero-width characters go, runs of spaces and tabs become one space and
-    trailing spaces are cut. Between lines: more than ``max_blank_lines`` blank lines in
-    a row, and blank lines at the start and end, are cut and recorded like every other
-    removal. Line breaks inside paragraphs are kept.
+    Within each line: control and zero-width characters go, mojibake such as ``donâ€™t``
+    is repaired with ftfy (only text that is not plain ASCII is looked at), the text is
+    put in Unicode normal form ``form``, runs of spaces and tabs become one space and
+    trailing spaces are cut; the steps repeat until nothing changes, so a second pass
+    changes nothing. Between lines: more than ``max_blank_lines`` blank lines in a row,
+    and blank lines at the start and end, are cut. Line breaks inside paragraphs are
+    kept. Every line that changed is recorded under ``removed`` as it was, with what
+    replaced it (rules ``control``, ``mojibake``, ``unicode``, ``space``, ``blank``,
+    joined by ``+``), so the input can be restored exactly.
     """
 
     name: ClassVar[str] = "cleanup.normalize"
@@ -90,35 +96,65 @@ class CleanupNormalize(Transform):
             import ftfy  # noqa: F401 - fail at setup, not on the first document
 
     def process(self, doc: Document) -> Document:
-        # Within lines first (the line count stays), then blank lines are cut and recorded.
         text = doc.text
-        fixed = text
-        if self.mojibake and not fixed.isascii():
-            fixed = _fix_mojibake(fixed)
-        if self.form != "none" and not fixed.isascii():
-            fixed = unicodedata.normalize(self.form, fixed)
-        if self.whitespace:
-            # Whole-text passes: a regex over the text is far cheaper than a loop over lines.
-            if not fixed.isascii():
-                fixed = _ZERO_WIDTH.sub("", fixed)
-            if _CONTROL.search(fixed):
-                fixed = _CONTROL.sub("", fixed)
-            fixed = _tidy_spaces(fixed)
-        if fixed != text:
-            doc = doc.evolve(text=fixed)
-        if self.whitespace:
-            doc = self._cut_blank_lines(doc)
-        return doc
+        fixed = self._normalized(text)
+        cuts = self._blank_cuts(fixed) if self.whitespace else []
+        if fixed == text and not cuts:
+            return doc
+        return self._record(doc, fixed, cuts)
 
-    def _cut_blank_lines(self, doc: Document) -> Document:
-        """Cut blank lines at both ends and beyond ``max_blank_lines`` in a row.
+    # --- within lines ------------------------------------------------------------------
 
-        Runs after the in-line pass, so a blank line is an empty line: runs of line breaks.
-        """
-        text = doc.text
+    def _steps(self) -> list[tuple[str, Callable[[str], str]]]:
+        """The in-line steps, in order: controls and zero-width characters go first, so
+        that what they separated cannot compose or read as mojibake only on a second
+        pass."""
+        steps: list[tuple[str, Callable[[str], str]]] = []
+        if self.whitespace:
+            steps.append(("control", _strip_invisible))
+        if self.mojibake:
+            steps.append(("mojibake", lambda t: t if t.isascii() else _fix_mojibake(t)))
+        if self.form != "none":
+            form = self.form
+            steps.append(("unicode", lambda t: t if t.isascii() else _normal(form, t)))
+        if self.whitespace:
+            steps.append(("space", _tidy_spaces))
+        return steps
+
+    def _normalized(self, text: str) -> str:
+        """The in-line steps over the whole text (cheaper than line by line), repeated
+        until nothing changes (a repair can reveal another): the result is idempotent."""
+        steps = self._steps()
+        for _ in range(_ROUNDS):
+            before = text
+            for _, step in steps:
+                text = step(text)
+            if text == before:
+                break
+        return text
+
+    def _rules(self, line: str) -> str:
+        """Which steps changed ``line``, e.g. ``control+space``."""
+        changed = []
+        for _ in range(_ROUNDS):
+            before = line
+            for rule, step in self._steps():
+                after = step(line)
+                if after != line and rule not in changed:
+                    changed.append(rule)
+                line = after
+            if line == before:
+                break
+        return "+".join(changed)
+
+    # --- between lines -----------------------------------------------------------------
+
+    def _blank_cuts(self, text: str) -> list[Cut]:
+        """Blank lines at both ends and beyond ``max_blank_lines`` in a row: spans of line
+        breaks only (the in-line pass has made every blank line empty)."""
         keep = self.max_blank_lines + 1  # line breaks in a row between two lines of text
         if not (text.startswith("\n") or text.endswith("\n\n") or "\n" * (keep + 1) in text):
-            return doc
+            return []
         cuts: list[Cut] = []
         leading = _LEADING.match(text)
         start = leading.end() if leading else 0
@@ -134,7 +170,70 @@ class CleanupNormalize(Transform):
         for run in _BREAKS.finditer(text, start, end):
             if run.end() - run.start() > keep:
                 cuts.append(Cut(run.start() + keep, run.end(), "blank"))
-        return apply_cuts(doc, cuts, self.name) if cuts else doc
+        return cuts
+
+    # --- what is recorded --------------------------------------------------------------
+
+    def _record(self, doc: Document, fixed: str, cuts: list[Cut]) -> Document:
+        """The document with its normalised text and one removal per line that changed:
+        the line as it was (with its line break) and what replaced it, so that
+        :func:`docstage.cleaning.restore` gives back the input exactly."""
+        text = doc.text
+        before, after = text.split("\n"), fixed.split("\n")
+        if len(before) != len(after):  # cannot happen: no step adds or removes a break
+            raise StageError("normalising changed the number of lines", stage=self.name)
+        dropped = _dropped_breaks(fixed, cuts)
+        removals: list[Removal] = []
+        pieces: list[str] = []
+        offset = 0
+        last = len(before) - 1
+        for number, (old, new) in enumerate(zip(before, after, strict=True)):
+            old_piece = old + ("\n" if number < last else "")
+            new_piece = new + ("\n" if number < last and number not in dropped else "")
+            pieces.append(new_piece)
+            if old_piece != new_piece:
+                rule = self._rules(old) if old != new else "blank"
+                if old != new and number in dropped:
+                    rule += "+blank"
+                removals.append(
+                    Removal(
+                        rule=f"{self.name}:{rule}", text=old_piece, start=offset, inserted=new_piece
+                    )
+                )
+            offset += len(old_piece)
+        previous = doc.get(REMOVED) or ()
+        return doc.evolve(text="".join(pieces)).annotate(REMOVED, (*previous, *removals))
+
+
+#: Rounds of the in-line steps at most (one almost always suffices; ftfy's repairs can
+#: reveal another in rare text).
+_ROUNDS = 4
+
+
+def _strip_invisible(text: str) -> str:
+    """Control characters (not tab, line feed, carriage return) and zero-width ones."""
+    if not text.isascii():
+        text = _ZERO_WIDTH.sub("", text)
+    if _CONTROL.search(text):
+        text = _CONTROL.sub("", text)
+    return text
+
+
+def _normal(form: str, text: str) -> str:
+    return unicodedata.normalize(form, text)  # type: ignore[arg-type]
+
+
+def _dropped_breaks(text: str, cuts: list[Cut]) -> set[int]:
+    """The numbers of the lines whose line break ``cuts`` remove (cuts hold breaks only)."""
+    if not cuts:
+        return set()
+    breaks = [i for i, c in enumerate(text) if c == "\n"]
+    dropped: set[int] = set()
+    for cut in cuts:
+        first = bisect.bisect_left(breaks, cut.start)
+        stop = bisect.bisect_left(breaks, cut.end)
+        dropped.update(range(first, stop))
+    return dropped
 
 
 STAGES = (CleanupNormalize,)
