@@ -35,6 +35,17 @@ siblings): the story ids of both on Giveme5W1H under several options and on all 
 Newsgroups (bodies alone, and with the Subject as title), each 20 Newsgroups run in a
 fresh process with its peak memory.
 
+With ``--agreement`` and ``--scale`` (figures to ``results/stories_scale.json``, added to
+what it holds), the neighbour search of large collections
+(:mod:`docstage_plugins.dedup.story_candidates`, used above ``EXACT_UP_TO`` documents):
+``--agreement N,...`` runs the exact and the candidate search on the same documents
+(Giveme5W1H, all of 20 Newsgroups, the first N of a generated corpus) and reports the
+share of the exact neighbour pairs the candidates find and the ARI between the two
+stories; ``--scale N,...`` runs ``cluster_stories`` on the first N documents of a corpus
+written by ``benchmarks/corpus.py`` (``--generated``), each size in a fresh process, the
+texts streamed from the file: CPU seconds (not wall time: the machine is shared) and the
+peak RSS it adds.
+
 Usage::
 
     python benchmarks/stories.py                 # everything; writes results/stories.json
@@ -42,6 +53,8 @@ Usage::
     python benchmarks/stories.py --entities none # no entity extraction (faster)
     python benchmarks/stories.py --no-20news     # Giveme5W1H only
     python benchmarks/stories.py --smoke         # invented articles, seconds
+    python benchmarks/stories.py --agreement 20000 --generated /tmp/c1m
+    python benchmarks/stories.py --scale 20000,80000,320000 --generated /tmp/c1m
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 import math
 import random
 import re
@@ -515,3 +516,28 @@ def test_a_term_of_the_candidate_index_keeps_only_its_heaviest_documents(
 def test_an_unknown_search_is_refused() -> None:
     with pytest.raises(ValueError, match="search must be one of auto, exact, candidates, got 'x'"):
         cluster_stories(story_docs(), lambda: iter(()), StoryOptions(), search="x")
+
+
+def test_benchmark_scale_runs_on_a_generated_corpus(tmp_path: Path) -> None:
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    corpus, output = tmp_path / "corpus", tmp_path / "scale.json"
+    for command in (
+        [benchmarks / "corpus.py", corpus, "--smoke"],
+        [
+            *(benchmarks / "stories.py", "--scale", "300,500", "--search", "candidates"),
+            *("--generated", corpus, "--output", output),
+        ],
+    ):
+        done = subprocess.run(
+            [sys.executable, *map(str, command)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "- 500 documents:" in done.stdout
+    figures = json.loads(output.read_text(encoding="utf-8"))
+    assert sorted(figures["scale"]) == ["candidates 300", "candidates 500"]
+    assert figures["scale"]["candidates 500"]["documents"] == 500
+    assert figures["settings"]["exact_up_to"] == stories.EXACT_UP_TO
