@@ -54,9 +54,13 @@ class Segment:
     quote: bool = False
 
 
-def segments(doc: Document) -> list[Segment]:
-    """``doc.text`` cut where an entity or a shared passage starts or ends."""
+def segments(doc: Document, limit: int | None = None) -> list[Segment]:
+    """``doc.text`` cut where an entity or a shared passage starts or ends; only its
+    first ``limit`` characters, then a note, when it is longer."""
     text = doc.text
+    whole = len(text)
+    if limit is not None and whole > limit:
+        text = text[:limit]
     entities = [
         (e.start, e.end, e.label, e.canonical or e.text)
         for e in doc.entities
@@ -88,6 +92,12 @@ def segments(doc: Document) -> list[Segment]:
                 quote=inside,
             )
         )
+    if len(text) < whole:
+        note = (
+            f"\n\n[… the text is cut here: {len(text):,} of its {whole:,} characters are "
+            "shown; max_text_chars sets how many]"
+        )
+        found.append(Segment(text=note, label=None, title=None, quote=False))
     return found
 
 
@@ -123,6 +133,12 @@ class RenderHtml(Renderer):
     )
     max_entities: int = option(
         200, validator=at_least(1), help="Rows of the entity table, most widely reported first."
+    )
+    max_text_chars: int = option(
+        100_000,
+        validator=at_least(1),
+        help="Characters of a document's text shown in the report; a longer text is cut "
+        "there, with a note (the other outputs keep it whole).",
     )
     templates: Path | None = option(
         None,
@@ -266,7 +282,7 @@ class RenderHtml(Renderer):
             return
         for row, doc in enumerate(self._spool):
             if row in rows:
-                yield row, segments(doc)
+                yield row, segments(doc, self.max_text_chars)
 
 
 def _when(brief: _Brief) -> tuple[bool, str, int]:

@@ -132,3 +132,18 @@ def test_bad_options_are_one_line_errors(run_pipeline, tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     with pytest.raises(ConfigError, match=r"'path'.*is a folder"):
         run_pipeline({"stages": [{"use": "render.html", "path": "out"}]}, documents=[])
+
+
+def test_a_huge_document_is_cut_in_the_report_with_a_note(run_pipeline, tmp_path: Path) -> None:
+    text = "The harbour board met again. " * 10_000  # 290,000 characters
+    page = render(run_pipeline, tmp_path, [Document(id="x", source="s", text=text)])
+    html = page.read_text(encoding="utf-8")
+    assert "the text is cut here: 100,000 of its 290,000 characters are shown" in html
+    assert len(html) < 200_000
+    small = render(
+        run_pipeline,
+        tmp_path / "b",
+        [Document(id="x", source="s", text=text)],
+        max_text_chars=1_000,
+    )
+    assert "1,000 of its 290,000 characters" in small.read_text(encoding="utf-8")
