@@ -19,7 +19,15 @@ from typing import Any, Literal
 import attrs
 
 from docstage.errors import ConfigError, did_you_mean, display, one_of
-from docstage.options import RESERVED_KEYS, at_least, build_stage, option, parse_size, size
+from docstage.options import (
+    RESERVED_KEYS,
+    above,
+    at_least,
+    build_stage,
+    option,
+    parse_size,
+    size,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -98,6 +106,14 @@ class RunSection:
         "quarantine",
         help="What happens to a document a stage fails on: 'quarantine' writes it to the "
         "quarantine file and goes on, 'skip' counts it and goes on, 'fail' stops the run.",
+    )
+    document_timeout: float | None = option(
+        None,
+        validator=attrs.validators.optional(above(0)),
+        help="Seconds a per-document stage may spend on one document before it fails with "
+        "DocumentTimeout (quarantined, or as on_error says) and the run goes on; a batch "
+        "call gets that per document. None: no limit. POSIX only (a SIGALRM timer in the "
+        "process running the stage); code stuck inside a C call is stopped when it returns.",
     )
     duplicate_ids: Literal["quarantine", "rename"] = option(
         "quarantine",

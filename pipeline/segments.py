@@ -10,9 +10,12 @@ so observers see the same run whatever the executor.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import attrs
@@ -108,7 +111,11 @@ class SegmentResult:
 
 
 def run_segment(
-    stages: Sequence[tuple[str, Transform]], batch: list[Document], *, portable: bool = False
+    stages: Sequence[tuple[str, Transform]],
+    batch: list[Document],
+    *,
+    portable: bool = False,
+    timeout: float | None = None,
 ) -> SegmentResult:
     """Send ``batch`` through ``stages`` (``(type name, instance)`` pairs), in order.
 
@@ -117,6 +124,9 @@ def run_segment(
         batch: The documents.
         portable: The result is pickled to another process: exceptions that cannot be
             pickled are replaced by :class:`RemoteError`.
+        timeout: ``[run] document_timeout``: seconds a stage may spend on one document
+            (a batch call gets that per document) before it fails with
+            :class:`DocumentTimeout`; None for no limit.
     """
     events: list[Event] = []
     counts: list[StageCount] = []
@@ -126,7 +136,8 @@ def run_segment(
         started = perf()
         out: list[Document] = []
         kept: list[int] = []
-        for origin, (doc, result, exc) in zip(origins, _outcomes(use, instance, docs), strict=True):
+        outcomes = _outcomes(use, instance, docs, timeout)
+        for origin, (doc, result, exc) in zip(origins, outcomes, strict=True):
             if exc is not None:
                 events.append(_failure(position, origin, doc, exc, portable))
                 continue
@@ -166,12 +177,13 @@ def empty_result(stages: int) -> SegmentResult:
 
 
 def _outcomes(
-    use: str, instance: Transform, docs: list[Document]
+    use: str, instance: Transform, docs: list[Document], timeout: float | None = None
 ) -> list[tuple[Document, object, BaseException | None]]:
     """Each document with what the stage returned for it, or what it raised."""
     if type(instance).process_batch is not Transform.process_batch:
         try:
-            results = instance.process_batch(docs)
+            with deadline(timeout * len(docs) if timeout else None):
+                results = instance.process_batch(docs)
             if len(results) != len(docs):
                 raise StageError(
                     f"process_batch returned {len(results)} results for {len(docs)} documents",
@@ -188,10 +200,40 @@ def _outcomes(
     process = instance.process
     for doc in docs:
         try:
-            outcomes.append((doc, process(doc), None))
+            with deadline(timeout):
+                outcomes.append((doc, process(doc), None))
         except STAGE_ERRORS as exc:
             outcomes.append((doc, None, exc))
     return outcomes
+
+
+class DocumentTimeout(Exception):
+    """A stage spent longer than ``[run] document_timeout`` on one document."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`DocumentTimeout` in the block after ``seconds`` (a ``SIGALRM``
+    timer: POSIX, main thread; elsewhere, and for ``None``, no limit). Python code is
+    interrupted between bytecodes; a long call into C code is interrupted when it
+    returns."""
+    if not seconds or not _ALARMS or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise DocumentTimeout(f"took longer than {seconds:g} s ([run] document_timeout)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+_ALARMS = hasattr(signal, "setitimer")
 
 
 def _failure(

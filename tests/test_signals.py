@@ -4,6 +4,7 @@ files a killed run left are swept by the next one."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -120,3 +121,51 @@ def test_a_killed_runs_temporary_files_are_swept(tmp_path: Path) -> None:
         file.write("today\n")
 
     assert sorted(os.listdir(tmp_path)) == sorted(["docs.jsonl", live.name, other.name])
+
+
+# --- [run] document_timeout ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("executor", ["local", "processes"])
+def test_a_document_a_stage_is_stuck_on_is_quarantined_and_the_run_goes_on(
+    tmp_path: Path, executor: str
+) -> None:
+    write_config(tmp_path, seconds=60.0, executor=executor)
+    config = tmp_path / "p.toml"
+    config.write_text(
+        config.read_text().replace("[run]\n", "[run]\ndocument_timeout = 0.5\n"), encoding="utf-8"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "docstage", "run", "p.toml", "--no-progress"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr  # finished, with quarantined documents
+    assert time.monotonic() - started < 60  # not 4 x 60 s
+    quarantine = tmp_path / ".docstage" / "quarantine.jsonl"
+    records = [json.loads(line) for line in quarantine.read_text().splitlines()]
+    assert len(records) == 4
+    assert {r["error"] for r in records} == {
+        "DocumentTimeout: took longer than 0.5 s ([run] document_timeout)"
+    }
+
+
+def test_a_timeout_must_be_positive(tmp_path: Path) -> None:
+    write_config(tmp_path, seconds=0.0)
+    config = tmp_path / "p.toml"
+    config.write_text(
+        config.read_text().replace("[run]\n", "[run]\ndocument_timeout = 0\n"), encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "docstage", "check", "p.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "'document_timeout' must be above 0" in done.stderr

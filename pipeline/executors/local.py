@@ -24,8 +24,9 @@ class LocalExecutor:
 
     def map(self, segment: Segment, batches: Batches) -> Mapped:
         stages = [_pair(self.plan, position) for position in segment.positions]
+        timeout = self.plan.config.run.document_timeout
         for batch in batches:
-            yield batch, run_segment(stages, batch)
+            yield batch, run_segment(stages, batch, timeout=timeout)
 
     def wait_ready(self) -> None:
         pass  # the runner set the stages up in this process

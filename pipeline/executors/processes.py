@@ -38,11 +38,13 @@ R = TypeVar("R")
 
 _worker_stages: dict[int, tuple[str, Transform]] = {}
 _worker_error: DocstageError | None = None
+_worker_timeout: float | None = None
 
 
 def _init_worker(spec: WorkerSpec, coordinator: int) -> None:
-    global _worker_error
+    global _worker_error, _worker_timeout
     exit_with_parent(coordinator)
+    _worker_timeout = spec.config.run.document_timeout
     try:
         _worker_stages.update(build_worker_stages(spec))
     except DocstageError as exc:
@@ -61,7 +63,8 @@ def _ready() -> DocstageError | None:
 def _work(positions: tuple[int, ...], batch: list[Document]) -> SegmentResult:
     if _worker_error is not None:
         raise _worker_error
-    return run_segment([_worker_stages[p] for p in positions], batch, portable=True)
+    stages = [_worker_stages[p] for p in positions]
+    return run_segment(stages, batch, portable=True, timeout=_worker_timeout)
 
 
 # --- the coordinator's side -----------------------------------------------------------------

@@ -64,6 +64,7 @@ class SegmentWorker:
     def __init__(self, spec: WorkerSpec) -> None:
         self._stages: dict[int, tuple[str, Transform]] = {}
         self._error: DocstageError | None = None
+        self._timeout = spec.config.run.document_timeout
         try:
             self._stages = build_worker_stages(spec)
         except DocstageError as exc:
@@ -76,7 +77,8 @@ class SegmentWorker:
     def run(self, positions: Sequence[int], batch: list[Document]) -> SegmentResult:
         if self._error is not None:
             raise self._error
-        return run_segment([self._stages[p] for p in positions], batch, portable=True)
+        stages = [self._stages[p] for p in positions]
+        return run_segment(stages, batch, portable=True, timeout=self._timeout)
 
     def close(self) -> None:
         close_worker_stages(self._stages)
