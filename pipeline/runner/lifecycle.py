@@ -438,7 +438,7 @@ class Runner:
             stages=tuple(s.copy() for s in self.run.stats),
             documents=documents,
             quarantined=quarantined,
-            quarantine_path=quarantine.path if quarantined else None,
+            quarantine_path=quarantine.path if quarantined and failed is None else None,
             seconds=perf() - started,
             failed=failed,
             exit_code=code,
