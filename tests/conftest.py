@@ -37,6 +37,21 @@ def news_outputs(folder: Path) -> list[str]:
     ]
 
 
+def pipeline_command(
+    folder: Path, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``pipeline ARGS`` (``python -m docstage``) run in ``folder``, its output captured as
+    text; never raises for its exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "docstage", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that reads the shared evaluation data (through ``shared``, directly or by
     another fixture) is a ``corpus`` test: ``-m "not corpus"`` leaves them out."""

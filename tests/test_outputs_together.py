@@ -6,12 +6,10 @@ it was, with no temporary file behind."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from docstage.io import AtomicFile, outputs_together
 from docstage.state import StateStore
 from docstage.summary import RunSummary
 from docstage.testing import run_pipeline
+from tests.conftest import pipeline_command
 
 PREVIOUS = b"yesterday's good output\n"
 
@@ -279,13 +278,7 @@ def test_a_full_disk_fails_the_run_and_keeps_the_earlier_outputs(
         encoding="utf-8",
     )
 
-    done = subprocess.run(
-        [sys.executable, "-m", "docstage", "run", "pipeline.toml", "--no-progress"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = pipeline_command(tmp_path, "run", "pipeline.toml", "--no-progress")
 
     assert done.returncode == 3, done.stderr
     assert "No space left on device" in done.stderr
@@ -313,13 +306,7 @@ def test_a_quarantine_path_that_cannot_be_written_is_an_error_up_front(
         '[[stages]]\nuse = "render.jsonl"\npath = "out/docs.jsonl"\n',
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "docstage", *command, "p.toml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = pipeline_command(tmp_path, *command, "p.toml")
     assert done.returncode == 2, done.stdout + done.stderr
     shown = " ".join(done.stderr.split())
     assert "p.toml:3: [run]: quarantine: 'quarantine.jsonl' is a folder; name a file" in shown

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from docstage.runlock import RunLock, RunLocked, lock_path
+from tests.conftest import pipeline_command
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="runs are locked with flock")
 
@@ -53,13 +54,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def pipeline_run(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "docstage", "run", "p.toml", "--no-progress"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return pipeline_command(folder, "run", "p.toml", "--no-progress")
 
 
 def hold(folder: Path) -> subprocess.Popen[str]:

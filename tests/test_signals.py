@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from docstage.io import AtomicFile
+from tests.conftest import pipeline_command
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -136,14 +137,7 @@ def test_a_document_a_stage_is_stuck_on_is_quarantined_and_the_run_goes_on(
         config.read_text().replace("[run]\n", "[run]\ndocument_timeout = 0.5\n"), encoding="utf-8"
     )
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "docstage", "run", "p.toml", "--no-progress"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = pipeline_command(tmp_path, "run", "p.toml", "--no-progress", timeout=120)
     assert done.returncode == 1, done.stderr  # finished, with quarantined documents
     assert time.monotonic() - started < 60  # not 4 x 60 s
     quarantine = tmp_path / ".docstage" / "quarantine.jsonl"
@@ -160,12 +154,6 @@ def test_a_timeout_must_be_positive(tmp_path: Path) -> None:
     config.write_text(
         config.read_text().replace("[run]\n", "[run]\ndocument_timeout = 0\n"), encoding="utf-8"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "docstage", "check", "p.toml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = pipeline_command(tmp_path, "check", "p.toml")
     assert done.returncode == 2
     assert "'document_timeout' must be above 0" in done.stderr
