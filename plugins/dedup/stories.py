@@ -35,7 +35,7 @@ document while counting, then 16 (:mod:`.story_vectors`), and a block of rows of
 MiB; the candidate search keeps its vectors and index in scratch files and 16 bytes a
 document in memory. The links that the shared neighbourhoods write and average link
 merges hold 24 bytes per affinity pair (about 40 pairs a document on news and Usenet
-posts, 50 on generated ones), the merge queue 16 bytes per pair above the threshold and
+posts, 54 on generated ones), the merge queue 16 bytes per pair above the threshold and
 the candidates merges make. Once :func:`cluster_stories` returns, a document keeps only
 its story id.
 """
