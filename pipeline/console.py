@@ -6,8 +6,9 @@ from __future__ import annotations
 import inspect
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -32,25 +33,17 @@ def _dropped(reasons: dict[str, int]) -> str:
 
 def print_summary(console: Console, summary: RunSummary) -> None:
     """The per-stage table (in, out, dropped by reason, errors, seconds) and the outcome."""
-    table = Table(title=escape(f"Run {summary.run_id} — {summary.pipeline}"), title_justify="left")
+    table = Table(
+        title=escape(f"Run {summary.run_id} — {summary.pipeline}"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,  # no vertical rules: the numbers get the width
+    )
     names = [
         stats.name if stats.name == stats.use else f"{stats.name} ({stats.use})"
         for stats in summary.stages
     ]
-    table.add_column("#", justify="right")
-    # Stage names stay whole (they are what users type); on a narrow terminal the other
-    # columns give way.
-    table.add_column("stage", no_wrap=True, min_width=max(map(len, names), default=5))
-    table.add_column("kind")
-    table.add_column("in", justify="right")
-    table.add_column("out", justify="right")
-    table.add_column("dropped")
-    table.add_column("errors", justify="right")
-    table.add_column("cached", justify="right")
-    table.add_column("seconds", justify="right")
-    for number, (stats, name) in enumerate(zip(summary.stages, names, strict=True), start=1):
-        _row(
-            table,
+    rows = [
+        (
             str(number),
             name,
             stats.kind,
@@ -61,7 +54,35 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"{stats.cached:,}" if stats.cached else "",
             f"{stats.seconds:.2f}",
         )
-    console.print(table)
+        for number, (stats, name) in enumerate(zip(summary.stages, names, strict=True), start=1)
+    ]
+    # Names and numbers are never cut. When a table of every column at its widest cell
+    # does not fit (a narrow terminal, a CI log at 80 columns), each stage is one line.
+    headers = ("#", "stage", "kind", "in", "out", "dropped", "errors", "cached", "seconds")
+    shown = [c for c, h in enumerate(headers) if h != "cached" or any(row[c] for row in rows)]
+    widths = {c: max([len(headers[c]), *(len(row[c]) for row in rows)]) for c in shown}
+    dropped_column = headers.index("dropped")
+    needed = sum(w for c, w in widths.items() if c != dropped_column) + 12 + 2 * len(shown)
+    if needed > console.width:
+        console.print(escape(f"Run {summary.run_id} — {summary.pipeline}"))
+        for row in rows:
+            line = f"{row[0]}. {row[1]} ({row[2]}): in {row[3]}, out {row[4]}, "
+            line += f"dropped {row[5]}, errors {row[6]}, "
+            line += f"cached {row[7]}, " if row[7] else ""
+            console.print(Text(line + f"{row[8]} s"), overflow="fold")
+    else:
+        for column in shown:
+            header = headers[column]
+            if header == "dropped":
+                table.add_column(header, overflow="fold", min_width=min(widths[column], 12))
+            else:
+                justify: Literal["left", "right"] = (
+                    "right" if header not in ("stage", "kind") else "left"
+                )
+                table.add_column(header, justify=justify, no_wrap=True, min_width=widths[column])
+        for row in rows:
+            _row(table, *(row[c] for c in shown))
+        console.print(table)
     noun = "document" if summary.documents == 1 else "documents"
     where = "" if summary.executor == "local" else f" ({summary.executor} executor)"
     console.print(f"{summary.documents:,} {noun} out in {summary.seconds:.2f}s{where}")
