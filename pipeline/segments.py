@@ -177,7 +177,10 @@ def empty_result(stages: int) -> SegmentResult:
 
 
 def _outcomes(
-    use: str, instance: Transform, docs: list[Document], timeout: float | None = None
+    use: str,
+    instance: Transform,
+    docs: list[Document],
+    timeout: float | None = None,
 ) -> list[tuple[Document, object, BaseException | None]]:
     """Each document with what the stage returned for it, or what it raised."""
     if type(instance).process_batch is not Transform.process_batch:
@@ -216,7 +219,8 @@ def deadline(seconds: float | None) -> Iterator[None]:
     """Raise :class:`DocumentTimeout` in the block after ``seconds`` (a ``SIGALRM``
     timer: POSIX, main thread; elsewhere, and for ``None``, no limit). Python code is
     interrupted between bytecodes; a long call into C code is interrupted when it
-    returns."""
+    returns (a worker process stuck in one is ended by its coordinator: see
+    :mod:`docstage.executors.processes`)."""
     if not seconds or not _ALARMS or threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -157,3 +157,18 @@ def test_a_timeout_must_be_positive(tmp_path: Path) -> None:
     done = pipeline_command(tmp_path, "check", "p.toml")
     assert done.returncode == 2
     assert "'document_timeout' must be above 0" in done.stderr
+
+
+def test_a_worker_stuck_in_c_past_its_deadline_is_stopped_with_the_run(tmp_path: Path) -> None:
+    write_config(tmp_path, seconds=0.0, executor="processes")
+    config = tmp_path / "p.toml"
+    text = config.read_text().replace("[run]\n", "[run]\ndocument_timeout = 0.5\n")
+    config.write_text(text.replace("seconds = 0.0\n", "seconds = 0.0\nin_c = true\n"))
+    started = time.monotonic()
+    done = pipeline_command(tmp_path, "run", "p.toml", "--no-progress", timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert time.monotonic() - started < 100  # not the half hour the C loop takes
+    message = " ".join(done.stderr.split())
+    assert "a worker process was stuck in test.slow for over" in message
+    assert "far past [run] document_timeout" in message
+    assert (tmp_path / "out" / "docs.jsonl").read_bytes() == PREVIOUS

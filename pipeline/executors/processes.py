@@ -9,6 +9,7 @@ once; a bounded window of batches is in flight, so memory does not grow with inp
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import multiprocessing.util
 import os
@@ -120,14 +121,34 @@ class ProcessExecutor:
                 yield batch, empty_result(len(segment.positions))
             else:
                 names = ", ".join(self.plan.stages[p].name for p in segment.positions)
-                yield batch, self._get(future, names)
+                yield batch, self._get(future, names, self._limit(segment, batch))
 
-    @staticmethod
-    def _get(future: concurrent.futures.Future[R], running: str) -> R:
+    def _limit(self, segment: Segment, batch: list[Document]) -> float | None:
+        """How long a batch may take at most under ``[run] document_timeout``: every
+        document at its deadline in every stage, twice, and the batches queued before it,
+        plus half a minute; a stage stuck in one C call (which no signal interrupts) is caught
+        by this."""
+        timeout = self.plan.config.run.document_timeout
+        if timeout is None:
+            return None
+        per_batch = timeout * len(batch) * len(segment.positions)
+        return 2 * per_batch * (1 + self.window) + 30
+
+    def _get(
+        self, future: concurrent.futures.Future[R], running: str, limit: float | None = None
+    ) -> R:
         """The result of a task running ``running`` (stage names); what went wrong in the
-        worker as a :class:`RunError`."""
+        worker as a :class:`RunError`; a task still running after ``limit`` seconds ends
+        the workers and the run."""
         try:
-            return future.result()
+            return future.result(timeout=limit)
+        except concurrent.futures.TimeoutError as exc:
+            self._kill()
+            raise RunError(
+                f"a worker process was stuck in {running} for over {limit:g} s, far past "
+                "[run] document_timeout (in a call that cannot be interrupted); the workers "
+                "were stopped and the run with them"
+            ) from exc
         except BrokenProcessPool as exc:
             raise RunError(
                 f"a worker process died while running {running} ({exc}); the run is stopped "
@@ -139,6 +160,17 @@ class ProcessExecutor:
             raise RunError(str(exc)) from exc
         except Exception as exc:
             raise RunError(f"{running} failed in a worker: {type(exc).__name__}: {exc}") from exc
+
+    def _kill(self) -> None:
+        """End every worker process now (a worker stuck in C code ignores everything
+        gentler)."""
+        if self._pool is None:
+            return
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError):
+                process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:

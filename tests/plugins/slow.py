@@ -1,5 +1,6 @@
 """A test plugin file for the signal tests: a transform that takes ``seconds`` per
-document, so that a run can be stopped or killed while it works. Configs name it by path
+document (or, with ``in_c``, is stuck in one long C call), so that a run can be stopped or
+killed while it works. Configs name it by path
 in ``[pipeline] plugins``, so that worker processes import it too."""
 
 import time
@@ -17,8 +18,11 @@ class Slow(Transform):
 
     name: ClassVar[str] = "test.slow"
     seconds: float = 1.0
+    in_c: bool = False
 
     def process(self, doc):  # type: ignore[no-untyped-def]
+        if self.in_c:  # minutes in one C loop that never looks at signals
+            sum(range(10**11))
         time.sleep(self.seconds)
         return doc
 
