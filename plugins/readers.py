@@ -147,7 +147,8 @@ def parse_line(raw: bytes) -> Any:
     except RecursionError:
         raise ValueError(f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # JSONDecodeError, an integer with too many digits
-        reason = str(exc).split(":")[0] if "integer string conversion" in str(exc) else exc
+        digits = "integer string conversion" in str(exc)  # the words differ by version
+        reason = "an integer of more than 4,300 digits" if digits else exc
         raise ValueError(f"invalid JSON: {reason}") from None
     if _SURROGATE.search(raw) is not None:
         try:

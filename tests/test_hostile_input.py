@@ -37,7 +37,10 @@ def run_jsonl(tmp_path: Path, lines: list[bytes], **run: Any) -> Any:
 
 
 HOSTILE = {
-    "a 5,000-digit integer": (b'{"text": "x", "n": ' + b"9" * 5000 + b"}", "4300 digits"),
+    "a 5,000-digit integer": (
+        b'{"text": "x", "n": ' + b"9" * 5000 + b"}",
+        "an integer of more than 4,300 digits",
+    ),
     "100,000-deep nesting": (
         b'{"text": "x", "n": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
         "deeper",
