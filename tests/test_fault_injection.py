@@ -7,6 +7,7 @@ document is in exactly one of the output, the quarantine file or the recorded dr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -65,7 +66,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def manifest(folder: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(folder / "out" / "state.sqlite") as db:
+    with contextlib.closing(sqlite3.connect(folder / "out" / "state.sqlite")) as db:
         return db.execute(
             "SELECT doc_id, status, detail FROM docstage_manifest ORDER BY doc_id"
         ).fetchall()

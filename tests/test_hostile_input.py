@@ -4,6 +4,7 @@ command that meets an unexpected error ends in one line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -289,7 +290,7 @@ def test_a_second_document_with_an_id_is_quarantined_not_merged(tmp_path: Path) 
     assert record["error"] == "duplicate id 'dup': a document read earlier in this run has it"
     assert record["document"]["text"] == second["text"]  # nothing lost
     assert record["location"] == "in.jsonl:2"
-    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.sqlite")) as db:
         rows = db.execute("SELECT doc_id, status FROM docstage_manifest").fetchall()
     assert rows == [("dup", "done")]
 

@@ -5,6 +5,7 @@ it was, with no temporary file behind."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -285,7 +286,7 @@ def test_a_full_disk_fails_the_run_and_keeps_the_earlier_outputs(
     assert "Traceback" not in done.stderr
     assert_untouched(files)
     # Nothing of the failed run is remembered: the next run on a roomier disk does it all.
-    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "state.sqlite")) as db:
         rows = db.execute(
             "SELECT count(*) FROM sqlite_master WHERE name = 'docstage_manifest'"
         ).fetchone()[0]
