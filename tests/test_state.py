@@ -19,7 +19,7 @@ from docstage.errors import DataError, DocstageError
 from docstage.resolve import make_plan
 from docstage.runner import Runner
 from docstage.stages import CorpusStage, Drop, StageContext
-from docstage.state import Manifest, StateStore, read_manifest
+from docstage.state import Manifest, StateStore, open_sqlite, read_manifest
 
 
 @attrs.define(kw_only=True)
@@ -233,3 +233,23 @@ def test_manifest_rows_settled_before_and_after_they_are_written(tmp_path: Path)
         "a copy of a",
     )
     assert (rows["c"]["status"], rows["c"]["config_hash"]) == ("held", "cfg")
+
+
+def test_a_locked_store_says_so_instead_of_not_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    store = StateStore(path, "run-1")
+    store.connection  # noqa: B018 - creates the store
+    store.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(DataError) as error:
+            open_sqlite(path, where=f"[run] state: {path}", what="state store", schema="")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    message = str(error.value)
+    assert message.startswith(f"[run] state: {path}: cannot open the state store: ")
+    assert "another process is using it: is another run going on?" in message
+    assert "not a docstage" not in message
