@@ -331,7 +331,7 @@ class Runner:
         # cache's entries are on disk before it: a run killed after the state commit
         # counts as finished by the state's word (RunCache.corpus_lookup).
         try:
-            self._checkpoint_cache()
+            self._update_cache(finish=False)
             self._commit_state()
         except BaseException:
             files.restore()
@@ -342,19 +342,19 @@ class Runner:
         if replay is not None:
             for where, written in committed:
                 replay.committed(where, written)
-        cache = self._incremental.cache
-        if cache is not None:
-            try:
-                cache.finish()
-            except sqlite3.Error as exc:
-                self._log.warning("run cache not updated", cache=str(cache.path), error=str(exc))
+        self._update_cache(finish=True)
         return outputs, quarantine
 
-    def _checkpoint_cache(self) -> None:
+    def _update_cache(self, *, finish: bool) -> None:
+        """Write the run cache's entries (``finish``: and mark them the run's); a cache
+        that cannot be written costs recomputation later, never this run."""
         cache = self._incremental.cache
         if cache is not None:
             try:
-                cache.checkpoint(force=True)
+                if finish:
+                    cache.finish()
+                else:
+                    cache.checkpoint(force=True)
             except sqlite3.Error as exc:
                 self._log.warning("run cache not updated", cache=str(cache.path), error=str(exc))
 
