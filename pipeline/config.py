@@ -113,7 +113,8 @@ class RunSection:
         help="Seconds a per-document stage may spend on one document before it fails with "
         "DocumentTimeout (quarantined, or as on_error says) and the run goes on; a batch "
         "call gets that per document. None: no limit. POSIX only (a SIGALRM timer in the "
-        "process running the stage); code stuck inside a C call is stopped when it returns.",
+        "process running the stage); code stuck inside a C call is stopped when it returns, "
+        "and under processes and ray its worker is replaced once far past the deadline.",
     )
     duplicate_ids: Literal["quarantine", "rename"] = option(
         "quarantine",

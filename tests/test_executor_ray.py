@@ -33,6 +33,8 @@ from docstage.executors.ray import RayExecutor  # noqa: E402
 
 #: test.die_on, in a plugin file of its own (the processes executor's tests use it too).
 DIE_ON = Path(__file__).resolve().parent / "plugins" / "die_on.py"
+#: test.slow, stuck in one C call on the documents that hold its ``stuck_on``.
+SLOW = Path(__file__).resolve().parent / "plugins" / "slow.py"
 
 PLUGIN = '''
 """Test stages for the ray executor."""
@@ -129,7 +131,7 @@ def write_config(folder: Path, executor: str, stages: str) -> Path:
     head = f"""\
         [pipeline]
         name = "raytest"
-        plugins = ["raytest.py", "{DIE_ON.as_posix()}"]
+        plugins = ["raytest.py", "{DIE_ON.as_posix()}", "{SLOW.as_posix()}"]
 
         [run]
         executor = "{executor}"
@@ -288,6 +290,25 @@ def test_a_worker_that_dies_stops_the_run(tmp_path: Path, local_ray: Any) -> Non
     assert failed.endswith("the run is stopped and its outputs are left as they were")
     assert "\n" not in failed
     assert not (tmp_path / "ray" / "docs.jsonl").exists()
+    assert local_ray.is_initialized()
+
+
+@pytest.mark.slow
+def test_an_actor_stuck_in_c_is_replaced_and_the_run_goes_on(
+    tmp_path: Path, local_ray: Any
+) -> None:
+    write_corpus(tmp_path / "corpus", 12, words={5: "stuck"})
+    stage = '\n[[stages]]\nuse = "test.slow"\nseconds = 0.0\nstuck_on = "stuck"\n'
+    config = write_config(tmp_path, "ray", stage)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[run]\n", "[run]\ndocument_timeout = 0.5\n"), encoding="utf-8")
+    result = run_pipeline(config)
+    assert result.exit_code == 1  # finished, with a quarantined document
+    assert result.ids == [f"a{n:03d}.txt" for n in range(12) if n != 5]
+    (record,) = result.quarantine
+    assert record["document"]["id"] == "a005.txt"
+    assert record["stage"] == "test.slow"
+    assert record["error"].startswith("DocumentTimeout: stuck for over 6 s in a call")
     assert local_ray.is_initialized()
 
 

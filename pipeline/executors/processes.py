@@ -4,6 +4,11 @@ The pool has ``[run] workers`` processes, started with ``spawn`` so that no thre
 of the coordinator is inherited. Each worker rebuilds the segment's stages from their
 configured (not yet set up) instances (:mod:`docstage.executors.workers`) and sets them up
 once; a bounded window of batches is in flight, so memory does not grow with input.
+
+A worker stuck past ``[run] document_timeout`` in a call no signal interrupts is ended
+with the pool's other processes (a process pool cannot end one of its workers alone); a
+new pool takes over, the batches that were in flight go again, and the stuck batch's
+documents are isolated (:mod:`docstage.executors.isolate`).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, TypeVar
 
 import attrs
+import structlog
 
 from docstage.document import Document
 from docstage.errors import DocstageError, RunError
 from docstage.executors.base import Batches, Mapped, in_order
+from docstage.executors.isolate import Stuck, batch_limit, isolate, single_limit
 from docstage.executors.workers import (
     WorkerSpec,
     build_worker_stages,
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
     from docstage.plan import Plan
 
 R = TypeVar("R")
+
+log = structlog.get_logger()
 
 # --- inside a worker process ------------------------------------------------------------
 
@@ -88,6 +97,7 @@ class ProcessExecutor:
     window: int = 2
     name: str = "processes"
     _pool: concurrent.futures.ProcessPoolExecutor | None = attrs.field(default=None, init=False)
+    _generation: int = attrs.field(default=0, init=False)
 
     def _started(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
@@ -110,45 +120,65 @@ class ProcessExecutor:
             raise error
 
     def map(self, segment: Segment, batches: Batches) -> Mapped:
-        pool = self._started()
         limit = max(1, self.workers * self.window)
 
-        def submit(batch: list[Document]) -> concurrent.futures.Future[SegmentResult]:
-            return pool.submit(_work, segment.positions, batch)
+        def submit(batch: list[Document]) -> tuple[int, concurrent.futures.Future[SegmentResult]]:
+            return self._generation, self._started().submit(_work, segment.positions, batch)
 
-        for batch, future in in_order(batches, limit, submit, cancel=lambda f: f.cancel()):
-            if future is None:
+        handles = in_order(batches, limit, submit, cancel=lambda handle: handle[1].cancel())
+        for batch, handle in handles:
+            if handle is None:
                 yield batch, empty_result(len(segment.positions))
             else:
-                names = ", ".join(self.plan.stages[p].name for p in segment.positions)
-                yield batch, self._get(future, names, self._limit(segment, batch))
+                yield batch, self._result(segment, batch, *handle)
 
-    def _limit(self, segment: Segment, batch: list[Document]) -> float | None:
-        """How long a batch may take at most under ``[run] document_timeout``: every
-        document at its deadline in every stage, twice, and the batches queued before it,
-        plus half a minute; a stage stuck in one C call (which no signal interrupts) is caught
-        by this."""
+    def _result(
+        self,
+        segment: Segment,
+        batch: list[Document],
+        generation: int,
+        future: concurrent.futures.Future[SegmentResult],
+    ) -> SegmentResult:
+        names = ", ".join(self.plan.stages[p].name for p in segment.positions)
+        if generation != self._generation and not _succeeded(future):
+            # Its pool was ended to free a worker stuck on an earlier batch: again.
+            future = self._started().submit(_work, segment.positions, batch)
         timeout = self.plan.config.run.document_timeout
-        if timeout is None:
-            return None
-        per_batch = timeout * len(batch) * len(segment.positions)
-        return 2 * per_batch * (1 + self.window) + 30
+        limit = batch_limit(timeout, len(batch), len(segment.positions), self.window)
+        try:
+            return self._get(future, names, limit)
+        except Stuck:
+            log.warning(
+                "a worker was stuck past [run] document_timeout and was replaced; its batch "
+                "goes again one document at a time",
+                stages=names,
+                documents=len(batch),
+            )
+            return isolate(segment, batch, self._run_one)
+
+    def _run_one(self, positions: tuple[int, ...], docs: list[Document]) -> SegmentResult:
+        timeout = self.plan.config.run.document_timeout
+        assert timeout is not None  # only a stuck batch is isolated
+        names = ", ".join(self.plan.stages[p].name for p in positions)
+        future = self._started().submit(_work, positions, docs)
+        return self._get(future, names, single_limit(timeout))
 
     def _get(
         self, future: concurrent.futures.Future[R], running: str, limit: float | None = None
     ) -> R:
         """The result of a task running ``running`` (stage names); what went wrong in the
-        worker as a :class:`RunError`; a task still running after ``limit`` seconds ends
-        the workers and the run."""
+        worker as a :class:`RunError`.
+
+        Raises:
+            Stuck: The task was still running after ``limit`` seconds; the pool has been
+                replaced by one whose workers are set up.
+        """
         try:
             return future.result(timeout=limit)
-        except concurrent.futures.TimeoutError as exc:
-            self._kill()
-            raise RunError(
-                f"a worker process was stuck in {running} for over {limit:g} s, far past "
-                "[run] document_timeout (in a call that cannot be interrupted); the workers "
-                "were stopped and the run with them"
-            ) from exc
+        except concurrent.futures.TimeoutError:
+            assert limit is not None
+            self._replace()
+            raise Stuck(limit) from None
         except BrokenProcessPool as exc:
             raise RunError(
                 f"a worker process died while running {running} ({exc}); the run is stopped "
@@ -161,18 +191,25 @@ class ProcessExecutor:
         except Exception as exc:
             raise RunError(f"{running} failed in a worker: {type(exc).__name__}: {exc}") from exc
 
-    def _kill(self) -> None:
+    def _replace(self) -> None:
         """End every worker process now (a worker stuck in C code ignores everything
-        gentler)."""
-        if self._pool is None:
-            return
-        for process in list(getattr(self._pool, "_processes", {}).values()):
-            with contextlib.suppress(OSError):
-                process.kill()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = None
+        gentler) and start a new pool, waiting for its stages to be set up; the tasks of
+        the old pool are lost and must go again."""
+        if self._pool is not None:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    process.kill()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._generation += 1
+        self.wait_ready()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _succeeded(future: concurrent.futures.Future[R]) -> bool:
+    """The task is done and raised nothing."""
+    return future.done() and not future.cancelled() and future.exception() is None

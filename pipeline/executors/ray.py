@@ -7,6 +7,9 @@ transforms from the :class:`~docstage.executors.workers.WorkerSpec` and sets the
 once, then runs any segment on any batch it is sent, for the whole run. A bounded window
 of batches is in flight (``window`` per actor) and results are taken back in input order,
 so memory does not grow with the input and the output is ``local``'s, byte for byte.
+An actor stuck past ``[run] document_timeout`` in a call no signal interrupts is killed
+and replaced; what was queued on it goes again, and the stuck batch's documents are
+isolated (:mod:`docstage.executors.isolate`).
 
 Why actors and not Ray Data ``map_batches``: a Ray Data dataset is built from data at
 hand or read by its own tasks; it cannot pull from the runner's stream, so it would take
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -36,6 +39,7 @@ import structlog
 from docstage.document import Document
 from docstage.errors import ConfigError, DocstageError, RunError
 from docstage.executors.base import Batches, Mapped, in_order
+from docstage.executors.isolate import Stuck, batch_limit, isolate, single_limit
 from docstage.executors.workers import WorkerSpec, build_worker_stages, close_worker_stages
 from docstage.segments import Segment, SegmentResult, empty_result, run_segment
 from docstage.stages import Transform
@@ -147,6 +151,7 @@ class RayExecutor:
     Attributes:
         plan: The plan (for stage names in errors).
         actors: Handles of the actors, each with the plan's transforms set up.
+        make_actor: Starts a new actor (to replace a stuck one).
         owns_ray: This executor connected to Ray (or started it) and disconnects (or
             stops it) in :meth:`close`; a connection made by the caller is left open.
         window: Batches in flight per actor.
@@ -155,13 +160,17 @@ class RayExecutor:
     plan: Plan
     actors: list[Any]
     owns_ray: bool = False
+    make_actor: Callable[[], Any] | None = None
     window: int = WINDOW
     name: str = "ray"
     _load: list[int] = attrs.field(init=False)
+    #: Per actor slot, how many times its actor was replaced.
+    _generation: list[int] = attrs.field(init=False)
     _ready: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._load = [0] * len(self.actors)
+        self._generation = [0] * len(self.actors)
 
     @classmethod
     def start(cls, plan: Plan, spec: WorkerSpec, workers: int) -> RayExecutor:
@@ -185,34 +194,58 @@ class RayExecutor:
                 ray.shutdown()
             raise
         log.info("ray workers started", workers=count, connected_here=owns_ray)
-        return cls(plan, actors, owns_ray)
+        return cls(plan, actors, owns_ray, make_actor=lambda: remote.remote(shared))
 
     def map(self, segment: Segment, batches: Batches) -> Mapped:
         import ray
 
         self.wait_ready()
-        names = ", ".join(self.plan.stages[p].name for p in segment.positions)
         limit = max(1, len(self.actors) * self.window)
 
-        def submit(batch: list[Document]) -> tuple[Any, int]:
-            index = self._load.index(min(self._load))  # the least busy actor
-            self._load[index] += 1
-            return self.actors[index].run.remote(segment.positions, batch), index
+        def submit(batch: list[Document]) -> _Handle:
+            return self._submit(segment.positions, batch)
 
-        def cancel(handle: tuple[Any, int]) -> None:
+        def cancel(handle: _Handle) -> None:
             # The run stopped early: what is still queued on the actors is not needed.
-            ref, index = handle
-            self._load[index] -= 1
+            self._load[handle.slot] -= 1
             if ray.is_initialized():
-                ray.cancel(ref)
+                ray.cancel(handle.ref)
 
         for batch, handle in in_order(batches, limit, submit, cancel):
             if handle is None:
                 yield batch, empty_result(len(segment.positions))
                 continue
-            ref, index = handle
-            self._load[index] -= 1
-            yield batch, self._result(names, ref)
+            yield batch, self._batch_result(segment, batch, handle)
+
+    def _submit(self, positions: tuple[int, ...], batch: list[Document]) -> _Handle:
+        slot = self._load.index(min(self._load))  # the least busy actor
+        self._load[slot] += 1
+        ref = self.actors[slot].run.remote(positions, batch)
+        return _Handle(ref, slot, self._generation[slot], batch)
+
+    def _batch_result(
+        self, segment: Segment, batch: list[Document], handle: _Handle
+    ) -> SegmentResult:
+        timeout = self.plan.config.run.document_timeout
+        limit = batch_limit(timeout, len(batch), len(segment.positions), self.window)
+        try:
+            return self._result(segment.positions, handle, limit)
+        except Stuck:
+            log.warning(
+                "a worker was stuck past [run] document_timeout and was replaced; its batch "
+                "goes again one document at a time",
+                stages=self._names(segment.positions),
+                documents=len(batch),
+            )
+            return isolate(segment, batch, self._run_one)
+
+    def _run_one(self, positions: tuple[int, ...], docs: list[Document]) -> SegmentResult:
+        timeout = self.plan.config.run.document_timeout
+        assert timeout is not None  # only a stuck batch is isolated
+        return self._result(positions, self._submit(positions, docs), single_limit(timeout))
+
+    def _names(self, positions: Sequence[int]) -> str:
+        return ", ".join(self.plan.stages[p].name for p in positions)
 
     def wait_ready(self) -> None:
         """Wait until every actor has set its stages up.
@@ -236,13 +269,31 @@ class RayExecutor:
                 raise error
         self._ready = True
 
-    def _result(self, names: str, ref: Any) -> SegmentResult:
-        import ray
-        from ray.exceptions import RayActorError, RayError, RayTaskError
+    def _result(
+        self, positions: tuple[int, ...], handle: _Handle, limit: float | None
+    ) -> SegmentResult:
+        """The result of a batch sent to an actor; a batch whose actor was replaced
+        meanwhile (for a stuck batch before it) goes again.
 
+        Raises:
+            Stuck: Still running after ``limit`` seconds; its actor has been replaced.
+            RunError: What went wrong in the actor, in one line.
+        """
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+
+        names = self._names(positions)
+        self._load[handle.slot] -= 1
         try:
-            result: SegmentResult = ray.get(ref)
+            result: SegmentResult = ray.get(handle.ref, timeout=limit)
+        except GetTimeoutError:
+            assert limit is not None
+            self._replace(handle.slot)
+            raise Stuck(limit) from None
         except RayActorError as exc:
+            if self._generation[handle.slot] != handle.generation:
+                # Killed with a stuck batch queued before this one: again, elsewhere.
+                return self._result(positions, self._submit(positions, handle.batch), limit)
             raise RunError(
                 f"a Ray worker died while running {names} ({_first_line(exc)}); the run is "
                 "stopped and its outputs are left as they were"
@@ -258,6 +309,18 @@ class RayExecutor:
         except RayError as exc:
             raise RunError(f"{names} failed in Ray: {_first_line(exc)}") from exc
         return result
+
+    def _replace(self, slot: int) -> None:
+        """Kill the actor in ``slot`` (stuck in C code, it ignores anything gentler) and
+        start another there, waiting until its stages are set up."""
+        import ray
+
+        assert self.make_actor is not None
+        ray.kill(self.actors[slot])
+        self.actors[slot] = self.make_actor()
+        self._generation[slot] += 1
+        self._ready = False
+        self.wait_ready()
 
     def close(self) -> None:
         """Close the actors' stages, release the actors, leave Ray as it was found."""
@@ -283,6 +346,16 @@ class RayExecutor:
         if self.owns_ray:
             self.owns_ray = False
             ray.shutdown()
+
+
+@attrs.frozen
+class _Handle:
+    """A batch sent to the actor in ``slot`` while it was in its ``generation``."""
+
+    ref: Any
+    slot: int
+    generation: int
+    batch: list[Document] = attrs.field(eq=False, repr=False)
 
 
 def _actor_count(ray: ModuleType, plan: Plan, workers: int) -> int:

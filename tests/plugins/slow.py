@@ -1,7 +1,7 @@
 """A test plugin file for the signal tests: a transform that takes ``seconds`` per
-document (or, with ``in_c``, is stuck in one long C call), so that a run can be stopped or
-killed while it works. Configs name it by path
-in ``[pipeline] plugins``, so that worker processes import it too."""
+document (or, on documents whose text holds ``stuck_on``, is stuck in one long C call), so
+that a run can be stopped or killed while it works, or a stuck worker replaced. Configs
+name it by path in ``[pipeline] plugins``, so that worker processes import it too."""
 
 import time
 from typing import ClassVar
@@ -18,10 +18,10 @@ class Slow(Transform):
 
     name: ClassVar[str] = "test.slow"
     seconds: float = 1.0
-    in_c: bool = False
+    stuck_on: str = ""
 
     def process(self, doc):  # type: ignore[no-untyped-def]
-        if self.in_c:  # minutes in one C loop that never looks at signals
+        if self.stuck_on and self.stuck_on in doc.text:  # minutes in one C loop, deaf to signals
             sum(range(10**11))
         time.sleep(self.seconds)
         return doc
