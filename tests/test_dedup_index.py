@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from docstage.errors import OptionError
+from docstage_plugins.dedup import minhash
 from docstage_plugins.dedup.band_keys import PARTITIONS, partition_of, partition_range, prefix_of
 from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
@@ -260,9 +261,8 @@ def test_a_store_of_whole_sets_is_fitted_on_open_with_the_same_results() -> None
         expected = summary(run_against(index, today(earlier))[1])
         fitted = dict(db.execute("SELECT id, shingles FROM dedup_docs"))
         # the store as the previous docstage left it
-        db.executemany(
-            "UPDATE dedup_docs SET shingles = ? WHERE id = ?", [(d.shingles, d.id) for d in docs]
-        )
+        whole = [(minhash.encode_set(minhash.shingles(text)), id) for id, text in earlier.items()]
+        db.executemany("UPDATE dedup_docs SET shingles = ? WHERE id = ?", whole)
         db.execute("DELETE FROM dedup_settings WHERE key = 'set_format'")
         assert all(bytes(s)[0] == 1 for (s,) in db.execute("SELECT shingles FROM dedup_docs"))
         reopened = CopyIndex(db, SETTINGS)

@@ -98,7 +98,8 @@ class _Record:
 
     info: DocInfo
     exact: bytes
-    shingles: bytes  # encoded; empty without a set
+    shingles: bytes  # the whole set, sorted uint32 hashes; empty without a set
+    fitted: bytes  # the set as the index stores it (minhash.encode_fitted); empty without
     bands: bytes  # uint64 band keys
 
 
@@ -214,22 +215,25 @@ class CopyFinder:
     def _key(self, node: int) -> bytes:
         return self._earlier_keys[node] if node < 0 else self._record(node).exact
 
-    def _set(self, node: int) -> bytes | None:
-        """A document's encoded set: a fitted one for an earlier document, a whole one
-        (:func:`~docstage_plugins.dedup.minhash.encode_set`) for one of this run's."""
+    def _set(self, node: int) -> tuple[np.ndarray, int] | None:
+        """A document's set and the width of its values in bits: an earlier document's
+        at the width the index keeps (:func:`~docstage_plugins.dedup.minhash.encode_fitted`),
+        one of this run's whole (32)."""
         if node < 0:
-            return self._earlier_sets.get(node)
-        return self._record(node).shingles or None
+            stored = self._earlier_sets.get(node)
+            return minhash.decode_stored(stored) if stored is not None else None
+        whole = self._record(node).shingles
+        return (np.frombuffer(whole, dtype=np.uint32), 32) if whole else None
 
     def documents(self) -> Iterator[tuple[DocInfo, bytes, bytes, np.ndarray]]:
-        """Every document of the run in row order: facts, exact key, encoded shingle set
-        (empty without one) and band keys."""
+        """Every document of the run in row order: facts, exact key, shingle set as the
+        index stores it (empty without one) and band keys."""
         self._records.flush()
         with open(self._folder / "records", "rb") as file:
             for _ in range(len(self)):
                 record: _Record = pickle.load(file)
                 bands = np.frombuffer(record.bands, dtype=np.uint64)
-                yield record.info, record.exact, record.shingles, bands
+                yield record.info, record.exact, record.fitted, bands
 
     # --- earlier runs' documents, looked up batch by batch -----------------------------
 
@@ -317,17 +321,17 @@ class CopyFinder:
                 exact_rows.append(
                     (*np.frombuffer(key, dtype="<u8").tolist(), row, first is not None)
                 )
-            encoded = b""
+            whole = fitted = b""
             bands = np.empty(0, dtype=np.uint64)
             if self.near and sets[i].size:
                 bands = keys[i]
-                encoded = minhash.encode_set(sets[i])
+                whole, fitted = sets[i].tobytes(), minhash.encode_fitted(sets[i])
                 self._match_earlier(row, doc.id, sets[i], bands)
                 pairs = np.empty(bands.size, dtype=_BAND)
                 pairs["key"], pairs["row"] = bands, row
                 band_rows.append(pairs)
             data = pickle.dumps(
-                _Record(info=doc, exact=key, shingles=encoded, bands=bands.tobytes()),
+                _Record(info=doc, exact=key, shingles=whole, fitted=fitted, bands=bands.tobytes()),
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
             self._records.write(data)
@@ -413,7 +417,8 @@ class CopyFinder:
                         sets.clear()
                     for row in (a, b):
                         if row not in sets:
-                            sets[row] = minhash.decode_set(self._record(row).shingles)
+                            whole = self._record(row).shingles
+                            sets[row] = np.frombuffer(whole, dtype=np.uint32)
                     if minhash.jaccard(sets[a], sets[b]) >= self.threshold:
                         self._uf.union(a, b)
 
@@ -471,11 +476,7 @@ class CopyFinder:
         a, b = self._set(survivor), self._set(node)
         # (an earlier document's set is the index's, at a fitted width: both are compared
         # at the coarser width; two of this run's at 32 bits, exactly)
-        score = (
-            minhash.jaccard_at(*minhash.decode_stored(a), *minhash.decode_stored(b))
-            if a is not None and b is not None
-            else 0.0
-        )
+        score = minhash.jaccard_at(*a, *b) if a is not None and b is not None else 0.0
         return Copy(doc=doc, relation="near", score=round(score, 4))
 
 
