@@ -140,8 +140,10 @@ class CopyIndex:
     settings: dict[str, Any]
     now: float = attrs.field(factory=time.time, kw_only=True)
     #: Band rows buffered to be inserted: prefixes and nodes.
-    _band_prefixes: list[int] = attrs.field(init=False, factory=list)
+    #: Band keys and their documents' nodes waiting to be written, an array a document.
+    _band_keys: list[np.ndarray] = attrs.field(init=False, factory=list)
     _band_nodes: list[int] = attrs.field(init=False, factory=list)
+    _band_waiting: int = attrs.field(init=False, default=0)
     #: The small tables, by number (and the run numbers by run id).
     _sources: dict[int, str] = attrs.field(init=False, factory=dict)
     _source_numbers: dict[str, int] = attrs.field(init=False, factory=dict)
@@ -379,18 +381,21 @@ class CopyIndex:
             )
 
     def _buffer(self, node: int, keys: np.ndarray) -> None:
-        self._band_prefixes += prefixes(keys).tolist()
-        self._band_nodes += [node] * keys.size
-        if len(self._band_prefixes) >= _BAND_BUFFER:
+        self._band_keys.append(keys)
+        self._band_nodes.append(node)
+        self._band_waiting += keys.size
+        if self._band_waiting >= _BAND_BUFFER:
             self._flush_bands()
 
     def _flush_bands(self) -> None:
-        if not self._band_prefixes:
+        if not self._band_waiting:
             return
-        keys = np.array(self._band_prefixes, dtype=np.int64)
-        nodes = np.array(self._band_nodes, dtype=np.int64)
-        self._band_prefixes.clear()
+        sizes = [keys.size for keys in self._band_keys]
+        keys = prefixes(np.concatenate(self._band_keys))
+        nodes = np.repeat(np.array(self._band_nodes, dtype=np.int64), sizes)
+        self._band_keys.clear()
         self._band_nodes.clear()
+        self._band_waiting = 0
         order = np.lexsort((nodes, keys))
         rows = np.stack([keys[order], nodes[order]], 1)
         for start in range(0, len(rows), 1 << 14):
