@@ -55,7 +55,7 @@ from docstage.console import (
 from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display, one_line
 from docstage.loading import entry_point_distribution, load_plugins
 from docstage.log import configure_logging
-from docstage.resolve import make_plan
+from docstage.resolve import load_plan
 from docstage.runner import Runner
 from docstage.state_usage import compact, state_usage
 
@@ -259,7 +259,7 @@ def run(
     if resume and retry_quarantined:
         raise click.UsageError("--resume and --retry-quarantined cannot be combined")
     with user_errors(), sigterm_as_interrupt():
-        plan = make_plan(load_config(config, overrides))
+        plan = load_plan(config, overrides)
         stderr = Console(stderr=True)
         show_progress = progress if progress is not None else stderr.is_terminal
         runner = Runner(plan, dry_run=dry_run, resume=resume, retry_quarantined=retry_quarantined)
@@ -306,7 +306,7 @@ def check(config: Path, overrides: tuple[str, ...]) -> None:
     """
     configure_logging("console")
     with user_errors():
-        plan = make_plan(load_config(config, overrides))
+        plan = load_plan(config, overrides)
         Runner(plan, dry_run=True).execute()
     console = Console()
     print_plan(console, plan)

@@ -36,14 +36,17 @@ TRACEBACK_VARIABLE = "DOCSTAGE_TRACEBACK"
 
 
 def fail(message: str, code: int) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on stderr (``error:`` before each of its lines) and exit
+    with ``code``."""
+    for line in message.splitlines() or [""]:
+        click.echo(f"error: {line}", err=True)
     sys.exit(code)
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn docstage errors into one line on stderr and their exit code; Ctrl-C into 3."""
+    """Turn docstage errors into one line on stderr each (a config's errors are several,
+    :class:`~docstage.errors.ConfigErrors`) and their exit code; Ctrl-C into 3."""
     try:
         yield
     except DocstageError as exc:

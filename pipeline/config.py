@@ -1,15 +1,15 @@
-"""Pipeline configs: a TOML file becomes frozen config objects, or one clear error.
+"""Pipeline configs: a TOML file becomes frozen config objects, or clear errors.
 
 The file has three parts: ``[pipeline]`` (name and plugins), ``[run]`` (how to execute)
 and ``[[stages]]`` (the ordered document path). Stage options stay raw here; they are
-checked against the stage type's schema when the plan is resolved (:mod:`docstage.plan`),
+checked against the stage type's schema when the plan is resolved (:mod:`docstage.resolve`),
 because only then is the stage type known. Every error names the file and line, the
-place in the file and, where it helps, the valid choices.
+place in the file and, where it helps, the valid choices; every error found is reported,
+not only the first (:class:`~docstage.errors.Problems`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -18,27 +18,28 @@ from typing import Any, Literal
 
 import attrs
 
-from docstage.errors import ConfigError, did_you_mean, display, one_of
+from docstage.errors import ConfigError, Problems, did_you_mean, display
 from docstage.options import (
     RESERVED_KEYS,
     above,
     at_least,
     build_stage,
+    collect_stage,
     option,
     parse_size,
     size,
 )
+from docstage.overrides import SECTIONS, apply_override, expand_env
+from docstage.overrides import parse_override as parse_override  # public here too
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-SECTIONS = ("pipeline", "run", "stages")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_\-]+)\s*=")
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @attrs.frozen(kw_only=True)
@@ -197,14 +198,15 @@ class Config:
 
     def run_error(self, message: str, option: str) -> ConfigError:
         """A ConfigError about ``[run] option``, located in the file."""
-        return ConfigError(
-            message, file=self.display_path, line=self.line("run", option), where="[run]"
-        )
+        line = self.line("run", option)
+        return ConfigError(message, file=self.display_path, line=line, where="[run]", option=option)
 
     def stage_error(self, stage: StageConfig, message: str, option: str | None) -> ConfigError:
         """A ConfigError about ``stage`` (and its ``option``), located in the file."""
         line = stage.option_lines.get(option, stage.line) if option else stage.line
-        return ConfigError(message, file=self.display_path, line=line, where=stage.where)
+        return ConfigError(
+            message, file=self.display_path, line=line, where=stage.where, option=option
+        )
 
 
 @attrs.define
@@ -244,99 +246,26 @@ class _LineIndex:
         return self.tables.get(where)
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``--set`` text ``stages.dedup.threshold=0.7`` into a key path and a value.
-
-    The value is read as a TOML value (``0.7``, ``true``, ``["a", "b"]``); anything that is
-    not valid TOML is taken as a plain string, so ``--set stages.read.files.path=x/*.txt``
-    works without quotes.
-    """
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. stages.dedup.threshold=0.7")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key.strip().split("."), value
-
-
-def _apply_override(data: dict[str, Any], text: str) -> None:
-    parts, value = parse_override(text)
-    section = parts[0]
-    if section in ("pipeline", "run"):
-        if len(parts) != 2:
-            raise ConfigError(f"--set {text!r}: expected {section}.OPTION=VALUE")
-        data.setdefault(section, {})[parts[1]] = value
-        return
-    if section != "stages":
-        raise ConfigError(
-            f"--set {text!r}: unknown section '{section}'{did_you_mean(section, SECTIONS)}; "
-            "expected stages.NAME.OPTION, run.OPTION or pipeline.OPTION"
-        )
-    stages = data.get("stages")
-    if not isinstance(stages, list) or len(parts) < 3:
-        raise ConfigError(f"--set {text!r}: expected stages.NAME.OPTION=VALUE")
-    rest = ".".join(parts[1:])
-    matches: list[tuple[int, str]] = []
-    for number, table in enumerate(stages, start=1):
-        if not isinstance(table, dict):
-            continue
-        names = {str(number), f"#{number}", str(table.get("name", table.get("use", "")))}
-        for name in names:
-            if rest.startswith(name + ".") and "." not in rest[len(name) + 1 :]:
-                matches.append((number, rest[len(name) + 1 :]))
-                break
-    if not matches:
-        known = [str(t.get("name", t.get("use"))) for t in stages if isinstance(t, dict)]
-        raise ConfigError(
-            f"--set {text!r}: no stage matches; stages in this config: {one_of(known)} "
-            "(or use the stage's number, e.g. stages.2.OPTION)"
-        )
-    if len(matches) > 1:
-        numbers = ", ".join(f"stages.{n}.{opt}" for n, opt in matches)
-        raise ConfigError(f"--set {text!r}: several stages match; say which: {numbers}")
-    number, key = matches[0]
-    if key in RESERVED_KEYS:
-        raise ConfigError(f"--set {text!r}: '{key}' cannot be overridden")
-    stages[number - 1][key] = value
-
-
-def _expand_env(value: Any, fail: Any) -> Any:
-    if isinstance(value, str):
-        if "${" not in value:
-            return value
-
-        def substitute(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            found = os.environ.get(name)
-            if found is None or (found == "" and default is not None):  # as the shell's :-
-                if default is None:
-                    raise fail(
-                        f"environment variable '{name}' is not set "
-                        f"(set it, or write ${{{name}:-default}})"
-                    )
-                return default
-            return found
-
-        return _ENV.sub(substitute, value)
-    if isinstance(value, list):
-        return [_expand_env(item, fail) for item in value]
-    if isinstance(value, dict):
-        return {key: _expand_env(item, fail) for key, item in value.items()}
-    return value
-
-
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+def load_config(
+    path: str | Path, overrides: Sequence[str] = (), *, problems: Problems | None = None
+) -> Config:
     """Read and check a pipeline config file.
 
     Args:
         path: The TOML file.
         overrides: ``--set`` expressions, applied after reading and before checking.
+        problems: Where to collect the errors after which the stages can still be
+            resolved (a bad ``[run]`` value, an unset ``${VAR}``, a bad ``--set``), for
+            :func:`docstage.resolve.make_plan` to report with its own. Without it, they
+            are raised here.
 
     Raises:
-        ConfigError: With file, line and the fix, for any problem.
+        ConfigError: With file, line and the fix, for every problem found
+            (:class:`~docstage.errors.ConfigErrors` when there are several); with
+            ``problems``, only when the stages cannot be resolved (a TOML syntax error,
+            a bad ``[pipeline]`` table, no stages), then with every problem so far.
     """
+    found = Problems() if problems is None else problems
     config_path = Path(path).expanduser().absolute()
     shown = display(config_path)
     try:
@@ -361,8 +290,12 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
         ) from None
     lines = _LineIndex.scan(source)
     for text in overrides:
-        _apply_override(data, text)
-    return _build(config_path, data, lines)
+        with found.collect():
+            apply_override(data, text)
+    config = _build(config_path, data, lines, found)
+    if problems is None:
+        found.check()
+    return config
 
 
 def config_from_dict(data: Mapping[str, Any], folder: str | Path) -> Config:
@@ -370,76 +303,129 @@ def config_from_dict(data: Mapping[str, Any], folder: str | Path) -> Config:
 
     Relative paths resolve against ``folder``; errors name ``<memory>`` as the file.
     """
-    return _build(Path(folder).absolute() / "<memory>.toml", dict(data), _LineIndex())
+    found = Problems()
+    config = _build(Path(folder).absolute() / "<memory>.toml", dict(data), _LineIndex(), found)
+    found.check()
+    return config
 
 
-def _build(path: Path, data: dict[str, Any], lines: _LineIndex) -> Config:
+def _build(path: Path, data: dict[str, Any], lines: _LineIndex, problems: Problems) -> Config:
+    """The config of ``data``, every problem found added to ``problems``.
+
+    Raises:
+        ConfigError: Every problem so far, when the stages could not be resolved.
+    """
     shown = display(path)
     for key in data:
         if key not in SECTIONS:
-            raise ConfigError(
-                f"unknown table or key '{key}'{did_you_mean(key, SECTIONS)}; "
-                f"valid top-level tables: [pipeline], [run], [[stages]]",
-                file=shown,
-                line=lines.line(key) or lines.line("", key),
+            problems.add(
+                ConfigError(
+                    f"unknown table or key '{key}'{did_you_mean(key, SECTIONS)}; "
+                    f"valid top-level tables: [pipeline], [run], [[stages]]",
+                    file=shown,
+                    line=lines.line(key) or lines.line("", key),
+                )
             )
-
-    def section(name: str, cls: type[Any]) -> Any:
-        table = data.get(name, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"'{name}' must be a table: [{name}]", file=shown)
-
-        def error(message: str, option_name: str | None) -> ConfigError:
-            return ConfigError(
-                message, file=shown, line=lines.line(name, option_name), where=f"[{name}]"
-            )
-
-        table = _expand_env(table, lambda message: error(message, None))
-        return build_stage(cls, table, config_dir=path.parent, error=error)
-
-    pipeline = section("pipeline", PipelineSection)
-    run = section("run", RunSection)
+    reported = len(problems)
+    pipeline = _section(path, data, lines, problems, "pipeline", PipelineSection)
+    # Stage types come from the plugins: with a doubt about which to load, resolving the
+    # stages would report types as unknown that are not.
+    plugins_known = all(getattr(e, "option", None) == "name" for e in problems.errors[reported:])
+    run = _section(path, data, lines, problems, "run", RunSection)
     raw_stages = data.get("stages", [])
     if not isinstance(raw_stages, list) or not all(isinstance(t, dict) for t in raw_stages):
-        raise ConfigError("'stages' must be an array of tables: [[stages]]", file=shown)
+        problems.add(ConfigError("'stages' must be an array of tables: [[stages]]", file=shown))
+        problems.check()
     if not raw_stages:
-        raise ConfigError(
-            "the pipeline has no stages: add [[stages]] tables, starting with a reader "
-            'such as use = "read.files"',
-            file=shown,
+        problems.add(
+            ConfigError(
+                "the pipeline has no stages: add [[stages]] tables, starting with a reader "
+                'such as use = "read.files"',
+                file=shown,
+            )
         )
     stages = []
     for number, table in enumerate(raw_stages, start=1):
-        header = lines.line("stages", stage=number)
-        use = table.get("use")
-        if not isinstance(use, str) or not use:
-            raise ConfigError(
+        stage = _stage(shown, number, table, lines, problems)
+        if stage is not None:
+            stages.append(stage)
+    if not plugins_known or not raw_stages:
+        problems.check()
+    return Config(path=path, pipeline=pipeline, run=run, stages=tuple(stages), lines=lines)
+
+
+def _section(
+    path: Path,
+    data: dict[str, Any],
+    lines: _LineIndex,
+    problems: Problems,
+    name: str,
+    cls: type[Any],
+) -> Any:
+    """The ``[pipeline]`` or ``[run]`` table; with a problem, its defaults."""
+    shown = display(path)
+
+    def error(message: str, option: str | None) -> ConfigError:
+        line = lines.line(name, option)
+        return ConfigError(message, file=shown, line=line, where=f"[{name}]", option=option)
+
+    table = data.get(name, {})
+    if not isinstance(table, dict):
+        problems.add(ConfigError(f"'{name}' must be a table: [{name}]", file=shown))
+        table = {}
+    expanded = {}
+    for key, value in table.items():
+
+        def fail(message: str, key: str = key) -> ConfigError:
+            return error(f"option '{key}': {message}", key)
+
+        with problems.collect():
+            expanded[key] = expand_env(value, fail)
+    excused = problems.options(f"[{name}]")
+    found = collect_stage(
+        cls, expanded, config_dir=path.parent, error=error, problems=problems, excused=excused
+    )
+    return found if found is not None else build_stage(cls, {}, config_dir=path.parent, error=error)
+
+
+def _stage(
+    shown: str, number: int, table: dict[str, Any], lines: _LineIndex, problems: Problems
+) -> StageConfig | None:
+    """One ``[[stages]]`` table, its values expanded; None without a ``use``."""
+    header = lines.line("stages", stage=number)
+    use = table.get("use")
+    if not isinstance(use, str) or not use:
+        problems.add(
+            ConfigError(
                 "missing 'use': every [[stages]] table names its stage type, "
                 'e.g. use = "read.files"',
                 file=shown,
                 line=header,
                 where=f"[[stages]] #{number}",
             )
-        name = table.get("name", use)
-        option_lines = dict(lines.keys.get(("stages", number), {}))
-        stage = StageConfig(
-            index=number,
-            use=use,
-            name=str(name),
-            options={k: v for k, v in table.items() if k not in RESERVED_KEYS},
-            line=header,
-            option_lines=option_lines,
         )
+        return None
+    stage = StageConfig(
+        index=number,
+        use=use,
+        name=str(table.get("name", use)),
+        options={k: v for k, v in table.items() if k not in RESERVED_KEYS},
+        line=header,
+        option_lines=dict(lines.keys.get(("stages", number), {})),
+    )
+    expanded = {}
+    for key, value in stage.options.items():
 
-        expanded = {}
-        for key, value in stage.options.items():
+        def fail(message: str, key: str = key) -> ConfigError:
+            line = stage.option_lines.get(key, stage.line)
+            return ConfigError(
+                f"option '{key}': {message}",
+                file=shown,
+                line=line,
+                where=stage.where,
+                option=key,
+            )
 
-            def fail(message: str, stage: StageConfig = stage, key: str = key) -> ConfigError:
-                line = stage.option_lines.get(key, stage.line)
-                return ConfigError(
-                    f"option '{key}': {message}", file=shown, line=line, where=stage.where
-                )
-
-            expanded[key] = _expand_env(value, fail)
-        stages.append(attrs.evolve(stage, options=expanded))
-    return Config(path=path, pipeline=pipeline, run=run, stages=tuple(stages), lines=lines)
+        with problems.collect():
+            expanded[key] = expand_env(value, fail)
+    return attrs.evolve(stage, options=expanded)

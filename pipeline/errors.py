@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import difflib
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 EXIT_OK = 0
@@ -45,6 +46,7 @@ class ConfigError(DocstageError):
         line: The 1-based line in ``file``, when known.
         column: The 1-based column, when known (TOML syntax errors).
         where: The place in the config, e.g. ``[[stages]] #3 (dedup)`` or ``[run]``.
+        option: The option at fault, when there is one (not shown: the message names it).
     """
 
     def __init__(
@@ -55,12 +57,14 @@ class ConfigError(DocstageError):
         line: int | None = None,
         column: int | None = None,
         where: str | None = None,
+        option: str | None = None,
     ) -> None:
         self.message = message
         self.file = file
         self.line = line
         self.column = column
         self.where = where
+        self.option = option
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -74,6 +78,74 @@ class ConfigError(DocstageError):
             location += ": "
         where = f"{self.where}: " if self.where else ""
         return f"{location}{where}{self.message}"
+
+
+class ConfigErrors(ConfigError):
+    """Every error one pass over a config found (two or more): ``str()`` is one line each.
+
+    Attributes:
+        errors: The errors, in the order of their lines in the file (errors of the command
+            line, which have none, first).
+    """
+
+    def __init__(self, errors: Sequence[DocstageError]) -> None:
+        self.errors = tuple(errors)
+        first = next((e for e in self.errors if isinstance(e, ConfigError)), None)
+        super().__init__(
+            "\n".join(str(error) for error in self.errors),
+            file=first.file if first else None,
+            line=first.line if first else None,
+            where=first.where if first else None,
+        )
+
+    def _render(self) -> str:
+        return self.message
+
+
+class Problems:
+    """The errors of one pass over a config, collected so that all are reported at once.
+
+    What can be checked after an error goes on being checked (the other options, the other
+    stages); :meth:`check` then raises them together. An error that leaves nothing further
+    to check (a TOML syntax error, a plugin that fails to import) is raised at once, after
+    :meth:`add`-ing it, with :meth:`check`.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[DocstageError] = []
+
+    def add(self, error: DocstageError) -> None:
+        """Add one error (the errors of a :class:`ConfigErrors` one by one)."""
+        self.errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+
+    @contextmanager
+    def collect(self) -> Iterator[None]:
+        """Add a docstage error the block raises (exit code 2), instead of raising it."""
+        try:
+            yield
+        except DocstageError as exc:
+            if exc.exit_code != EXIT_USAGE:
+                raise
+            self.add(exc)
+
+    def options(self, where: str) -> set[str]:
+        """The options of ``where`` (``[run]``, ``[[stages]] #2 (dedup)``) already reported."""
+        return {
+            e.option
+            for e in self.errors
+            if isinstance(e, ConfigError) and e.where == where and e.option is not None
+        }
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def check(self) -> None:
+        """Raise the error found, or :class:`ConfigErrors` with all of them; or nothing."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            ordered = sorted(self.errors, key=lambda e: getattr(e, "line", None) or 0)
+            raise ConfigErrors(ordered)
 
 
 class OptionError(DocstageError):

@@ -13,13 +13,13 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 import attrs
 
-from docstage.errors import ConfigError, did_you_mean, one_of
+from docstage.errors import ConfigError, Problems, did_you_mean, one_of
 
 T = TypeVar("T")
 
@@ -335,27 +335,66 @@ def build_stage(
         config_dir: Base folder for path options.
         error: Builds the ConfigError for a message about an option (or the stage, when
             the option is None), adding file, line and stage.
+
+    Raises:
+        ConfigError: What is wrong with the options: every problem found
+            (:class:`~docstage.errors.ConfigErrors` when there are several).
     """
+    problems = Problems()
+    instance = collect_stage(cls, options, config_dir=config_dir, error=error, problems=problems)
+    problems.check()
+    assert instance is not None
+    return instance
+
+
+def collect_stage(
+    cls: type[T],
+    options: Mapping[str, Any],
+    *,
+    config_dir: Path,
+    error: Callable[[str, str | None], ConfigError],
+    problems: Problems,
+    excused: Collection[str] = (),
+) -> T | None:
+    """As :func:`build_stage`, but add every problem of the table to ``problems``.
+
+    Every option is checked: unknown names (with the closest valid one), missing required
+    options, values of the wrong type, and values the class's validators reject.
+
+    Args:
+        excused: Options already reported (an unset ``${VAR}``): not checked again, and
+            not missing.
+
+    Returns:
+        The instance, or None when a problem was found.
+    """
+    before = len(problems)
     specs = {spec.name: spec for spec in option_specs(cls)}
     for key in options:
         if key not in specs:
             valid = one_of(specs) if specs else "(this stage takes no options)"
-            raise error(
-                f"unknown option '{key}'{did_you_mean(key, specs)}; valid options: {valid}",
-                key,
+            problems.add(
+                error(
+                    f"unknown option '{key}'{did_you_mean(key, specs)}; valid options: {valid}",
+                    key,
+                )
             )
-    missing = [name for name, spec in specs.items() if spec.required and name not in options]
-    if missing:
-        spec = specs[missing[0]]
-        raise error(f"missing required option '{spec.name}' ({spec.type_name}): {spec.help}", None)
+    for name, spec in specs.items():
+        if spec.required and name not in options and name not in excused:
+            problems.add(
+                error(f"missing required option '{name}' ({spec.type_name}): {spec.help}", None)
+            )
     values: dict[str, Any] = {}
     for key, raw in options.items():
-        spec = specs[key]
+        known = specs.get(key)
+        if known is None or key in excused:
+            continue
         try:
-            value = coerce(raw, spec.type)
+            value = coerce(raw, known.type)
         except _Mismatch as exc:
-            raise error(f"option '{key}' {exc}", key) from None
-        if spec.path and value is not None:
+            problems.add(error(f"option '{key}' {exc}", key))
+            continue
+        if known.path and value is not None:
             if isinstance(value, list):
                 value = [resolve_path(v, config_dir) for v in value]
             else:
@@ -364,12 +403,23 @@ def build_stage(
         values[key] = value
     for name, spec in specs.items():
         # A relative default path means the config's folder too, like a written one.
-        if spec.path and name not in values and isinstance(spec.default, (str, Path)):
+        if spec.path and name not in options and isinstance(spec.default, (str, Path)):
             resolved = resolve_path(spec.default, config_dir)
             values[name] = Path(resolved) if isinstance(spec.default, Path) else resolved
-    try:
-        return cls(**values)
-    except (ValueError, TypeError) as exc:
-        message = str(exc) or type(exc).__name__
-        culprit = next((k for k in options if f"'{k}'" in message), None)
-        raise error(f"invalid option value: {message}", culprit) from None
+    # The validators run when the class is built, and stop at the first value they
+    # reject: build it again without that value (its default instead) to find the next.
+    while True:
+        try:
+            instance = cls(**values)
+        except (ValueError, TypeError) as exc:
+            message = str(exc) or type(exc).__name__
+            culprit = next((k for k in options if k in values and f"'{k}'" in message), None)
+            if culprit is None and (len(problems) > before or excused):
+                break  # e.g. a required option already reported as wrong: nothing new
+            problems.add(error(f"invalid option value: {message}", culprit))
+            if culprit is None:
+                break
+            del values[culprit]
+            continue
+        return instance if len(problems) == before else None
+    return None
