@@ -508,8 +508,15 @@ def agreement(
 ) -> dict[str, Any]:
     """The candidate search against the exact one on the same documents: the share of the
     exact neighbour pairs the candidates find, the ARI between the two story labelings,
-    each one's ARI against ``gold``, and the CPU seconds of each search."""
-    from docstage_plugins.dedup.stories import StoryOptions, stories_of, story_neighbours
+    each one's ARI against ``gold``, and the CPU seconds of each search; and what leaving
+    out the weak links (as the candidate path does, ``WEAK_LINKS``) changes: the stories
+    with every link against those without the weak ones."""
+    from docstage_plugins.dedup.stories import (
+        WEAK_LINKS,
+        StoryOptions,
+        stories_of,
+        story_neighbours,
+    )
 
     docs, options = story_docs(rows, entities), StoryOptions()
     out: dict[str, Any] = {"documents": len(rows)}
@@ -521,7 +528,13 @@ def agreement(
         rows_at, columns_at = graph.nonzero()
         ids = np.asarray(order)
         graphs[search] = set(zip(ids[rows_at].tolist(), ids[columns_at].tolist(), strict=True))
-        labels[search] = stories_of(docs, order, graph, options.threshold)
+        floor = options.threshold * WEAK_LINKS if search == "candidates" else 0.0
+        labels[search] = stories_of(docs, order, graph, options.threshold, floor=floor)
+        if search == "candidates":
+            every = stories_of(docs, order, graph, options.threshold)
+            out["weak_links_ari"] = float(adjusted_rand_score(every, labels[search]))
+            same = sum(a == b for a, b in zip(every, labels[search], strict=True))
+            out["weak_links_same_ids"] = same / len(rows)
         del graph
         if gold is not None:
             out[f"{search}_ari_to_gold"] = float(adjusted_rand_score(gold, labels[search]))
@@ -562,7 +575,9 @@ def evaluate_candidates(
             f"- {name} ({row['documents']:,} documents): neighbour recall "
             f"{row['neighbour_recall']:.4f}, ARI between the stories {row['ari_between']:.4f}"
             f"{gold}; search {row['exact_search_cpu_seconds']:.1f} CPU-s exact, "
-            f"{row['candidates_search_cpu_seconds']:.1f} candidates"
+            f"{row['candidates_search_cpu_seconds']:.1f} candidates; without the weak "
+            f"links {row['weak_links_same_ids']:.4f} of the documents keep their story "
+            f"(ARI {row['weak_links_ari']:.4f})"
         )
     return lines
 

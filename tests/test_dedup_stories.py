@@ -382,6 +382,28 @@ def test_average_link_on_arrays_merges_as_the_dict_version(
         assert labels.tolist() == reference_clusters(graph, threshold)
 
 
+def test_weak_links_below_the_floor_are_left_out_and_the_rest_kept() -> None:
+    rng = np.random.default_rng(3)
+    count = 80
+    rows, cols = rng.integers(0, count, 400), rng.integers(0, count, 400)
+    graph = sp.csr_matrix((rng.uniform(0.1, 0.9, 400), (rows, cols)), shape=(count, count))
+    graph = sp.csr_matrix(graph.maximum(graph.T))
+    graph.setdiag(0)
+    graph.eliminate_zeros()
+
+    def links(floor: float) -> dict[tuple[int, int], float]:
+        affinity = stories._shared_neighbourhoods(graph, 0.3, floor)
+        return {
+            (row, other): total
+            for row, (names, totals) in enumerate(zip(affinity.names, affinity.totals, strict=True))
+            for other, total in zip(names, totals, strict=True)
+        }
+
+    full, floored = links(0.0), links(0.1)
+    assert min(full.values()) < 0.1  # there are weak links to leave out
+    assert floored == {pair: value for pair, value in full.items() if value >= 0.1}
+
+
 def test_clustering_keeps_nothing_once_it_returns() -> None:
     """No vocabulary, vectors or links survive the call: only the story ids do."""
     articles = [

@@ -37,6 +37,7 @@ measures the time and memory. The numbers above were chosen there.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -60,6 +61,9 @@ _POSTINGS = 256
 _CANDIDATES = 96
 #: Documents whose neighbours are found at once.
 _BLOCK = 256
+#: Documents whose strong terms go to the index's spill at once (their temporaries take
+#: about 15 KB a document).
+_INDEX_BLOCK = 1 << 12
 
 _TERMS = np.dtype([("term", "<u8"), ("doc", "<i4"), ("weight", "<f4")])
 
@@ -134,7 +138,7 @@ def candidate_index(parts: Sequence[Part], count: int, folder: Path, memory: int
     found = np.zeros(terms, dtype=np.int64)
     spill_folder = Path(tempfile.mkdtemp(prefix="index-", dir=folder))
     with Partitions(_TERMS, "term", budget=memory // 4, folder=spill_folder) as spill:
-        for which in _blocks(count if parts else 0, 1 << 14):
+        for which in _blocks(count if parts else 0, _INDEX_BLOCK):
             strong = strong_terms(parts, which, _STRONG).tocoo()
             records = np.empty(strong.nnz, dtype=_TERMS)
             records["term"], records["doc"] = strong.col, which[strong.row]
@@ -145,27 +149,39 @@ def candidate_index(parts: Sequence[Part], count: int, folder: Path, memory: int
         np.cumsum(np.minimum(found, _POSTINGS), out=indptr[1:])
         docs_path = scratch_file(folder, ".docs", int(indptr[-1]) * 4)
         weights_path = scratch_file(folder, ".index", int(indptr[-1]) * 4)
-        for records in spill:
-            order = np.lexsort((records["doc"], -records["weight"], records["term"]))
-            records = records[order]
-            term = records["term"].astype(np.int64)
-            rank = np.arange(len(term)) - np.searchsorted(term, term, side="left")
-            kept = rank < _POSTINGS
-            at = indptr[term[kept]] + rank[kept]
-            if not len(at):
-                continue
-            # Mapped a partition at a time: written pages leave the resident memory.
-            docs = np.memmap(docs_path, dtype=np.int32, mode="r+")
-            docs[at] = records["doc"][kept]
-            weights = np.memmap(weights_path, dtype=np.float32, mode="r+")
-            weights[at] = records["weight"][kept]
-            docs.flush()
-            weights.flush()
-            del docs, weights
+        with open(docs_path, "r+b") as docs_file, open(weights_path, "r+b") as weights_file:
+            for records in spill:
+                _write_postings(records, indptr, docs_file.fileno(), weights_file.fileno())
     shutil.rmtree(spill_folder, ignore_errors=True)
     return CandidateIndex(
         indptr=indptr, docs_path=docs_path, weights_path=weights_path, count=count
     )
+
+
+def _write_postings(records: np.ndarray, indptr: np.ndarray, docs: int, weights: int) -> None:
+    """Write one partition's entries, each term's heaviest :data:`_POSTINGS`, to their
+    places in the files (descriptors ``docs`` and ``weights``).
+
+    A term's entries are one run of the files, written with one ``pwrite`` each: written
+    through a map instead, the pages a partition touches (its terms are spread over the
+    whole files) would count in the resident memory, about the files' size at once.
+    """
+    order = np.lexsort((records["doc"], -records["weight"], records["term"]))
+    records = records[order]
+    term = records["term"].astype(np.int64)
+    rank = np.arange(len(term)) - np.searchsorted(term, term, side="left")
+    kept = rank < _POSTINGS
+    term = term[kept]
+    if not len(term):
+        return
+    starts = np.flatnonzero(np.concatenate(([True], term[1:] != term[:-1])))
+    stops = np.append(starts[1:], len(term))
+    doc_bytes = memoryview(records["doc"][kept].astype("<i4").tobytes())
+    weight_bytes = memoryview(records["weight"][kept].astype("<f4").tobytes())
+    places = (4 * indptr[term[starts]]).tolist()
+    for start, stop, place in zip((4 * starts).tolist(), (4 * stops).tolist(), places, strict=True):
+        os.pwrite(docs, doc_bytes[start:stop], place)
+        os.pwrite(weights, weight_bytes[start:stop], place)
 
 
 @attrs.frozen(kw_only=True, eq=False)
