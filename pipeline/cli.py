@@ -48,10 +48,10 @@ from docstage.console import (
     print_compacted,
     print_plan,
     print_plugins,
-    print_stage,
     print_state,
     print_summary,
 )
+from docstage.describe import print_stage, stage_markdown
 from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display, one_line
 from docstage.loading import entry_point_distribution, load_plugins
 from docstage.log import configure_logging
@@ -380,13 +380,24 @@ def plugins(config: Path | None) -> None:
 
 @cli.command()
 @click.argument("stage")
-def describe(stage: str) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown"]),
+    help="Text for a terminal, or Markdown. Default: text on a terminal, Markdown when "
+    "piped or redirected.",
+)
+def describe(stage: str, output_format: str | None) -> None:
     """Show what a stage does and every option it takes: pipeline describe read.files"""
     configure_logging("console")
     with user_errors():
         found = load_plugins(strict=False)
         stage_type = found.registry.lookup(stage, file="", line=None, where="pipeline describe")
-    print_stage(Console(), stage_type)
+    console = Console()
+    if output_format == "markdown" or (output_format is None and not console.is_terminal):
+        click.echo(stage_markdown(stage_type), nl=False)
+    else:
+        print_stage(console, stage_type)
 
 
 @cli.command("new-plugin")

@@ -3,7 +3,6 @@ a stage's options, the run summary, what the state store holds."""
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +16,6 @@ from rich.text import Text
 from docstage.errors import display
 from docstage.plan import Plan
 from docstage.plugins import Plugins
-from docstage.registry import StageType
 from docstage.state_usage import Retention, Runs, StateUsage
 from docstage.summary import RunSummary
 
@@ -127,12 +125,6 @@ def _table(*columns: str, title: str | None = None) -> Table:
     return table
 
 
-def _reflow(doc: str) -> str:
-    """Join the lines of each paragraph of a docstring so the terminal can wrap them."""
-    paragraphs = [" ".join(p.split()) for p in doc.split("\n\n")]
-    return "\n\n".join(p for p in paragraphs if p)
-
-
 def print_plan(console: Console, plan: Plan) -> None:
     """The resolved plan: each stage, the plugin that provides it and its options."""
     config = plan.config
@@ -162,17 +154,6 @@ def print_plugins(console: Console, plugins: Plugins) -> None:
         stages = "\n".join(t.name for t in plugins.registry.by_plugin(info.name))
         hooks = "\n".join(h.removeprefix("docstage_") for h in info.hooks)
         _row(table, info.name, origin, status, stages, hooks)
-    console.print(table)
-
-
-def print_stage(console: Console, stage: StageType) -> None:
-    """A stage type's documentation and its options (the config schema)."""
-    console.print(f"[bold]{stage.name}[/bold] ({stage.kind}) — from {escape(stage.origin)}")
-    console.print(_reflow(inspect.getdoc(stage.cls) or ""), highlight=False, markup=False)
-    table = _table("option", "type", "default", "help", title="options")
-    for spec in stage.options:
-        default = "(required)" if spec.required else _value(spec.default)
-        _row(table, spec.name, spec.type_name, default, spec.help)
     console.print(table)
 
 

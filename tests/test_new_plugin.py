@@ -123,7 +123,7 @@ def test_the_tutorial_package_installs_and_clashes_as_the_tutorial_says(
             "loaded",
             "watchlist",
         ]
-        described = run([*pipeline, "describe", "watchlist"], tmp_path)
+        described = run([*pipeline, "describe", "--format", "text", "watchlist"], tmp_path)
         assert described.returncode == 0, described.stderr
         first = described.stdout.splitlines()[0]
         assert first == "watchlist (transform) — from watchlist (docstage-watchlist 0.1.0)"
