@@ -30,11 +30,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import structlog
 
-from docstage.config import load_config
 from docstage.document import Document
 from docstage.errors import RunError
 from docstage.plan import Plan
-from docstage.resolve import make_plan
+from docstage.resolve import load_plan
 from docstage.stages import Drop
 from docstage_eval.cleanup_gold import GoldFile, Page
 from docstage_eval.metrics import Counts, macro_f1, total
@@ -186,7 +185,7 @@ class Cleanup:
 
     def plan(self) -> Plan:
         """A fresh plan of the whole config: corpus stages keep state, so one per route."""
-        return make_plan(load_config(self.config, self.overrides), require_reader=False)
+        return load_plan(self.config, self.overrides, require_reader=False)
 
 
 def _run(plan: Plan, documents: Iterable[Document], outcome: _Outcome) -> None:

@@ -14,10 +14,9 @@ from typing import Any
 
 import attrs
 
-from docstage.config import load_config
 from docstage.document import DUPLICATE_OF, DUPLICATES, STORY_ID, Document, to_jsonable
 from docstage.errors import ConfigError, RunError
-from docstage.resolve import make_plan
+from docstage.resolve import load_plan
 from docstage_eval.dedup_gold import Predictions
 from docstage_eval.scratch import run_scratch
 
@@ -42,7 +41,7 @@ def predict(
         PluginError: A plugin failed to load.
         RunError: The run failed.
     """
-    plan = make_plan(load_config(config, overrides), extra_plugins=plugins)
+    plan = load_plan(config, overrides, extra_plugins=plugins)
     stages = ", ".join(s.name for s in plan.stages if s.kind != "renderer")
     predictions = Predictions(f"{plan.config.display_path} ({stages})")
 

@@ -113,7 +113,7 @@ class RunSection:
         validator=attrs.validators.optional(above(0)),
         help="Seconds a per-document stage may spend on one document before it fails with "
         "DocumentTimeout (quarantined, or as on_error says) and the run goes on; a batch "
-        "call gets that per document. None: no limit. POSIX only (a SIGALRM timer in the "
+        "call gets that per document. Not set: no limit. POSIX only (a SIGALRM timer in the "
         "process running the stage); code stuck inside a C call is stopped when it returns, "
         "and under processes and ray its worker is replaced once far past the deadline.",
     )
