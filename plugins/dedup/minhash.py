@@ -35,6 +35,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from docstage_plugins.dedup import pieces
+
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -54,9 +56,14 @@ _S29, _S32, _S33 = np.uint64(29), np.uint64(32), np.uint64(33)
 # Texts are tokenised together in chunks of about this many characters: big enough to
 # amortise numpy's per-call cost, small enough for the temporaries to stay in cache.
 _CHUNK_CHARS = 1 << 16
-# MinHash runs over windows of this many shingles, this many permutations at a time.
+# MinHash runs over windows of this many shingles, this many permutations at a time, on
+# groups of sets of about this many shingles (a bigger set alone, not copied).
 _WINDOW = 1 << 15
 _PERM_BLOCK = 8
+_GROUP = 1 << 20
+# Sets are coded, decoded and compared this many values at a time (a multiple of 8, so
+# that each block's bits fill whole bytes): a big set's temporaries stay a few MiB.
+_BLOCK = 1 << 16
 
 
 def _fmix64(x: U64) -> U64:
@@ -99,10 +106,19 @@ def exact_key(text: str) -> bytes:
     """A 16-byte BLAKE2b digest of :func:`normalise` (text): equal for exact copies.
 
     Two texts that differ only in case, Unicode compatibility forms or whitespace get the
-    same key.
+    same key. A long text is normalised and hashed piece by piece
+    (:mod:`~docstage_plugins.dedup.pieces`): the same key, without its copies.
     """
-    data = normalise(text).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=16).digest()
+    digest = hashlib.blake2b(digest_size=16)
+    words = False
+    for piece in pieces.pieces(text):
+        # A piece starts at whitespace: its first word is never the last one's end.
+        normal = normalise(piece)
+        if normal:
+            digest.update(b" " if words else b"")
+            digest.update(normal.encode("utf-8", "surrogatepass"))
+            words = True
+    return digest.digest()
 
 
 # --- shingles ------------------------------------------------------------------------------
@@ -121,10 +137,12 @@ class _Tables:
         if not wide:
             return self._latin
         if self._full is None:
-            # One pass of the regex over every code point: exactly ``\w`` as ``re`` sees it.
-            every = "".join(map(chr, range(0x110000)))
+            # The regex over every code point: exactly ``\w`` as ``re`` sees it. A block
+            # at a time: a string of them all costs a str object each, ~90 MB at once.
             flags = np.zeros(0x110000, dtype=bool)
-            flags[[m.start() for m in re.finditer(r"\w", every)]] = True
+            for low in range(0, 0x110000, 1 << 16):
+                block = "".join(map(chr, range(low, low + (1 << 16))))
+                flags[[low + m.start() for m in re.finditer(r"\w", block)]] = True
             self._full = flags
         return self._full
 
@@ -174,6 +192,61 @@ def _token_hashes(text: str) -> tuple[U64, I64]:
     return hashes, where[starts]
 
 
+def _shingle_long(text: str, size: int) -> U32:
+    """:func:`shingles` of a long text, piece by piece: each piece's tokens, after the
+    last ``size - 1`` of the one before, and the set merged as it grows."""
+    found = _Union()
+    tail = np.empty(0, dtype=np.uint64)
+    for piece in pieces.pieces(text):
+        # A cut is whitespace: no token runs across it, and lower() is that of the whole.
+        hashes = np.concatenate((tail, _token_hashes(piece.lower())[0]))
+        count = hashes.size - size + 1
+        if count > 0:
+            combined = hashes[:count].copy()
+            for k in range(1, size):
+                combined *= _SHINGLE_BASE
+                combined += hashes[k : k + count]
+            found.add((_fmix64(combined) >> _S32).astype(np.uint32))
+        tail = hashes[max(0, hashes.size - (size - 1)) :].copy()
+    return found.result()
+
+
+class _Union:
+    """A sorted set of ``uint32`` values gathered in parts, merged as it grows (each merge
+    at least doubles what waits, so merging costs ``O(n log n)`` in all)."""
+
+    def __init__(self) -> None:
+        self._merged: U32 = np.empty(0, dtype=np.uint32)
+        self._parts: list[U32] = []
+        self._waiting = 0
+
+    def add(self, values: U32) -> None:
+        self._parts.append(_sorted_unique(values))
+        self._waiting += values.size
+        if self._waiting >= max(self._merged.size, _GROUP):
+            self._merge()
+
+    def _merge(self) -> None:
+        if self._parts:
+            self._merged = _sorted_unique(np.concatenate([self._merged, *self._parts]))
+            self._parts, self._waiting = [], 0
+
+    def result(self) -> U32:
+        self._merge()
+        return self._merged
+
+
+def _sorted_unique(values: U32) -> U32:
+    """``values`` (an array of its own, sorted in place) without repeats."""
+    values.sort()
+    if values.size < 2:
+        return values
+    keep = np.empty(values.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values if keep.all() else values[keep]
+
+
 def _shingle_chunk(texts: Sequence[str], size: int) -> list[U32]:
     lowered = [t.lower() for t in texts]
     # "\0" is not a word character: no token runs across two texts.
@@ -219,6 +292,12 @@ def shingle_batch(texts: Sequence[str], size: int = 5) -> list[U32]:
     out: list[U32] = []
     start, chars = 0, 0
     for end, text in enumerate(texts, 1):
+        if pieces.is_long(text):
+            # Each text's set is its own: the texts before go as a chunk, this one alone.
+            out += _shingle_chunk(texts[start : end - 1], size) if start < end - 1 else []
+            out.append(_shingle_long(text, size))
+            start, chars = end, 0
+            continue
         chars += len(text) + 1
         if chars >= _CHUNK_CHARS:
             out += _shingle_chunk(texts[start:end], size)
@@ -292,18 +371,34 @@ class MinHasher:
         """
         out = np.full((len(sets), self.permutations), _EMPTY, dtype=np.uint32)
         sizes = np.fromiter((s.size for s in sets), dtype=np.int64, count=len(sets))
-        if not sizes.sum():
-            return out
-        rows = np.flatnonzero(sizes)
-        values = np.concatenate([sets[i] for i in rows.tolist()]).astype(np.uint64)
-        starts = np.concatenate(([0], np.cumsum(sizes[rows])[:-1]))
+        group: list[int] = []
+        held = 0
+        # Groups of sets, each group's values concatenated (a big set alone, uncopied):
+        # a minimum is the same whatever the windows it is taken over.
+        for row in np.flatnonzero(sizes).tolist():
+            if group and held + sizes[row] > _GROUP:
+                self._fill(out, sets, group)
+                group, held = [], 0
+            group.append(row)
+            held += int(sizes[row])
+        if group:
+            self._fill(out, sets, group)
+        return out
+
+    def _fill(self, out: U32, sets: Sequence[npt.NDArray[np.uint32]], group: list[int]) -> None:
+        """Lower ``out``'s rows ``group`` to the minimum hashes of their (non-empty) sets."""
+        rows = np.array(group, dtype=np.int64)
+        parts = [sets[i] for i in group]
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        sizes = np.array([part.size for part in parts], dtype=np.int64)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
         # Windows of the concatenated values; a set may span several windows.
         for low in range(0, values.size, _WINDOW):
             high = min(low + _WINDOW, values.size)
             first = max(int(np.searchsorted(starts, low, side="right")) - 1, 0)
             last = int(np.searchsorted(starts, high, side="left"))
             cuts = np.maximum(starts[first:last], low) - low
-            chunk = values[low:high]
+            chunk = values[low:high].astype(np.uint64)
             where = rows[first:last]
             block = np.empty((_PERM_BLOCK, chunk.size), dtype=np.uint64)
             for p in range(0, self.permutations, _PERM_BLOCK):
@@ -313,7 +408,6 @@ class MinHasher:
                 buf += self._b[p:q]
                 mins = (np.minimum.reduceat(buf, cuts, axis=1) >> _S32).astype(np.uint32)
                 out[where, p:q] = np.minimum(out[where, p:q], mins.T)
-        return out
 
     def signature(self, one: npt.NDArray[np.uint32]) -> U32:
         """The signature of one shingle set: a ``(permutations,)`` ``uint32`` array."""
@@ -408,9 +502,12 @@ def jaccard(a: U32 | U64, b: U32 | U64) -> float:
         a, b = b, a
     if not a.size:
         return 0.0
-    where = np.searchsorted(b, a)
-    where[where == b.size] = 0
-    shared = int(np.count_nonzero(b[where] == a))
+    shared = 0
+    for low in range(0, a.size, _BLOCK):
+        part = a[low : low + _BLOCK]
+        where = np.searchsorted(b, part)
+        where[where == b.size] = 0
+        shared += int(np.count_nonzero(b[where] == part))
     return shared / (a.size + b.size - shared)
 
 
@@ -427,33 +524,56 @@ _S32_64 = np.uint64(32)
 
 def _pack_low(values: U32, width: int) -> bytes:
     """The low ``width`` bits of each value, one after the other, least significant first."""
-    bits = (values[:, None] >> np.arange(width, dtype=np.uint32)) & np.uint32(1)
-    return np.packbits(bits.astype(np.uint8).ravel(), bitorder="little").tobytes()
+    shifts = np.arange(width, dtype=np.uint32)
+    out = []
+    for low in range(0, values.size, _BLOCK):  # whole bytes a block: they just follow
+        bits = (values[low : low + _BLOCK, None] >> shifts) & np.uint32(1)
+        out.append(np.packbits(bits.astype(np.uint8).ravel(), bitorder="little").tobytes())
+    return b"".join(out)
 
 
 def _unpack_low(data: npt.NDArray[np.uint8], n: int, width: int) -> U32:
     """The inverse of :func:`_pack_low`."""
-    bits = np.unpackbits(data, count=n * width, bitorder="little").reshape(n, width)
-    out: U32 = bits.astype(np.uint32) @ (np.uint32(1) << np.arange(width, dtype=np.uint32))
+    out: U32 = np.empty(n, dtype=np.uint32)
+    weights = np.uint32(1) << np.arange(width, dtype=np.uint32)
+    for low in range(0, n, _BLOCK):
+        count = min(_BLOCK, n - low)
+        at = low * width // 8
+        part = data[at : at + (count * width + 7) // 8]
+        bits = np.unpackbits(part, count=count * width, bitorder="little")
+        out[low : low + count] = bits.reshape(count, width).astype(np.uint32) @ weights
     return out
 
 
 def _elias_fano(values: U32, low_bits: int) -> bytes:
     """Elias-Fano coding of sorted values (repeats allowed): low bits, then high parts."""
     n = values.size
-    high = (values >> np.uint32(low_bits)).astype(np.int64)
-    upper = np.zeros(int(high[-1]) + n, dtype=np.uint8)
-    upper[high + np.arange(n)] = 1
-    low = _pack_low(values, low_bits) if low_bits else b""
-    return low + np.packbits(upper, bitorder="little").tobytes()
+    upper = np.zeros(int(values[-1] >> np.uint32(low_bits)) + n, dtype=np.uint8)
+    for low in range(0, n, _BLOCK):
+        high = (values[low : low + _BLOCK] >> np.uint32(low_bits)).astype(np.int64)
+        upper[high + np.arange(low, low + high.size)] = 1
+    packed = np.packbits(upper, bitorder="little").tobytes()
+    del upper
+    return (_pack_low(values, low_bits) if low_bits else b"") + packed
 
 
 def _elias_fano_values(data: npt.NDArray[np.uint8], n: int, low_bits: int) -> U32:
     """The inverse of :func:`_elias_fano`."""
     low_bytes = (n * low_bits + 7) // 8
-    upper = np.unpackbits(data[low_bytes:], bitorder="little")
-    high = np.flatnonzero(upper)[:n] - np.arange(n)
-    values: U32 = high.astype(np.uint32) << np.uint32(low_bits)
+    values: U32 = np.empty(n, dtype=np.uint32)
+    done = 0
+    upper = data[low_bytes:]
+    # The high parts' unary codes, a block of bytes at a time: the k-th set bit, at
+    # position p, stands for the value k with high part p - k.
+    for start in range(0, upper.size, _BLOCK):
+        if done == n:
+            break
+        bits = np.unpackbits(upper[start : start + _BLOCK], bitorder="little")
+        ones = np.flatnonzero(bits)[: n - done] + 8 * start
+        values[done : done + ones.size] = (ones - np.arange(done, done + ones.size)).astype(
+            np.uint32
+        ) << np.uint32(low_bits)
+        done += ones.size
     if low_bits:
         values |= _unpack_low(data[:low_bytes], n, low_bits)
     return values

@@ -55,6 +55,7 @@ from docstage.spill import (
     ranges,
     remove_scratch,
 )
+from docstage_plugins.dedup import pieces
 
 _WORD = re.compile(r"\w+")
 # A sentence ends at . ! ? (a run of them) followed by space, a closing quote or the end;
@@ -200,6 +201,51 @@ def _distinct(rows: np.ndarray, *fields: str) -> np.ndarray:
     return rows[np.concatenate(([True], ~same))]
 
 
+class _Lowered:
+    """A text lower-cased as passages' words are (offsets kept), asked for passage by
+    passage in text order: a long text is lowered a piece at a time
+    (:mod:`~docstage_plugins.dedup.pieces`), the pieces around the passage asked held.
+
+    ``text.lower()`` is taken when it keeps every offset; when some character lowers to
+    two (``İ``), every character becomes the first of its lower case, in the whole text.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._start = self._end = 0  # the lowered text held: text[_start:_end]
+        self._lowered = ""
+        self._pieces: Iterator[tuple[int, int]] = iter(())
+        self._text = text
+        self._same: bool | None = None
+        if not pieces.is_long(text):
+            self._lowered, self._end = _lower(text, None), len(text)
+            return
+        self._same = text.isascii() or all(len(p.lower()) == len(p) for p in pieces.pieces(text))
+        self._pieces = pieces.cuts(text)
+
+    def words(self, start: int, end: int) -> list[str]:
+        """The words of ``text[start:end]``; ``start`` never goes back."""
+        if end > self._end:
+            parts = [self._lowered]
+            while self._end < end:
+                low, high = next(self._pieces)
+                parts.append(_lower(self._text[low:high], self._same))
+                self._end = high
+            held = "".join(parts)
+            self._lowered, self._start = held[start - self._start :], start
+        return _WORD.findall(self._lowered, start - self._start, end - self._start)
+
+
+def _lower(text: str, same: bool | None) -> str:
+    """``text`` lower-cased, offsets kept (``same``: whether ``lower()`` keeps them, when
+    known for a whole text of which this is a piece)."""
+    if same is not False:
+        lower = text.lower()
+        if len(lower) == len(text):
+            return lower
+    # A few characters lower-case to two: each gives its first, to keep the offsets.
+    return "".join(c.lower()[0] for c in text)
+
+
 class PassageIndex:
     """Passages of many documents; :meth:`shared` lists a document's passages found in
     documents of other sources.
@@ -276,11 +322,9 @@ class PassageIndex:
 
     def _passages(self, text: str) -> Iterator[tuple[int, int, list[str], int]]:
         """``(start, end, words, key)`` of every passage of ``text`` long enough to compare."""
-        lower = text.lower()
-        if len(lower) != len(text):  # a few characters lower-case to two: keep offsets
-            lower = "".join(c.lower()[0] for c in text)
+        lower = _Lowered(text)
         for start, end in split_passages(text):
-            words = _WORD.findall(lower, start, end)
+            words = lower.words(start, end)
             if len(words) >= self.options.min_words:
                 yield start, end, words, _passage_key(words)
 
@@ -298,10 +342,16 @@ class PassageIndex:
         self._ids.write(raw)
         self._id_at.append(self._id_at[-1] + len(raw))
         occurrences, runs = self._pending_occurrences, self._pending_runs
-        spans = []
+        spans: list[tuple[int, int, int]] = []
+        written = 0
         for start, end, words, key in self._passages(text):
             self._count += 1
             spans.append((start, end, key))
+            # A long text's rows go out as they come (in the same order: the same files).
+            if len(occurrences) + len(runs) >= _PENDING:
+                self._flush_pending()
+            if len(spans) >= _PENDING:
+                written += self._write_spans(spans)
             if key in self._seen:
                 occurrences.append((key, doc, src, len(words), -1, -1))
                 continue
@@ -315,11 +365,17 @@ class PassageIndex:
             runs.extend(
                 {(hash(tuple(words[i : i + _RUN])) & _MASK, key) for i in range(len(words) - 2)}
             )
-        data = np.array(spans, dtype=_SPAN).tobytes()
-        self._spans.write(data)
-        self._span_at.append(self._span_at[-1] + len(data))
+        written += self._write_spans(spans)
+        self._span_at.append(self._span_at[-1] + written)
         if len(occurrences) + len(runs) >= _PENDING:
             self._flush_pending()
+
+    def _write_spans(self, spans: list[tuple[int, int, int]]) -> int:
+        """Write ``spans`` to the spans file and empty the list; the bytes written."""
+        data = np.array(spans, dtype=_SPAN).tobytes()
+        self._spans.write(data)
+        spans.clear()
+        return len(data)
 
     def _flush_pending(self) -> None:
         if self._pending_occurrences:
@@ -544,6 +600,14 @@ class PassageIndex:
             self._current.setdefault(doc, {}).setdefault(key, []).append((other, score))
         self._loaded = partition
 
+    def _spans_of(self, doc: int) -> Iterator[tuple[int, int, int]]:
+        """``(start, end, key)`` of a document's passages, read a block at a time."""
+        start, end = self._span_at[doc], self._span_at[doc + 1]
+        block = _PENDING * _SPAN.itemsize
+        for at in range(start, end, block):
+            data = os.pread(self._spans.fileno(), min(block, end - at), at)
+            yield from np.frombuffer(data, dtype=_SPAN).tolist()
+
     def shared(self, id: str, text: str) -> tuple[SharedPassage, ...]:
         """The passages of document ``id`` (added with ``text``) that documents of other
         sources carry too, in text order; matches best first, then by source and id.
@@ -562,12 +626,10 @@ class PassageIndex:
         answers = self._current.pop(doc, None)
         if not answers:
             return ()
-        start, end = self._span_at[doc], self._span_at[doc + 1]
-        spans = np.frombuffer(os.pread(self._spans.fileno(), end - start, start), dtype=_SPAN)
         names, source_of = self._source_names, self._source_of
         ids: dict[int, str] = {}
         found = []
-        for begin, finish, key in spans.tolist():
+        for begin, finish, key in self._spans_of(doc):
             carriers = answers.get(key)
             if not carriers:
                 continue

@@ -76,7 +76,7 @@ class DiskVectors:
 def disk_vectors(
     values: Iterable[str],
     count: int,
-    analyze: Callable[[str], list[str]],
+    analyze: Callable[[str], Iterable[str]],
     folder: Path,
     *,
     rows: Sequence[int] | None = None,
@@ -127,7 +127,7 @@ def disk_vectors(
 def _count(
     values: Iterable[str],
     count: int,
-    analyze: Callable[[str], list[str]],
+    analyze: Callable[[str], Iterable[str]],
     terms_path: Path,
     counts_path: Path,
 ) -> tuple[np.ndarray, np.ndarray]:

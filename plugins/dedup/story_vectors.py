@@ -21,6 +21,7 @@ rows of a block one by one.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from array import array
 from collections import Counter, defaultdict
@@ -31,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from docstage.spill import release_memory
+from docstage_plugins.dedup import pieces
 
 _SECONDS_PER_DAY = 86_400.0
 #: Entries converted or weighted at once, and documents normalised at once: each keeps
@@ -163,8 +165,12 @@ def exact_search(
     )
 
 
-def analyzer(names: bool) -> Callable[[str], list[str]]:
-    """Text to terms as :func:`term_vectors` splits it (``names``: entity names)."""
+def analyzer(names: bool) -> Callable[[str], Iterable[str]]:
+    """Text to terms as :func:`term_vectors` splits it (``names``: entity names).
+
+    A long text is analysed a piece at a time (:mod:`.pieces`): the same terms in the
+    same order, without the analyzer's copies and lists of the whole text.
+    """
     # Imported here: scikit-learn costs every `pipeline` command ~0.5 s at start-up.
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -175,13 +181,19 @@ def analyzer(names: bool) -> Callable[[str], list[str]]:
             sublinear_tf=True, stop_words="english", strip_accents="unicode"
         )
     analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
-    return analyze
+
+    def terms(value: str) -> Iterable[str]:
+        if not pieces.is_long(value):
+            return analyze(value)
+        return itertools.chain.from_iterable(map(analyze, pieces.pieces(value)))
+
+    return terms
 
 
 def _counts(
     values: Iterable[str],
     count: int,
-    analyze: Callable[[str], list[str]],
+    analyze: Callable[[str], Iterable[str]],
     rows: Sequence[int] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Term counts as CSR arrays ``(counts, terms, starts, number of terms)``.
