@@ -1,86 +1,36 @@
-"""The console tables the ``pipeline`` command prints for people: the plan, the plugins,
-a stage's options, the run summary, what the state store holds."""
+"""What the ``pipeline`` command prints for people: the plan, the plugins, the run
+summary, what the state store holds.
+
+Every table goes through :mod:`docstage.tables`, so that its words and numbers stay
+whole on a terminal, in a pipe and in a CI log alike."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
+from docstage.describe import toml_value
 from docstage.errors import display
 from docstage.plan import Plan
 from docstage.plugins import Plugins
 from docstage.state_usage import Retention, Runs, StateUsage
 from docstage.summary import RunSummary
-
-
-def _row(table: Table, *cells: str) -> None:
-    """Add a row of plain text: names, paths and option values are never rich markup."""
-    table.add_row(*(Text(cell) for cell in cells))
-
-
-def _dropped(reasons: dict[str, int]) -> str:
-    return ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items())) or "0"
+from docstage.tables import GAP, Column, Grid, fits, print_grid, print_lines, rich_table
 
 
 def print_summary(console: Console, summary: RunSummary) -> None:
     """The per-stage table (in, out, dropped by reason, errors, seconds) and the outcome."""
-    table = Table(
-        title=escape(f"Run {summary.run_id} — {summary.pipeline}"),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,  # no vertical rules: the numbers get the width
+    # Names and numbers are never cut: when the table does not fit (a narrow terminal, a
+    # CI log at 80 columns, a long stage name), each stage is one line.
+    title = f"Run {summary.run_id} — {summary.pipeline}"
+    print_grid(
+        console, summary_grid(summary), title=title, table_box=box.SIMPLE_HEAD, records=_stages
     )
-    names = [
-        stats.name if stats.name == stats.use else f"{stats.name} ({stats.use})"
-        for stats in summary.stages
-    ]
-    rows = [
-        (
-            str(number),
-            name,
-            stats.kind,
-            f"{stats.docs_in:,}",
-            f"{stats.docs_out:,}",
-            _dropped(dict(stats.dropped)),
-            f"{stats.errors:,}",
-            f"{stats.cached:,}" if stats.cached else "",
-            f"{stats.seconds:.2f}",
-        )
-        for number, (stats, name) in enumerate(zip(summary.stages, names, strict=True), start=1)
-    ]
-    # Names and numbers are never cut. When a table of every column at its widest cell
-    # does not fit (a narrow terminal, a CI log at 80 columns), each stage is one line.
-    headers = ("#", "stage", "kind", "in", "out", "dropped", "errors", "cached", "seconds")
-    shown = [c for c, h in enumerate(headers) if h != "cached" or any(row[c] for row in rows)]
-    widths = {c: max([len(headers[c]), *(len(row[c]) for row in rows)]) for c in shown}
-    dropped_column = headers.index("dropped")
-    needed = sum(w for c, w in widths.items() if c != dropped_column) + 12 + 2 * len(shown)
-    if needed > console.width:
-        console.print(escape(f"Run {summary.run_id} — {summary.pipeline}"))
-        for row in rows:
-            line = f"{row[0]}. {row[1]} ({row[2]}): in {row[3]}, out {row[4]}, "
-            line += f"dropped {row[5]}, errors {row[6]}, "
-            line += f"cached {row[7]}, " if row[7] else ""
-            console.print(Text(line + f"{row[8]} s"), overflow="fold")
-    else:
-        for column in shown:
-            header = headers[column]
-            if header == "dropped":
-                table.add_column(header, overflow="fold", min_width=min(widths[column], 12))
-            else:
-                justify: Literal["left", "right"] = (
-                    "right" if header not in ("stage", "kind") else "left"
-                )
-                table.add_column(header, justify=justify, no_wrap=True, min_width=widths[column])
-        for row in rows:
-            _row(table, *(row[c] for c in shown))
-        console.print(table)
     noun = "document" if summary.documents == 1 else "documents"
     where = "" if summary.executor == "local" else f" ({summary.executor} executor)"
     console.print(f"{summary.documents:,} {noun} out in {summary.seconds:.2f}s{where}")
@@ -89,44 +39,70 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     if summary.cached:
         console.print(
             "cached: outcomes earlier runs computed with the same stage options were reused "
-            "(--set run.incremental=false to recompute)"
+            "(--set run.incremental=false to recompute)",
+            soft_wrap=True,
         )
     for path in summary.outputs:
-        console.print(f"wrote {escape(display(path))}")
+        console.print(f"wrote {escape(display(path))}", soft_wrap=True)
     if summary.quarantined and summary.quarantine_path is not None:
         console.print(
             f"[yellow]{summary.quarantined:,} document(s) quarantined → "
-            f"{escape(display(summary.quarantine_path))}[/yellow]"
+            f"{escape(display(summary.quarantine_path))}[/yellow]",
+            soft_wrap=True,
         )
     if summary.failed:
-        console.print(f"[red]run failed: {escape(summary.failed)}[/red]")
+        console.print(f"[red]run failed: {escape(summary.failed)}[/red]", soft_wrap=True)
 
 
-def _value(value: Any) -> str:
+def summary_grid(summary: RunSummary) -> Grid:
+    """The run summary's table: a row per stage; ``cached`` only when a stage used the
+    run cache, and one line per drop reason."""
+    columns = [Column("#", right=True), Column("stage"), Column("kind")]
+    columns += [Column(h, right=True) for h in ("in", "out")]
+    columns += [Column("dropped"), Column("errors", right=True)]
+    cached = any(stats.cached for stats in summary.stages)
+    columns += [Column("cached", right=True)] if cached else []
+    columns.append(Column("seconds", right=True))
+    rows = []
+    for number, stats in enumerate(summary.stages, start=1):
+        name = stats.name if stats.name == stats.use else f"{stats.name} ({stats.use})"
+        dropped = [f"{count:,} {reason}" for reason, count in sorted(stats.dropped.items())]
+        row = [str(number), name, stats.kind, f"{stats.docs_in:,}", f"{stats.docs_out:,}"]
+        row += ["\n".join(dropped) or "0", f"{stats.errors:,}"]
+        row += [f"{stats.cached:,}"] if cached else []
+        rows.append((*row, f"{stats.seconds:.2f}"))
+    return Grid.of(columns, rows)
+
+
+def _stages(grid: Grid) -> list[str]:
+    """The summary as one line per stage: ``2. explode (transform): in 3, out 2, ...``."""
+    headers = [column.header for column in grid.columns]
+    lines = []
+    for row in grid.rows:
+        cell = dict(zip(headers, row, strict=True))
+        dropped = cell["dropped"].replace("\n", ", ")
+        line = f"{cell['#']}. {cell['stage']} ({cell['kind']}): in {cell['in']}, "
+        line += f"out {cell['out']}, dropped {dropped}, errors {cell['errors']}, "
+        line += f"cached {cell['cached']}, " if cell.get("cached", "0") != "0" else ""
+        lines.append(line + f"{cell['seconds']} s")
+    return lines
+
+
+def option_value(value: Any) -> str:
+    """An option's value as the config would write it (TOML, as ``pipeline describe``
+    shows defaults), a path relative to the working folder when inside it."""
     if isinstance(value, Path) or (isinstance(value, str) and Path(value).is_absolute()):
-        return repr(display(value))
-    if isinstance(value, (bool, int, float, list, dict)):
-        return repr(value)
-    return repr(str(value))
-
-
-def _table(*columns: str, title: str | None = None) -> Table:
-    """A table whose long cells wrap instead of being cut off with an ellipsis."""
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        # Names stay whole (they are what users type); long text wraps.
-        whole = column in ("#", "plugin", "stage", "stages", "option", "hooks", "status")
-        table.add_column(
-            column,
-            overflow="fold",
-            no_wrap=whole,
-            justify="right" if column == "#" else "left",
-        )
-    return table
+        return toml_value(display(value))
+    return toml_value(value)
 
 
 def print_plan(console: Console, plan: Plan) -> None:
-    """The resolved plan: each stage, the plugin that provides it and its options."""
+    """The resolved plan: each stage, the plugin that provides it and its options.
+
+    On a terminal wide enough, a table with one option per line; elsewhere (a pipe, a
+    file, a narrow terminal) one line per stage and its options after it, as many to a
+    line as fit, every one whole.
+    """
     config = plan.config
     console.print(f"[bold]{escape(config.pipeline.name)}[/bold] ({escape(config.display_path)})")
     run = config.run
@@ -134,18 +110,46 @@ def print_plan(console: Console, plan: Plan) -> None:
         f"run: executor={run.executor} on_error={run.on_error} batch_size={run.batch_size} "
         f"memory={run.memory!r} quarantine={display(run.quarantine)}",
         markup=False,
+        soft_wrap=True,
     )
-    table = _table("#", "stage", "kind", "plugin", "options")
+    rows = []
+    options = []
     for stage in plan.stages:
-        options = "\n".join(f"{k} = {_value(v)}" for k, v in stage.options().items())
         name = stage.name if stage.name == stage.use else f"{stage.name} ({stage.use})"
-        _row(table, str(stage.config.index), name, stage.kind, stage.type.origin, options)
-    console.print(table)
+        rows.append((str(stage.config.index), name, stage.kind, stage.type.origin))
+        options.append([(k, option_value(v)) for k, v in stage.options().items()])
+    grid = Grid.of([Column("#", right=True), "stage", "kind", "plugin"], rows)
+    if console.is_terminal:
+        cells = ["\n".join(f"{k} = {v}" for k, v in opts) for opts in options]
+        wide = [(*row, cell) for row, cell in zip(rows, cells, strict=True)]
+        table = rich_table(Grid.of([*grid.columns, Column("options")], wide))
+        if fits(console, table):
+            console.print(table)
+            return
+    indent = " " * (grid.widths()[0] + GAP + 2) if rows else ""
+    for line, opts in zip(grid.lines(header=False), options, strict=True):
+        flowed = _flow([f"{k}={v}" for k, v in opts], indent, console.width)
+        print_lines(console, [line, *flowed])
+
+
+def _flow(items: list[str], indent: str, width: int) -> list[str]:
+    """``items`` two spaces apart on lines of at most ``width`` characters after
+    ``indent``; an item longer than that has a line of its own, whole."""
+    lines: list[str] = []
+    line = ""
+    for item in items:
+        if line and len(indent) + len(line) + GAP + len(item) > width:
+            lines.append(indent + line)
+            line = ""
+        line = f"{line}{' ' * GAP}{item}" if line else item
+    if line:
+        lines.append(indent + line)
+    return lines
 
 
 def print_plugins(console: Console, plugins: Plugins) -> None:
     """Installed plugins, where each comes from, its stages and hooks."""
-    table = _table("plugin", "from", "status", "stages", "hooks")
+    rows = []
     for info in plugins.infos:
         origin = info.distribution or info.location or ""
         if info.source != "entry point":
@@ -153,8 +157,8 @@ def print_plugins(console: Console, plugins: Plugins) -> None:
         status = info.status if not info.error else f"{info.status}: {info.error}"
         stages = "\n".join(t.name for t in plugins.registry.by_plugin(info.name))
         hooks = "\n".join(h.removeprefix("docstage_") for h in info.hooks)
-        _row(table, info.name, origin, status, stages, hooks)
-    console.print(table)
+        rows.append((info.name, origin, status, stages, hooks))
+    print_grid(console, Grid.of(["plugin", "from", "status", "stages", "hooks"], rows))
 
 
 def _bytes(size: float | None) -> str:
@@ -174,9 +178,9 @@ def _when(seconds: float | None) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _runs(table: Table, name: str, runs: Runs) -> None:
+def _runs(name: str, runs: Runs) -> tuple[str, ...]:
     times = (runs.first_started, runs.last_started, runs.last_finished)
-    _row(table, name, f"{runs.count:,}", *(_when(t) for t in times))
+    return (name, f"{runs.count:,}", *(_when(t) for t in times))
 
 
 def print_state(console: Console, usage: StateUsage) -> None:
@@ -188,23 +192,17 @@ def print_state(console: Console, usage: StateUsage) -> None:
     ]
     for line in lines:
         console.print(line, markup=False, highlight=False)
-    runs = Table(title="runs", title_justify="left")
-    runs.add_column("pipeline", no_wrap=True)
-    runs.add_column("runs", justify="right")
-    for column in ("first started", "last started", "last finished"):
-        runs.add_column(column)
-    _runs(runs, usage.pipeline, usage.runs)
-    _runs(runs, "(all)", usage.all_runs)
-    console.print(runs)
-    table = Table(title="tables", title_justify="left")
-    table.add_column("table", no_wrap=True)
-    table.add_column("rows", justify="right")
-    if usage.dbstat:
-        table.add_column("bytes (with indexes)", justify="right")
-    for found in usage.tables:
-        cells = [found.name, f"{found.rows:,}"]
-        _row(table, *cells, *([_bytes(found.bytes)] if usage.dbstat else []))
-    console.print(table)
+    columns: list[Column | str] = ["pipeline", Column("runs", right=True), "first started"]
+    rows = [_runs(usage.pipeline, usage.runs), _runs("(all)", usage.all_runs)]
+    columns += ["last started", "last finished"]
+    print_grid(console, Grid.of(columns, rows), title="runs")
+    tables: list[Column | str] = ["table", Column("rows", right=True)]
+    tables += [Column("bytes (with indexes)", right=True)] if usage.dbstat else []
+    rows = [
+        (found.name, f"{found.rows:,}", *([_bytes(found.bytes)] if usage.dbstat else []))
+        for found in usage.tables
+    ]
+    print_grid(console, Grid.of(tables, rows), title="tables")
     if not usage.dbstat:
         console.print("(this SQLite lacks the dbstat table: rows only, no bytes per table)")
     dedup = usage.dedup

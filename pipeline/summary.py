@@ -126,6 +126,7 @@ class RunSummary:
             "exit_code": self.exit_code,
             "executor": self.executor,
             "resumed_from": self.resumed_from,
+            "errors": self.errors,
             "cached": self.cached,
             "stages": [s.as_dict() for s in self.stages],
         }
