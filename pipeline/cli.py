@@ -21,20 +21,9 @@ import attrs
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from docstage import __version__
+from docstage.bars import progress_bars
 from docstage.cli_support import (
     TRACEBACK_VARIABLE,
     fail,
@@ -54,7 +43,7 @@ from docstage.console import (
 from docstage.describe import print_stage, stage_markdown
 from docstage.errors import EXIT_FAILED, EXIT_USAGE, PluginError, display, one_line
 from docstage.loading import entry_point_distribution, load_plugins
-from docstage.log import configure_logging
+from docstage.log import configure_logging, log_console
 from docstage.resolve import load_plan
 from docstage.runner import Runner
 from docstage.state_usage import compact, state_usage
@@ -179,12 +168,6 @@ def cli() -> None:
     """
 
 
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} docs/s" if speed else "", style="progress.data.speed")
-
-
 @cli.command()
 @CONFIG
 @overrides_option()
@@ -233,7 +216,7 @@ class _Rate(ProgressColumn):
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Show a progress bar (default: only on a terminal).",
+    help="Show progress bars (default: only on a terminal).",
 )
 def run(
     config: Path,
@@ -260,24 +243,11 @@ def run(
         raise click.UsageError("--resume and --retry-quarantined cannot be combined")
     with user_errors(), sigterm_as_interrupt():
         plan = load_plan(config, overrides)
-        stderr = Console(stderr=True)
+        stderr = log_console()
         show_progress = progress if progress is not None else stderr.is_terminal
         runner = Runner(plan, dry_run=dry_run, resume=resume, retry_quarantined=retry_quarantined)
         if show_progress and not dry_run and log_format == "console":
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("reading"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                _Rate(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=stderr,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("documents", total=None)
-                runner.on_total = lambda total: bar.update(task, total=total)
-                runner.on_progress = lambda count: bar.advance(task, count)
+            with progress_bars(runner.progress, stderr):
                 summary = runner.execute()
         else:
             summary = runner.execute()

@@ -15,7 +15,7 @@ from docstage.config import Config, StageConfig
 from docstage.errors import STAGE_ERRORS, DocstageError, OptionError, RunError
 from docstage.plugins import Plugins
 from docstage.registry import StageType
-from docstage.stages import KINDS, Stage, StageContext
+from docstage.stages import KINDS, Stage, StageContext, StageProgress
 from docstage.state import StateStore
 
 
@@ -84,6 +84,7 @@ def stage_context(
     log: structlog.typing.FilteringBoundLogger,
     dry_run: bool = False,
     state: StateStore | None = None,
+    progress: StageProgress | None = None,
 ) -> StageContext:
     """The context ``stage`` is set up with, in the coordinator or in a worker alike."""
     return StageContext(
@@ -95,6 +96,7 @@ def stage_context(
         dry_run=dry_run,
         state=state,
         memory=config.run.memory_bytes,
+        progress=progress if progress is not None else StageProgress(),
     )
 
 

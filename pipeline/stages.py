@@ -65,6 +65,34 @@ class BadInput:
     raw: str | None = None
 
 
+class StageProgress:
+    """What a corpus stage tells the progress bars of ``pipeline run`` about its work.
+
+    A corpus stage's bar counts the documents it receives, then the documents it puts out
+    (kept or dropped), on its own. What it does in between (learning, clustering,
+    building an index) the runner cannot see: the stage names that work with
+    :meth:`phase` and counts it, in documents, with :meth:`advance`::
+
+        progress = context.progress
+        progress.phase("stories")  # not counted: the bar shows that it works
+        ids = cluster(docs)
+        progress.phase("passages", total=len(docs))
+        for doc in docs:
+            index.add(doc)
+            progress.advance()
+
+    The bar shows the latest phase until the stage puts a document out (or names
+    another phase). Calls are cheap and never fail; without a terminal to draw on, or in
+    a stage that is not a corpus stage, nothing listens.
+    """
+
+    def phase(self, name: str, total: int | None = None) -> None:
+        """Start the step ``name``, of ``total`` documents (None: not counted)."""
+
+    def advance(self, count: int = 1) -> None:
+        """Count ``count`` more documents of the current step as done."""
+
+
 @attrs.frozen(kw_only=True)
 class StageContext:
     """What a stage learns about its run in ``setup``.
@@ -81,6 +109,8 @@ class StageContext:
         memory: The memory budget in bytes (``[run] memory``) a corpus stage keeps its
             working set within, spilling the rest to temporary files
             (:mod:`docstage.spill`).
+        progress: Where a corpus stage reports the steps of its work for the progress
+            bars (:class:`StageProgress`).
     """
 
     run_id: str
@@ -91,6 +121,7 @@ class StageContext:
     dry_run: bool = False
     state: StateStore | None = None
     memory: int = 128 << 20
+    progress: StageProgress = attrs.field(factory=StageProgress)
 
 
 class Stage:

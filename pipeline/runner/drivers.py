@@ -29,14 +29,10 @@ from docstage.stages import BadInput, CorpusStage, Drop, Reader, Renderer
 Record = Callable[[Document, str | None], None]
 
 
-def given_documents(
-    documents: Iterable[Document], size: int, progress: Callable[[int], None] | None
-) -> Batches:
+def given_documents(documents: Iterable[Document], size: int) -> Batches:
     """Documents handed to the runner instead of its readers, in batches."""
     given = iter(documents)
     while chunk := list(itertools.islice(given, size)):
-        if progress:
-            progress(len(chunk))
         yield chunk
 
 
@@ -51,18 +47,20 @@ class Drivers:
             stages put out.
         duplicate_ids: ``[run] duplicate_ids``: what happens to a document whose id a
             reader already gave (:class:`UniqueIds`).
+        received: Told of a corpus stage that asked for more input when there was none.
     """
 
     outcomes: Outcomes
     executor: Executor
     batch_size: int
     duplicate_ids: str = "quarantine"
+    received: Callable[[StageRun], None] | None = None
     ids: UniqueIds = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.ids = UniqueIds(self.duplicate_ids)
 
-    def read(self, readers: Sequence[StageRun], progress: Callable[[int], None] | None) -> Batches:
+    def read(self, readers: Sequence[StageRun]) -> Batches:
         """The readers' documents, one reader after the other, in batches."""
         size = self.batch_size
         outcomes = self.outcomes
@@ -100,8 +98,6 @@ class Drivers:
                 stats.docs_in += seen
                 stats.docs_out += len(batch)
                 stats.seconds += perf() - started
-                if progress and seen:
-                    progress(seen)
                 if batch:
                     yield batch
 
@@ -145,6 +141,8 @@ class Drivers:
                 batch = next(for_upstream, None)
                 upstream_seconds += perf() - started
                 if batch is None:
+                    if self.received is not None:
+                        self.received(where)
                     return
                 stats.docs_in += len(batch)
                 for doc in batch:

@@ -35,9 +35,10 @@ from docstage.run import Run
 from docstage.runner.drivers import Drivers, given_documents
 from docstage.runner.incremental import Incremental, prepare_incremental
 from docstage.runner.outcomes import Outcomes, Quarantine, check_quarantine
+from docstage.runner.progress import RunProgress
 from docstage.runner.replay import CachedDrivers
 from docstage.runner.stagerun import Batches, StageRun, perf, stage_runs
-from docstage.stages import CorpusStage, Reader, Renderer, Transform
+from docstage.stages import Reader, Renderer, Transform
 from docstage.state import StateStore, forget_manifest
 from docstage.summary import RunSummary, StageStats, new_run_id
 
@@ -56,9 +57,8 @@ class Runner:
         resume: Continue the last run of this pipeline, which was interrupted (``--resume``).
         retry_quarantined: Reprocess the documents the last run quarantined; documents it
             did not see are left out (``--retry-quarantined``).
-        on_progress: Called with the number of documents read since the last call.
-        on_total: Called once with the expected number of documents, when readers know.
         on_output: Called with each batch of documents that leaves the last stage.
+        progress: Where the run is, for progress bars (:mod:`docstage.runner.progress`).
     """
 
     plan: Plan
@@ -66,9 +66,8 @@ class Runner:
     dry_run: bool = False
     resume: bool = False
     retry_quarantined: bool = False
-    on_progress: Callable[[int], None] | None = None
-    on_total: Callable[[int], None] | None = None
     on_output: Callable[[list[Document]], None] | None = None
+    progress: RunProgress = attrs.field(init=False)
     run: Run = attrs.field(init=False)
     _stages: tuple[StageRun, ...] = attrs.field(init=False)
     _outcomes: Outcomes = attrs.field(init=False)
@@ -85,6 +84,7 @@ class Runner:
         stats = [StageStats(name=s.name, use=s.use, kind=s.kind) for s in self.plan.stages]
         self.run = Run(run_id=run_id, plan=self.plan, stats=stats)
         self._stages = stage_runs(self.plan, stats)
+        self.progress = RunProgress(self._stages)
         self._log = log.bind(run_id=run_id, pipeline=config.pipeline.name)
         quarantine = Quarantine(Path(config.run.quarantine), run_id)
         self._outcomes = Outcomes(run=self.run, quarantine=quarantine, log=self._log)
@@ -191,7 +191,7 @@ class Runner:
     def _set_up_stages(self, *, here_only: bool) -> None:
         config = self.plan.config
         check_quarantine(config)
-        for stage in self.plan.stages:
+        for position, stage in enumerate(self.plan.stages):
             if here_only and isinstance(stage.instance, Transform):
                 continue
             context = stage_context(
@@ -201,6 +201,7 @@ class Runner:
                 log=self._log,
                 dry_run=self.dry_run,
                 state=self._state,
+                progress=self.progress.stage(position),
             )
             set_up_stage(config, stage.config, stage.instance, context)
             self._set_up.append(stage)
@@ -225,31 +226,30 @@ class Runner:
         """Chain the stages' drivers, pull every document through; the number that came out."""
         assert self._executor is not None
         settings = self.plan.config.run
-        plain = Drivers(self._outcomes, self._executor, settings.batch_size, settings.duplicate_ids)
+        progress = self.progress
+        plain = Drivers(
+            self._outcomes,
+            self._executor,
+            settings.batch_size,
+            settings.duplicate_ids,
+            received=progress.received,
+        )
         cache = self._incremental.cache
         drivers: Drivers | CachedDrivers = plain
         if cache is not None:
             assert self._state is not None  # a dry run streams nothing
             state = self._state
             drivers = self._replay = CachedDrivers(plain, cache, state.stamp(), state.finished)
-        batches = self._inputs(plain)
-        stages = self._stages
-        position = 0
-        while position < len(stages):
-            where = stages[position]
-            instance = where.stage.instance
-            if isinstance(instance, Transform):
-                end = position
-                while end < len(stages) and isinstance(stages[end].stage.instance, Transform):
-                    end += 1
-                batches = drivers.segment(stages[position:end], batches)
-                position = end
-                continue
-            if isinstance(instance, CorpusStage):
-                batches = drivers.corpus(where, batches)
-            elif isinstance(instance, Renderer):
-                batches = drivers.render(where, batches)
-            position += 1
+        batches = progress.watch(0, self._inputs(plain))
+        for index, unit in enumerate(progress.units[1:], start=1):
+            kind = unit.stages[0].stage.kind
+            if kind == "transform":
+                batches = drivers.segment(unit.stages, batches)
+            elif kind == "corpus":
+                batches = drivers.corpus(unit.stages[0], batches)
+            else:
+                batches = drivers.render(unit.stages[0], batches)
+            batches = progress.watch(index, batches)
         count = 0
         config_hash = self._config_hash
         for batch in batches:
@@ -261,15 +261,12 @@ class Runner:
 
     def _inputs(self, plain: Drivers) -> Batches:
         """The documents entering the first stage after the readers."""
-        if self.on_total is not None:
-            total = self.estimate()
-            if total is not None:
-                self.on_total(total)
+        if self.progress.shown:
+            self.progress.estimate = self.estimate()
         if self.documents is not None:
-            batches = given_documents(self.documents, plain.batch_size, self.on_progress)
+            batches = given_documents(self.documents, plain.batch_size)
         else:
-            readers = [s for s in self._stages if isinstance(s.stage.instance, Reader)]
-            batches = plain.read(readers, self.on_progress)
+            batches = plain.read(self.progress.units[0].stages)
         batches = self._read(batches)
         retry = self._incremental.retry
         if retry is not None:

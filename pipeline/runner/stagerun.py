@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import attrs
 
@@ -66,3 +66,19 @@ def iter_batches(docs: Iterable[Document], size: int) -> Batches:
     it = iter(docs)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
+
+
+def stream_units(stages: Sequence[StageRun]) -> list[tuple[StageRun, ...]]:
+    """The stages as the stream runs them, one driver each: first the readers together
+    (the input; empty when documents are given to the runner), then each run of
+    consecutive transforms as one segment, and every corpus stage and renderer alone."""
+    units: list[tuple[StageRun, ...]] = [tuple(s for s in stages if s.stage.kind == "reader")]
+    for where in stages:
+        kind = where.stage.kind
+        if kind == "reader":
+            continue
+        if kind == "transform" and units[-1] and units[-1][-1].stage.kind == "transform":
+            units[-1] = (*units[-1], where)
+        else:
+            units.append((where,))
+    return units
