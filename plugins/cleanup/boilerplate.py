@@ -35,7 +35,7 @@ from docstage.io import AtomicFile, writable_folder
 from docstage.options import at_least, between, option
 from docstage.spill import DEFAULT_MEMORY
 from docstage.spool import Spool
-from docstage.stages import CorpusStage, StageContext
+from docstage.stages import CorpusStage, StageContext, StageProgress
 from docstage_plugins.cleanup.furniture import EXTRACTED_BY, FURNITURE, furniture_lines
 from docstage_plugins.cleanup.line_keys import LineKeys
 
@@ -166,10 +166,12 @@ class CleanupBoilerplate(CorpusStage):
         default=None, init=False, repr=False
     )
     _memory: int = attrs.field(default=DEFAULT_MEMORY, init=False, repr=False)
+    _progress: StageProgress = attrs.field(factory=StageProgress, init=False, repr=False)
 
     def setup(self, context: StageContext) -> None:
         self._log = context.log
         self._memory = context.memory
+        self._progress = context.progress
         if self.report is not None:
             writable_folder(self.report, option="report")
 
@@ -184,6 +186,7 @@ class CleanupBoilerplate(CorpusStage):
                 summary.documents += 1
                 keys.add(doc.source, doc.text, self._normal_lines(doc.text))
                 spool.append(doc)
+            self._progress.phase("learning")
             for summary in summaries.values():
                 if summary.documents >= self.min_documents:
                     share = math.ceil(self.min_fraction * summary.documents)

@@ -27,7 +27,7 @@ from docstage.errors import OptionError
 from docstage.options import option
 from docstage.spill import DEFAULT_MEMORY, PARTITIONS
 from docstage.spool import Spool
-from docstage.stages import CorpusStage, Drop, StageContext
+from docstage.stages import CorpusStage, Drop, StageContext, StageProgress
 from docstage_plugins.entities.name_index import NameIndex
 from docstage_plugins.entities.names import (
     AliasTable,
@@ -218,6 +218,7 @@ class EntitiesLink(CorpusStage):
     _table: AliasTable = attrs.field(factory=AliasTable.build, init=False, repr=False)
     _memory: int = attrs.field(default=DEFAULT_MEMORY, init=False, repr=False)
     _log: Any = attrs.field(default=None, init=False, repr=False)
+    _progress: StageProgress = attrs.field(factory=StageProgress, init=False, repr=False)
 
     def setup(self, context: StageContext) -> None:
         for canonical, names in self.aliases.items():
@@ -226,6 +227,7 @@ class EntitiesLink(CorpusStage):
         self._table = AliasTable.build(self.aliases, builtin=self.builtin_aliases)
         self._memory = context.memory
         self._log = context.log
+        self._progress = context.progress
 
     def process_stream(self, docs: Iterator[Document]) -> Iterator[Document | Drop]:
         with (
@@ -240,6 +242,7 @@ class EntitiesLink(CorpusStage):
             for doc in docs:
                 index.add(collections.Counter(document_names(doc)))
                 spool.append(doc)
+            self._progress.phase("names")  # the index is built on the first question
             for doc in spool:
                 yield link_document(doc, index.links(document_names(doc)))
         if self._log is not None:
