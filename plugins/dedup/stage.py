@@ -31,7 +31,7 @@ from docstage.io import AtomicFile, writable_folder
 from docstage.options import at_least, between, option
 from docstage.spill import DEFAULT_MEMORY, release_memory
 from docstage.spool import Spool
-from docstage.stages import CorpusStage, Drop, StageContext
+from docstage.stages import CorpusStage, Drop, StageContext, StageProgress
 from docstage.state import StateStore
 from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
@@ -179,6 +179,10 @@ class Dedup(CorpusStage):
     def _log(self) -> structlog.typing.FilteringBoundLogger:
         return self._context.log if self._context is not None else structlog.get_logger()
 
+    @property
+    def _progress(self) -> StageProgress:
+        return self._context.progress if self._context is not None else StageProgress()
+
     def _open_index(self, state: StateStore) -> CopyIndex:
         return CopyIndex(
             state.connection,
@@ -208,6 +212,7 @@ class Dedup(CorpusStage):
         )
         with Spool() as spool, contextlib.closing(finder):
             story_docs = self._first_pass(docs, spool, finder)
+            self._progress.phase("copies")
             groups = finder.groups(self.keep, self.source_priority)
             decisions = self._decide(groups, finder)
             originals = [
@@ -217,6 +222,8 @@ class Dedup(CorpusStage):
             del story_docs
             release_memory(collect=True)  # what clustering freed, before the passages
             passages = self._passage_index(spool, originals)
+            if passages is not None:  # until the first document: the index settles
+                self._progress.phase("matching")
             try:
                 for row, doc in enumerate(spool):
                     yield self._emit(row, doc, decisions.get(row, _KEEP), story_ids, passages)
@@ -224,6 +231,7 @@ class Dedup(CorpusStage):
                 if passages is not None:
                     passages.close()
             if index is not None:
+                self._progress.phase("index")
                 added = index.add(self._to_index(finder, decisions))
                 expired = index.expire(
                     max_age_days=self.index_max_age_days, max_documents=self.index_max_documents
@@ -318,6 +326,7 @@ class Dedup(CorpusStage):
             return (doc.text for row, doc in enumerate(spool) if row in wanted)
 
         options = StoryOptions(threshold=self.story_threshold)
+        self._progress.phase("stories")
         ids = cluster_stories([story_docs[r] for r in rows], texts, options, memory=self._memory)
         return dict(zip(rows, ids, strict=True))
 
@@ -329,9 +338,12 @@ class Dedup(CorpusStage):
             PassageOptions(threshold=self.passage_threshold, min_words=self.passage_min_words),
             memory=self._memory,
         )
+        progress = self._progress
+        progress.phase("passages", total=len(rows))
         for row, doc in enumerate(spool):
             if row in wanted:
                 passages.add(doc.id, doc.source, doc.text)
+                progress.advance()
         return passages
 
     def _emit(
