@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from docstage.cli import cli
 from tests.conftest import run
 from tests.test_docs import DOCS, EXAMPLES, code_blocks, tutorial_files
+from tests.test_output import plugin_cells
 
 
 def test_a_new_plugin_installs_passes_its_tests_and_runs(tmp_path: Path, environment: Path) -> None:
@@ -116,8 +117,7 @@ def test_the_tutorial_package_installs_and_clashes_as_the_tutorial_says(
         )
         pipeline = [str(environment), "-m", "docstage"]
         listed = run([*pipeline, "plugins"], tmp_path)
-        row = next(line for line in listed.stdout.splitlines() if "docstage-watchlist" in line)
-        assert [cell.strip() for cell in row.split("│")[1:5]] == [
+        assert plugin_cells(listed.stdout, "watchlist")[:4] == [
             "watchlist",
             "docstage-watchlist 0.1.0",
             "loaded",

@@ -306,3 +306,32 @@ def test_the_piped_summary_shows_the_json_summary_s_numbers_whole(tmp_path: Path
         assert f"{found['documents']:,} documents out in " in text
         # The long stage name does not fit a table of 80 columns: a line per stage.
         assert lines[1].startswith("1. read.files (reader): in "), text
+
+
+def plugin_cells(output: str, name: str) -> list[str]:
+    """The cells of plugin ``name``'s row in ``pipeline plugins`` output, in whichever
+    layout it was printed: a plain table (cells two spaces or more apart; a cell of several
+    lines gives its first) or records (a cell of several lines joined with commas)."""
+    lines = output.splitlines()
+    if lines and lines[0].startswith("plugin "):
+        row = next(line for line in lines if line.startswith(f"{name} "))
+        return re.split(r"\s{2,}", row)
+    at = lines.index(name)
+    cells = [name]
+    for line in lines[at + 1 :]:
+        if not line.startswith("  "):
+            break
+        cells.append(line.split(": ", 1)[1])
+    return cells
+
+
+def test_plugin_cells_reads_either_layout() -> None:
+    grid = Grid.of(
+        ["plugin", "from", "status", "stages", "hooks"],
+        [("shout", "docstage-shout 1.2.0", "loaded", "shout", "register_stages")],
+    )
+    for width in (200, 40):
+        console = _piped(width)
+        print_grid(console, grid)
+        expected = ["shout", "docstage-shout 1.2.0", "loaded", "shout", "register_stages"]
+        assert plugin_cells(_text(console), "shout") == expected
