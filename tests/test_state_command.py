@@ -174,14 +174,17 @@ def test_not_a_state_store(config: Path) -> None:
     assert len(output.splitlines()) == 1
 
 
-def test_a_bad_config_is_one_line(tmp_path: Path) -> None:
+def test_a_bad_config_is_one_line_per_mistake(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[run]\nbatch_size = 0\n", encoding="utf-8")
     code, output = invoke(str(path))
     assert code == 2
-    assert output.startswith("error: ")
-    assert len(output.splitlines()) == 1
-    assert "batch_size" in output
+    lines = output.splitlines()
+    # Two mistakes (no stages, a batch size of 0): one line each, both in one pass.
+    assert len(lines) == 2
+    assert all(line.startswith("error: ") for line in lines)
+    assert any("bad.toml:2: [run]" in line and "batch_size" in line for line in lines)
+    assert any("no stages" in line for line in lines)
     code, output = invoke(str(tmp_path / "missing.toml"))
     assert code == 2
     assert output.startswith("error: ")

@@ -16,8 +16,8 @@ stages downstream see the same documents in the same order.
 The modules: :mod:`~docstage.executors.base` (the protocol and the in-order window),
 :mod:`~docstage.executors.workers` (what a worker rebuilds its stages from, and the
 rebuilding), :mod:`~docstage.executors.isolate` (what the pooled executors do with a
-worker stuck past ``[run] document_timeout``), one module per executor, and :mod:`~docstage.executors.factory`, the only
-module that knows every executor.
+worker stuck past ``[run] document_timeout``), one module per executor, and
+:mod:`~docstage.executors.factory`, the only module that knows every executor.
 """
 
 from __future__ import annotations
