@@ -108,7 +108,7 @@ def print_plan(console: Console, plan: Plan) -> None:
     run = config.run
     console.print(
         f"run: executor={run.executor} on_error={run.on_error} batch_size={run.batch_size} "
-        f"memory={run.memory!r} quarantine={display(run.quarantine)}",
+        f"memory={option_value(run.memory)} quarantine={display(run.quarantine)}",
         markup=False,
         soft_wrap=True,
     )

@@ -128,13 +128,13 @@ class Dedup(CorpusStage):
         None,
         validator=attrs.validators.optional(at_least(0, whole=True)),
         help="Forget the index entries first indexed more than this many days before the "
-        "run (at its end), or None to keep them: copies of older documents pass again.",
+        "run (at its end); unset keeps them. Copies of expired documents pass again.",
     )
     index_max_documents: int | None = option(
         None,
         validator=attrs.validators.optional(at_least(1, whole=True)),
         help="Keep only this many most recently indexed documents in the index (at the "
-        "run's end), or None for no limit.",
+        "run's end); unset for no limit.",
     )
     stories: bool = option(True, help="Cluster the originals into stories (story_id).")
     story_threshold: float = option(

@@ -162,8 +162,8 @@ class StoryOptions:
     date_window: int | None = option(
         None,
         validator=attrs.validators.optional(at_least(0, whole=True)),
-        help="Days apart beyond which two documents are never neighbours, or None. A hard "
-        "window splits stories that run for weeks; prefer the soft date factor.",
+        help="Days apart beyond which two documents are never neighbours (unset: no "
+        "limit). A hard window splits stories that run for weeks; prefer the soft date factor.",
     )
 
 
