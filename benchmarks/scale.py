@@ -82,9 +82,9 @@ def config(folder: Path, pipeline: str, inputs: Path) -> Path:
     return path
 
 
-def run(path: Path) -> dict[str, Any]:
+def run(path: Path, executor: str) -> dict[str, Any]:
     command = [TIME, "-f", "%M %U %S %e", sys.executable, "-m", "docstage", "run", str(path)]
-    command += ["--no-incremental", "--no-progress"]
+    command += ["--no-incremental", "--no-progress", "--executor", executor]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{path.name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -147,7 +147,9 @@ def ids_of(folder: Path) -> set[str]:
     return {str(p.relative_to(p.parents[1])) for p in folder.rglob("*.txt")}
 
 
-def measure(scale: float, documents: int, pipelines: list[str], smoke: bool) -> list[dict]:
+def measure(
+    scale: float, documents: int, pipelines: list[str], smoke: bool, executor: str
+) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="docstage-scale-") as tmp:
         folder = Path(tmp)
@@ -158,7 +160,7 @@ def measure(scale: float, documents: int, pipelines: list[str], smoke: bool) -> 
             work.mkdir()
             seen: set[str] = set()
             for day, inputs in enumerate((first, second), start=1):
-                figures = run(config(work, pipeline, inputs))
+                figures = run(config(work, pipeline, inputs), executor)
                 count = len(day_ids[day - 1])
                 seen |= day_ids[day - 1]
                 state = work / "state.sqlite"
@@ -174,6 +176,7 @@ def measure(scale: float, documents: int, pipelines: list[str], smoke: bool) -> 
                     "scale": scale,
                     "pipeline": pipeline,
                     "day": day,
+                    "executor": executor,
                     "documents": count,
                     **figures,
                     "documents_per_cpu_s": round(count / max(figures["cpu_s"], 0.01)),
@@ -192,12 +195,18 @@ def main() -> None:
         "--pipelines", nargs="+", choices=["news", "dedup"], default=["dedup", "news"]
     )
     parser.add_argument("--smoke", action="store_true", help="2,000 invented documents")
+    parser.add_argument(
+        "--executor",
+        choices=["local", "processes"],
+        default="local",
+        help="processes: the per-document stages on every core (CPU seconds count them all)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "scale.json")
     args = parser.parse_args()
     rows = []
     for scale in [0.1] if args.smoke else args.scales:
         documents = 2_000 if args.smoke else round(scale * BASE)
-        rows += measure(scale, documents, args.pipelines, args.smoke)
+        rows += measure(scale, documents, args.pipelines, args.smoke, args.executor)
     if not args.smoke:
         report = {
             "date": dt.date.today().isoformat(),
