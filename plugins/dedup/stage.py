@@ -37,6 +37,7 @@ from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
 from docstage_plugins.dedup.passages import PassageIndex, PassageOptions
 from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
+from docstage_plugins.dedup.story_index import StoryIndex, cluster_with_index
 
 #: Entity labels that say what a story is about (dates and numbers do not).
 STORY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT", "FAC"})
@@ -327,7 +328,14 @@ class Dedup(CorpusStage):
 
         options = StoryOptions(threshold=self.story_threshold)
         self._progress.phase("stories")
-        ids = cluster_stories([story_docs[r] for r in rows], texts, options, memory=self._memory)
+        docs = [story_docs[r] for r in rows]
+        context = self._context
+        if self.index and context is not None and context.state is not None:
+            index = StoryIndex(context.state.connection, context.run_id)
+            ids = cluster_with_index(index, docs, texts, options, memory=self._memory)
+            self._log.info("story index updated", stories=index.stories())
+        else:
+            ids = cluster_stories(docs, texts, options, memory=self._memory)
         return dict(zip(rows, ids, strict=True))
 
     def _passage_index(self, spool: Spool, rows: list[int]) -> PassageIndex | None:

@@ -67,7 +67,7 @@ from docstage.options import above, at_least, between, option
 from docstage.spill import DEFAULT_MEMORY, release_memory
 from docstage.unionfind import UnionFind
 from docstage_plugins.dedup.story_candidates import candidate_search
-from docstage_plugins.dedup.story_vectors import day, exact_search, names_text
+from docstage_plugins.dedup.story_vectors import Background, day, exact_search, names_text
 
 #: Collections up to this many documents get the exact neighbour search (every pair);
 #: larger ones the candidates of :mod:`.story_candidates`.
@@ -177,6 +177,7 @@ def cluster_stories(
     *,
     memory: int = DEFAULT_MEMORY,
     search: str = "auto",
+    background: Background | None = None,
 ) -> list[str]:
     """Group documents into stories.
 
@@ -190,6 +191,8 @@ def cluster_stories(
         search: ``"exact"`` compares every document with every other, ``"candidates"``
             only with the candidates of :mod:`.story_candidates`; ``"auto"`` is exact
             up to :data:`EXACT_UP_TO` documents.
+        background: Document frequencies of a larger collection that the texts' own
+            are raised to (the story index's: :mod:`.story_index`).
 
     Returns:
         One story id per document, in the order of ``docs``: ``story-`` and 12 hex
@@ -203,7 +206,9 @@ def cluster_stories(
     _check(search)
     if not docs:
         return []
-    order, graph = story_neighbours(docs, texts, options, memory=memory, search=search)
+    order, graph = story_neighbours(
+        docs, texts, options, memory=memory, search=search, background=background
+    )
     release_memory()
     floor = options.threshold * WEAK_LINKS if _approximate(search, len(docs)) else 0.0
     affinity = _shared_neighbourhoods(graph, options.threshold, floor)
@@ -242,6 +247,7 @@ def story_neighbours(
     *,
     memory: int = DEFAULT_MEMORY,
     search: str = "auto",
+    background: Background | None = None,
 ) -> tuple[list[int], sp.csr_matrix]:
     """Step 2 of :func:`cluster_stories` alone (same arguments): the canonical order
     (document ``order[i]`` is row ``i``) and the symmetric neighbour graph of the rows."""
@@ -254,6 +260,7 @@ def story_neighbours(
         "names": (options.entity_weight, (names_text(doc.entities) for doc in canonical)),
         "days": np.array([day(doc.published) for doc in canonical], dtype=np.float64),
         "date": (options.date_half_life, options.date_floor, options.date_window),
+        "background": background,
     }
     if not _approximate(search, count):
         exact = exact_search(_counted(texts(), count), order, **parts)

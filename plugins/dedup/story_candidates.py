@@ -49,7 +49,7 @@ import scipy.sparse as sp
 
 from docstage.spill import DEFAULT_MEMORY, Partitions, release_memory
 from docstage_plugins.dedup.story_files import DiskVectors, disk_vectors, scratch_file
-from docstage_plugins.dedup.story_vectors import analyzer, date_factor, graph_of
+from docstage_plugins.dedup.story_vectors import Background, analyzer, date_factor, graph_of
 
 #: Strong terms a document puts in the index, per part (text, title, entities).
 _STRONG = 128
@@ -279,6 +279,7 @@ def candidate_search(
     date: tuple[float | None, float, int | None],
     folder: Path,
     memory: int,
+    background: Background | None = None,
 ) -> CandidateSearch:
     """The search of documents in canonical order, their vectors in files in ``folder``.
 
@@ -291,9 +292,11 @@ def candidate_search(
         date: ``(half_life, floor, window)`` of the date factor.
         folder: Where the files go; the caller deletes it.
         memory: Bytes a block's temporaries may take.
+        background: Document frequencies the texts' own are raised to.
     """
     count = len(order)
-    text = disk_vectors(texts, count, analyzer(False), folder, rows=order)
+    raise_df = background.floor if background is not None else None
+    text = disk_vectors(texts, count, analyzer(False), folder, rows=order, floor=raise_df)
     parts: list[Part] = [(1.0, text, np.ones(count, dtype=bool))]
     for (weight, values), names_only in ((titles, False), (names, True)):
         if weight > 0:

@@ -80,6 +80,7 @@ def disk_vectors(
     folder: Path,
     *,
     rows: Sequence[int] | None = None,
+    floor: Callable[[np.ndarray, int, list[str]], tuple[np.ndarray, int]] | None = None,
 ) -> DiskVectors:
     """Sublinear TF-IDF vectors of ``count`` texts, as scikit-learn weighs them, on disk.
 
@@ -89,12 +90,19 @@ def disk_vectors(
         analyze: Text to terms (scikit-learn's analyzer).
         folder: Where the two files go (named after nothing else in it).
         rows: Document ``i`` of the result is text ``rows[i]``; ``None`` keeps the order.
+        floor: Raises the texts' document frequencies and count, given the terms
+            (:meth:`.story_vectors.Background.floor`).
     """
     folder.mkdir(parents=True, exist_ok=True)
     terms_path = scratch_file(folder, ".terms", 0)
     weights_path = scratch_file(folder, ".weights", 0)
-    starts, df = _count(values, count, analyze, terms_path, weights_path)
-    idf = np.log((count + 1) / (df + 1.0)) + 1.0
+    vocabulary: list[str] | None = [] if floor is not None else None
+    starts, df = _count(values, count, analyze, terms_path, weights_path, vocabulary)
+    documents = count
+    if floor is not None and vocabulary is not None:
+        df, documents = floor(df, count, vocabulary)
+        del vocabulary
+    idf = np.log((documents + 1) / (df + 1.0)) + 1.0
     del df
     total = int(starts[-1])
     step = max(1, count * _FLUSH // max(total, 1))
@@ -130,8 +138,10 @@ def _count(
     analyze: Callable[[str], Iterable[str]],
     terms_path: Path,
     counts_path: Path,
+    keep: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Write each text's term ids (ascending) and counts; return the starts and the dfs."""
+    """Write each text's term ids (ascending) and counts; return the starts and the dfs
+    (and append the terms, by number, to ``keep`` when given)."""
     vocabulary: defaultdict[str, int] = defaultdict()
     vocabulary.default_factory = vocabulary.__len__  # a new term gets the next number
     starts = np.zeros(count + 1, dtype=np.int64)
@@ -151,6 +161,8 @@ def _count(
                 terms.tofile(terms_file)
                 counts.tofile(counts_file)
                 del terms[:], counts[:]
+    if keep is not None:
+        keep.extend(vocabulary)
     vocabulary.default_factory = None  # its own method: a cycle that would outlive `del`
     del vocabulary
     return starts, df

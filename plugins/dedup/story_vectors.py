@@ -97,8 +97,33 @@ class TermVectors:
         return product
 
 
+@attrs.frozen(eq=False)
+class Background:
+    """Document frequencies of a larger collection than the texts clustered (the story
+    index's, :mod:`.story_index`): a term is as rare as it is there, so that a run of
+    one story's documents does not find that story's words common.
+
+    Attributes:
+        documents: The documents of the collection.
+        frequencies: How many of them hold each of the given terms (an array).
+    """
+
+    documents: int
+    frequencies: Callable[[Sequence[str]], np.ndarray]
+
+    def floor(self, df: np.ndarray, count: int, terms: Sequence[str]) -> tuple[np.ndarray, int]:
+        """``(df, count)`` of the texts at hand raised to the collection's."""
+        known = self.frequencies(terms).astype(df.dtype, copy=False)
+        return np.maximum(df, known), max(count, self.documents)
+
+
 def term_vectors(
-    values: Iterable[str], count: int, *, names: bool = False, rows: Sequence[int] | None = None
+    values: Iterable[str],
+    count: int,
+    *,
+    names: bool = False,
+    rows: Sequence[int] | None = None,
+    background: Background | None = None,
 ) -> TermVectors:
     """Sublinear TF-IDF vectors of ``count`` texts, as scikit-learn computes them.
 
@@ -108,8 +133,10 @@ def term_vectors(
         names: Texts are space-separated names (entities): split on spaces, case kept,
             no stop words; otherwise English words, lowercased, accents stripped.
         rows: Document ``i`` of the result is text ``rows[i]``; ``None`` keeps the order.
+        background: Document frequencies that the texts' own are raised to.
     """
-    counts, terms, starts, size = _counts(values, count, analyzer(names), rows)
+    vocabulary: list[str] | None = [] if background is not None else None
+    counts, terms, starts, size = _counts(values, count, analyzer(names), rows, vocabulary)
     if size == 0:  # no document has a usable term
         return TermVectors.empty(count)
     # The counts go by term as integers, with where each came from; only then are they
@@ -132,7 +159,10 @@ def term_vectors(
         positions=positions,
     )
     del where
-    _weigh(vectors)
+    floor = None
+    if background is not None and vocabulary is not None:
+        floor = (background, vocabulary)
+    _weigh(vectors, floor)
     release_memory()
     return vectors
 
@@ -145,11 +175,12 @@ def exact_search(
     names: tuple[float, Iterable[str]],
     days: np.ndarray,
     date: tuple[float | None, float, int | None],
+    background: Background | None = None,
 ) -> Similarity:
     """The exact similarity of documents in canonical order (arguments as
     :func:`.story_candidates.candidate_search`'s), its vectors in memory."""
     count = len(order)
-    text = term_vectors(texts, count, rows=order)
+    text = term_vectors(texts, count, rows=order, background=background)
     parts = [(1.0, text, np.ones(count, dtype=bool))]
     for (weight, values), names_only in ((titles, False), (names, True)):
         if weight > 0:
@@ -195,8 +226,10 @@ def _counts(
     count: int,
     analyze: Callable[[str], Iterable[str]],
     rows: Sequence[int] | None,
+    keep: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Term counts as CSR arrays ``(counts, terms, starts, number of terms)``.
+    """Term counts as CSR arrays ``(counts, terms, starts, number of terms)``; the terms
+    themselves, by number, appended to ``keep`` when given.
 
     Terms are numbered as first seen, and each document's terms are sorted: the order
     scikit-learn's vectorizer keeps them in (it renumbers them alphabetically after).
@@ -212,6 +245,8 @@ def _counts(
         counts.extend(counter.values())
         starts.append(len(terms))
     size = len(vocabulary)
+    if keep is not None:
+        keep.extend(vocabulary)
     vocabulary.default_factory = None  # its own method: a cycle that would outlive `del`
     del vocabulary
     index = np.int32 if len(terms) <= np.iinfo(np.int32).max else np.int64
@@ -230,8 +265,9 @@ def _counts(
     return matrix.data, matrix.indices, matrix.indptr, size
 
 
-def _weigh(vectors: TermVectors) -> None:
-    """Counts to ``TfidfTransformer(sublinear_tf=True)``'s weights, in place.
+def _weigh(vectors: TermVectors, floor: tuple[Background, list[str]] | None = None) -> None:
+    """Counts to ``TfidfTransformer(sublinear_tf=True)``'s weights, in place (with the
+    document frequencies raised to ``floor``'s background for its terms, if given).
 
     The same operations on the same values: the idf and the logarithm entry by entry,
     the L2 norm by scikit-learn over each document's entries in its own order.
@@ -241,8 +277,11 @@ def _weigh(vectors: TermVectors) -> None:
     data, indptr = vectors.by_term.data, vectors.by_term.indptr
     documents = len(vectors.starts) - 1
     df = np.diff(indptr).astype(np.float64)  # documents per term
+    counted = documents
+    if floor is not None:
+        df, counted = floor[0].floor(df, documents, floor[1])
     df += 1.0
-    idf = np.full_like(df, fill_value=documents + 1, dtype=np.float64)
+    idf = np.full_like(df, fill_value=counted + 1, dtype=np.float64)
     idf /= df
     np.log(idf, out=idf)
     idf += 1.0
