@@ -184,14 +184,15 @@ def _runs(name: str, runs: Runs) -> tuple[str, ...]:
 
 
 def print_state(console: Console, usage: StateUsage) -> None:
-    """What a state store holds: the file, its runs, its tables, the dedup index."""
+    """What a state store holds: the file, its runs, its tables, the dedup and story
+    indexes."""
     lines = [
         f"state store {display(usage.path)}: {_bytes(usage.size)} on disk "
         f"({_bytes(usage.free)} free), schema version {usage.schema_version}",
         f"run manifest rows of {usage.pipeline}: {usage.manifest_rows:,}",
     ]
     for line in lines:
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     columns: list[Column | str] = ["pipeline", Column("runs", right=True), "first started"]
     rows = [_runs(usage.pipeline, usage.runs), _runs("(all)", usage.all_runs)]
     columns += ["last started", "last finished"]
@@ -218,7 +219,25 @@ def print_state(console: Console, usage: StateUsage) -> None:
             lines.append(f"  {end} entry: indexed {when} by run {run or '-'}")
         lines.append(f"  retention: {_retention(dedup.retention)}")
         for line in lines:
-            console.print(line, markup=False, highlight=False)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    _print_stories(console, usage)
+
+
+def _print_stories(console: Console, usage: StateUsage) -> None:
+    stories = usage.stories
+    if stories is None:
+        return
+    per = ""
+    if usage.dbstat and stories.bytes_per_document is not None:
+        per = f", {_bytes(stories.bytes_per_document)} per document"
+    lines = [
+        f"story index: {stories.stories:,} stories, {stories.merges:,} merged into others, "
+        f"{stories.documents:,} documents{per}"
+    ]
+    if stories.first_seen:
+        lines.append(f"  first seen {stories.first_seen}, last updated {stories.last_updated}")
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _retention(retention: Retention | None) -> str:

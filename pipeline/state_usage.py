@@ -1,6 +1,7 @@
 """What a state store holds, read without writing to it, and giving its free pages back:
 the values behind ``pipeline state``. The dedup index's entries and retention are read
-from its tables (``dedup_docs``, ``dedup_runs``, ``dedup_settings``), of every layout."""
+from its tables (``dedup_docs``, ``dedup_runs``, ``dedup_settings``), of every layout; the
+story index's from ``stories``, ``story_docs`` and ``story_merges``."""
 
 from __future__ import annotations
 
@@ -79,6 +80,28 @@ class DedupUsage:
 
 
 @attrs.frozen(kw_only=True)
+class StoryUsage:
+    """The story index (``story_…`` tables and ``stories``).
+
+    Attributes:
+        stories: Stories that are not absorbed into another.
+        merges: Stories absorbed into another (recorded merges).
+        documents: Documents with their story and text kept for later runs.
+        bytes_per_document: Bytes of the story tables per document (None without
+            ``dbstat`` or documents).
+        first_seen: The earliest date of a live story.
+        last_updated: The latest date of one.
+    """
+
+    stories: int
+    merges: int
+    documents: int
+    bytes_per_document: float | None
+    first_seen: str | None
+    last_updated: str | None
+
+
+@attrs.frozen(kw_only=True)
 class StateUsage:
     """What a state store holds, as :func:`state_usage` read it.
 
@@ -93,6 +116,7 @@ class StateUsage:
         tables: Every table, by name (bytes include the table's indexes).
         dbstat: False when SQLite lacks the ``dbstat`` table: no bytes per table.
         dedup: The dedup index, if the file has one.
+        stories: The story index, if the file has one.
         manifest_rows: Run manifest rows of ``pipeline``.
     """
 
@@ -107,6 +131,7 @@ class StateUsage:
     dbstat: bool
     dedup: DedupUsage | None
     manifest_rows: int
+    stories: StoryUsage | None = None
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready dict (the path as a string)."""
@@ -182,6 +207,24 @@ def _dedup_usage(db: sqlite3.Connection, index_bytes: int | None) -> DedupUsage:
     )
 
 
+def _story_usage(db: sqlite3.Connection, index_bytes: int | None) -> StoryUsage:
+    """The story index's live stories, merges and documents."""
+    stories, first, last = db.execute(
+        "SELECT COUNT(*), MIN(first_seen), MAX(last_updated) FROM stories "
+        "WHERE absorbed_into IS NULL"
+    ).fetchone()
+    (merges,) = db.execute("SELECT COUNT(*) FROM story_merges").fetchone()
+    (documents,) = db.execute("SELECT COUNT(*) FROM story_docs").fetchone()
+    return StoryUsage(
+        stories=stories,
+        merges=merges,
+        documents=documents,
+        bytes_per_document=index_bytes / documents if index_bytes and documents else None,
+        first_seen=first,
+        last_updated=last,
+    )
+
+
 def state_usage(path: Path, pipeline: str) -> StateUsage:
     """Read what the state store at ``path`` holds, opening it read-only (never creating it).
 
@@ -225,6 +268,14 @@ def state_usage(path: Path, pipeline: str) -> StateUsage:
                     else sum(t.bytes or 0 for t in tables if t.name.startswith("dedup_"))
                 )
                 dedup = _dedup_usage(db, index)
+            stories = None
+            if {"stories", "story_docs", "story_merges"} <= set(names):
+                story_bytes = (
+                    None
+                    if sizes is None
+                    else sum(t.bytes or 0 for t in tables if t.name.startswith("stor"))
+                )
+                stories = _story_usage(db, story_bytes)
             (manifest,) = db.execute(
                 "SELECT COUNT(*) FROM docstage_manifest WHERE pipeline = ?", (pipeline,)
             ).fetchone()
@@ -244,6 +295,7 @@ def state_usage(path: Path, pipeline: str) -> StateUsage:
                 dbstat=sizes is not None,
                 dedup=dedup,
                 manifest_rows=manifest,
+                stories=stories,
             )
         except sqlite3.DatabaseError as exc:
             raise DataError(f"{where}: not a docstage state store ({exc})") from None

@@ -79,6 +79,7 @@ def test_shows_the_dedup_index_a_run_wrote(config: Path) -> None:
     row = next(line for line in output.splitlines() if line.startswith("dedup_docs "))
     assert row.split()[1] == "4"
     assert "dedup index: 4 documents" in output
+    assert "story index: 3 stories, 0 merged into others, 3 documents" in output
 
 
 def test_json(config: Path) -> None:
@@ -89,7 +90,7 @@ def test_json(config: Path) -> None:
     found = json.loads(output)
     assert set(found) == {
         "exists", "path", "size", "free", "schema_version", "pipeline", "runs", "all_runs",
-        "tables", "dbstat", "dedup", "manifest_rows",
+        "tables", "dbstat", "dedup", "manifest_rows", "stories",
     }  # fmt: skip
     assert found["exists"] is True
     assert found["path"] == str(config.parent / "state.sqlite")
@@ -105,6 +106,10 @@ def test_json(config: Path) -> None:
     assert tables["docstage_runs"]["rows"] == 2
     assert found["dedup"]["documents"] == 4
     assert found["manifest_rows"] == 4
+    # Three originals (one of the four is an exact copy), in three stories.
+    assert found["stories"]["documents"] == 3
+    assert found["stories"]["stories"] == 3
+    assert found["stories"]["merges"] == 0
     if found["dbstat"]:
         assert tables["dedup_docs"]["bytes"] > 0
         assert found["dedup"]["bytes_per_document"] > 0

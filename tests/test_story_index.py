@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def test_a_day_by_day_replay_ends_with_the_stories_of_one_run() -> None:
     for number, day in enumerate(by_day(articles)):
         assigned.update(run_day(db, day, f"run-{number}"))
     index = StoryIndex(db, "check")
-    replay = [index.resolve(assigned[a[0]]) for a in articles]
+    replay = [index.ledger.resolve(assigned[a[0]]) for a in articles]
     one_run = batch(articles)
     assert adjusted_rand_score([one_run[a[0]] for a in articles], replay) == 1.0
 
@@ -133,7 +134,7 @@ def test_ids_once_given_change_only_through_a_recorded_merge() -> None:
     assert [(m[0], m[1], m[2]) for m in merges] == [(first["b0"], first["a0"], "run-2")]
     assert "clustered with" in merges[0][3]
     index = StoryIndex(db, "check")
-    assert index.resolve(first["b0"]) == index.resolve(first["a0"]) == first["a0"]
+    assert index.ledger.resolve(first["b0"]) == index.ledger.resolve(first["a0"]) == first["a0"]
     assert set(second.values()) == {first["a0"]}
     (documents, sources, first_seen, last) = db.execute(
         "SELECT documents, sources, first_seen, last_updated FROM stories WHERE id = ?",
@@ -245,3 +246,20 @@ def test_both_searches_weigh_terms_by_the_background() -> None:
     assert found["exact"] != cluster_stories(
         docs_of(articles), lambda: (a[3] for a in articles), StoryOptions()
     )
+
+
+def test_retention_forgets_texts_and_terms_but_keeps_the_stories() -> None:
+    db = sqlite3.connect(":memory:")
+    first = run_day(db, events(4, 3), "run-1")
+    stories = db.execute("SELECT * FROM stories ORDER BY id").fetchall()
+    index = StoryIndex(db, "run-2")
+    assert index.expire(max_age_days=None, max_documents=None) == 0
+    assert index.expire(max_age_days=None, max_documents=5) == 7
+    kept = [row[0] for row in db.execute("SELECT id FROM story_docs ORDER BY node")]
+    assert len(kept) == 5
+    assert {node for (node,) in db.execute("SELECT DISTINCT node FROM story_terms")} == {
+        node for (node,) in db.execute("SELECT node FROM story_docs")
+    }
+    assert db.execute("SELECT * FROM stories ORDER BY id").fetchall() == stories
+    assert index.expire(max_age_days=0, max_documents=None, now=time.time() + 1) == 5
+    assert set(first.values()) == {row[0] for row in stories}

@@ -333,7 +333,10 @@ class Dedup(CorpusStage):
         if self.index and context is not None and context.state is not None:
             index = StoryIndex(context.state.connection, context.run_id)
             ids = cluster_with_index(index, docs, texts, options, memory=self._memory)
-            self._log.info("story index updated", stories=index.stories())
+            expired = index.expire(
+                max_age_days=self.index_max_age_days, max_documents=self.index_max_documents
+            )
+            self._log.info("story index updated", stories=index.ledger.stories(), expired=expired)
         else:
             ids = cluster_stories(docs, texts, options, memory=self._memory)
         return dict(zip(rows, ids, strict=True))

@@ -4,21 +4,12 @@ A run's originals are clustered together with *anchors*: documents of earlier ru
 share strong terms with them, their texts kept compressed in the store. The clustering is
 the one a single run does (:func:`~docstage_plugins.dedup.stories.cluster_stories`, with
 its soft date factor); then each cluster is read against the stories its earlier
-documents already have:
-
-- a story continues in the cluster that holds most of its earlier documents, and the
-  cluster's new documents take its id;
-- a cluster in which several earlier stories continue, together with new documents,
-  merges them: the story first seen survives, and each absorbed one is recorded in
-  ``story_merges`` (absorbed id, surviving id, run, time, reason) and resolves to the
-  survivor from then on;
-- a cluster without an earlier story starts a new one, ``story-`` and 12 hex digits of
-  the hash of its smallest new member's id (a single run's ids, when the index is empty).
-
-A document's story id, once assigned, is never rewritten: it changes only through a
-recorded merge, read with :meth:`StoryIndex.resolve`. A document seen again (a rerun)
-keeps its story. Each story keeps when it was first seen and last updated (publication
-dates, else run dates), its documents and its sources (``stories``).
+documents already have (:class:`~docstage_plugins.dedup.story_ledger.StoryLedger`: a
+story continues, merges with others, recorded, or a new one starts). A document's story
+id, once given, changes only through a recorded merge; a document seen again (a rerun)
+keeps its story. The texts of the earlier documents (their first
+:data:`TEXT_CHARS` characters) and their strong terms are kept in ``story_docs`` and
+``story_terms``; the document frequencies of the terms in ``story_settings``.
 
 **Time.** A term looks up its most recent documents first (:data:`POSTINGS` of them), so
 an old story is found only through terms that newer ones do not crowd out, and the date
@@ -35,10 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import json
 import math
 import sqlite3
+import time
 import zlib
 from array import array
 from collections import Counter
@@ -48,6 +38,7 @@ import attrs
 import numpy as np
 
 from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
+from docstage_plugins.dedup.story_ledger import StoryLedger
 from docstage_plugins.dedup.story_vectors import Background, analyzer, day
 
 #: Strong terms kept per document (indexed, and looked up for a new one).
@@ -77,7 +68,8 @@ CREATE TABLE IF NOT EXISTS story_docs (
     published TEXT,
     entities TEXT NOT NULL,
     text BLOB NOT NULL,
-    run_id TEXT NOT NULL
+    run_id TEXT NOT NULL,
+    indexed REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS story_docs_story ON story_docs (story, node);
 CREATE TABLE IF NOT EXISTS story_terms (
@@ -86,21 +78,6 @@ CREATE TABLE IF NOT EXISTS story_terms (
     node INTEGER NOT NULL,
     PRIMARY KEY (term, day, node)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stories (
-    id TEXT PRIMARY KEY,
-    first_seen TEXT NOT NULL,
-    last_updated TEXT NOT NULL,
-    documents INTEGER NOT NULL,
-    sources TEXT NOT NULL,
-    absorbed_into TEXT
-);
-CREATE TABLE IF NOT EXISTS story_merges (
-    absorbed TEXT PRIMARY KEY,
-    survivor TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    reason TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS story_settings (key TEXT PRIMARY KEY, value BLOB NOT NULL)
 """
 
@@ -122,7 +99,8 @@ class Anchor:
 
 @attrs.define(eq=False)
 class StoryIndex:
-    """The stories of earlier runs in a state store's connection (the run's transaction).
+    """The documents of earlier runs in a state store's connection (the run's
+    transaction), and their stories (:attr:`ledger`).
 
     Args:
         db: The state store's connection.
@@ -133,11 +111,12 @@ class StoryIndex:
     db: sqlite3.Connection
     run_id: str
     today: str = attrs.field(factory=lambda: dt.date.today().isoformat())
-    _resolved: dict[str, str] = attrs.field(factory=dict, init=False)
+    ledger: StoryLedger = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         for statement in SCHEMA.split(";"):
             self.db.execute(statement)
+        self.ledger = StoryLedger(self.db, self.run_id, self.today)
 
     # --- reading -------------------------------------------------------------------
 
@@ -152,31 +131,8 @@ class StoryIndex:
             )
             for offset, doc_id in enumerate(chunk):
                 if stored.get(doc_id):
-                    found[start + offset] = self.resolve(stored[doc_id])
+                    found[start + offset] = self.ledger.resolve(stored[doc_id])
         return found
-
-    def resolve(self, story: str) -> str:
-        """The story ``story`` is now: itself, or the survivor of the merges it went into."""
-        if story in self._resolved:
-            return self._resolved[story]
-        current, seen = story, {story}
-        while True:
-            row = self.db.execute(
-                "SELECT absorbed_into FROM stories WHERE id = ?", (current,)
-            ).fetchone()
-            if row is None or row[0] is None or row[0] in seen:
-                break
-            current = row[0]
-            seen.add(current)
-        self._resolved[story] = current
-        return current
-
-    def stories(self) -> int:
-        """Stories recorded and not absorbed."""
-        row = self.db.execute("SELECT count(*) FROM stories WHERE absorbed_into IS NULL")
-        return int(row.fetchone()[0])
-
-    # --- one run -------------------------------------------------------------------
 
     def count_terms(self, texts: Iterable[str]) -> None:
         """Add the document frequencies of the terms of new documents' ``texts``."""
@@ -201,6 +157,7 @@ class StoryIndex:
         frequencies, total = self._frequencies()
         row = self.db.execute("SELECT coalesce(max(node), 0) + 1 FROM story_docs").fetchone()
         first = int(row[0])
+        now = time.time()
         strong: list[array[int]] = []
         stored: set[str] = set()
         for doc, text in zip(docs, texts, strict=True):
@@ -211,7 +168,7 @@ class StoryIndex:
             stored.add(doc.id)
             node = self.db.execute(
                 "INSERT INTO story_docs (id, story, source, title, published, entities, text,"
-                " run_id) VALUES (?, '', ?, ?, ?, ?, ?, ?)",
+                " run_id, indexed) VALUES (?, '', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc.id,
                     doc.source,
@@ -220,6 +177,7 @@ class StoryIndex:
                     _SEPARATOR.join(doc.entities),
                     zlib.compress(text[:TEXT_CHARS].encode("utf-8", "surrogatepass"), 6),
                     self.run_id,
+                    now,
                 ),
             ).lastrowid
             when = self._day(doc.published)
@@ -274,50 +232,6 @@ class StoryIndex:
             ).fetchone()
             yield zlib.decompress(blob).decode("utf-8", "surrogatepass")
 
-    def assign(
-        self,
-        docs: Sequence[StoryDoc],
-        known: dict[int, str],
-        anchors: Sequence[Anchor],
-        clusters: Sequence[str],
-    ) -> list[str]:
-        """Story ids for ``docs`` from the clusters of ``docs`` then ``anchors``
-        (``clusters``: a label per document, in that order); merges recorded."""
-        count = len(docs)
-        earlier = dict(known)
-        earlier.update({count + j: self.resolve(a.story) for j, a in enumerate(anchors)})
-        members: dict[str, list[int]] = {}
-        for position, label in enumerate(clusters):
-            members.setdefault(label, []).append(position)
-        # Where each earlier story continues: the cluster holding most of its documents.
-        held: dict[str, Counter[str]] = {}
-        for position, story in earlier.items():
-            held.setdefault(story, Counter())[clusters[position]] += 1
-        continues: dict[str, list[str]] = {}
-        for story, where in held.items():
-            label = min(where, key=lambda lab: (-where[lab], lab))
-            continues.setdefault(label, []).append(story)
-        out = [""] * count
-        for label in sorted(members):
-            positions = members[label]
-            fresh = [p for p in positions if p < count and p not in known]
-            stories = continues.get(label, [])
-            present = Counter(earlier[p] for p in positions if p in earlier)
-            if not fresh:
-                target = ""
-            elif stories:
-                target = self._merge(stories, positions, earlier)
-            elif present:  # earlier documents of stories that continue elsewhere
-                target = min(present, key=lambda s: (-present[s], s))
-            else:
-                target = self._new_id(min(docs[p].id for p in fresh))
-            for position in positions:
-                if position < count:
-                    out[position] = known.get(position, target)
-            if fresh:
-                self._record(target, [docs[p] for p in fresh])
-        return out
-
     def settle(self, first: int, docs: Sequence[StoryDoc], ids: Sequence[str]) -> None:
         """Write the stories of the documents :meth:`index` stored from node ``first``."""
         self.db.executemany(
@@ -325,74 +239,32 @@ class StoryIndex:
             [(story, doc.id, first) for doc, story in zip(docs, ids, strict=True)],
         )
 
+    def expire(
+        self, *, max_age_days: int | None, max_documents: int | None, now: float | None = None
+    ) -> int:
+        """Forget the documents indexed more than ``max_age_days`` days ago, and all but the
+        ``max_documents`` most recent: their texts and terms (their stories stay, and so
+        do the ids given). Returns how many were forgotten."""
+        now = time.time() if now is None else now
+        clauses, values = [], []
+        if max_age_days is not None:
+            clauses.append("indexed < ?")
+            values.append(now - max_age_days * 86_400)
+        if max_documents is not None:
+            clauses.append(
+                "node <= (SELECT node FROM story_docs ORDER BY node DESC LIMIT 1 OFFSET ?)"
+            )
+            values.append(max_documents)
+        if not clauses:
+            return 0
+        where = " OR ".join(clauses)
+        self.db.execute(
+            f"DELETE FROM story_terms WHERE node IN (SELECT node FROM story_docs WHERE {where})",
+            values,
+        )
+        return self.db.execute(f"DELETE FROM story_docs WHERE {where}", values).rowcount
+
     # --- helpers -------------------------------------------------------------------
-
-    def _merge(self, stories: list[str], positions: list[int], earlier: dict[int, str]) -> str:
-        if len(stories) == 1:
-            return stories[0]
-        first_seen = dict(
-            self.db.execute(
-                f"SELECT id, first_seen FROM stories WHERE id IN ({','.join('?' * len(stories))})",
-                stories,
-            )
-        )
-        survivor = min(stories, key=lambda s: (first_seen.get(s, self.today), s))
-        counts = Counter(earlier[p] for p in positions if p in earlier)
-        for absorbed in sorted(set(stories) - {survivor}):
-            reason = (
-                f"{counts[absorbed]} of its documents clustered with {counts[survivor]} of "
-                f"{survivor} and {len(positions) - sum(counts.values())} new ones"
-            )
-            self._absorb(absorbed, survivor, reason)
-        return survivor
-
-    def _absorb(self, absorbed: str, survivor: str, reason: str) -> None:
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        self.db.execute(
-            "INSERT OR REPLACE INTO story_merges (absorbed, survivor, run_id, at, reason)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (absorbed, survivor, self.run_id, now, reason),
-        )
-        row = self.db.execute(
-            "SELECT first_seen, last_updated, documents, sources FROM stories WHERE id = ?",
-            (absorbed,),
-        ).fetchone()
-        self.db.execute("UPDATE stories SET absorbed_into = ? WHERE id = ?", (survivor, absorbed))
-        if row is not None:
-            self._update(survivor, row[0], row[1], int(row[2]), json.loads(row[3]))
-        self._resolved.clear()
-
-    def _record(self, story: str, docs: Sequence[StoryDoc]) -> None:
-        dates = [(doc.published or self.today)[:10] for doc in docs]
-        self._update(story, min(dates), max(dates), len(docs), [doc.source for doc in docs])
-
-    def _update(
-        self, story: str, first: str, last: str, documents: int, sources: list[str]
-    ) -> None:
-        row = self.db.execute(
-            "SELECT first_seen, last_updated, documents, sources FROM stories WHERE id = ?",
-            (story,),
-        ).fetchone()
-        if row is not None:
-            first, last = min(first, row[0]), max(last, row[1])
-            documents += int(row[2])
-            sources = [*json.loads(row[3]), *sources]
-        self.db.execute(
-            "INSERT OR REPLACE INTO stories"
-            " (id, first_seen, last_updated, documents, sources, absorbed_into)"
-            " VALUES (?, ?, ?, ?, ?, NULL)",
-            (story, first, last, documents, json.dumps(sorted(set(sources)))),
-        )
-
-    def _new_id(self, smallest: str) -> str:
-        clash = 0
-        while True:
-            seed = smallest if clash == 0 else f"{smallest}\x00{clash}"
-            story = _story_id(seed)
-            exists = self.db.execute("SELECT 1 FROM stories WHERE id = ?", (story,)).fetchone()
-            if exists is None:
-                return story
-            clash += 1
 
     def _load(self, nodes: list[int]) -> Iterator[Anchor]:
         for start in range(0, len(nodes), 500):
@@ -480,7 +352,7 @@ def cluster_with_index(
         # Without earlier documents, a run's own frequencies: the ids of a single run.
         background=index.background() if anchors else None,
     )
-    ids = index.assign(docs, known, anchors, labels)
+    ids = index.ledger.assign(docs, known, [a.story for a in anchors], labels)
     index.settle(first, [docs[i] for i in fresh], [ids[i] for i in fresh])
     return ids
 
@@ -500,7 +372,3 @@ def _strong_terms(terms: Iterable[str], frequencies: np.ndarray, total: int) -> 
 
 def _hash(term: str) -> int:
     return zlib.crc32(term.encode("utf-8", "surrogatepass"))
-
-
-def _story_id(seed: str) -> str:
-    return "story-" + hashlib.blake2b(seed.encode("utf-8"), digest_size=6).hexdigest()
