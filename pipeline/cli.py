@@ -378,24 +378,39 @@ def describe(stage: str, output_format: str | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where to write it (default: ./NAME).",
 )
-def new_plugin_command(name: str, folder: Path | None) -> None:
+@click.option(
+    "--docstage-from",
+    "docstage_from",
+    metavar="SOURCE",
+    help="Where the plugin's environment gets docstage: its source folder, a wheel or "
+    "sdist, a URL pip installs from (git+https://...), or 'index' (default: where this "
+    "docstage was installed from).",
+)
+def new_plugin_command(name: str, folder: Path | None, docstage_from: str | None) -> None:
     """Make a plugin distribution NAME: one example stage, tests, an example
     pipeline, README, tox.ini.
 
-    As made, it installs and its tests pass: cd NAME && pip install -e '.[test]' &&
-    pytest. `pipeline plugins` then lists it and `pipeline run example.toml` runs it.
+    As made, it installs in a fresh virtual environment and its tests pass: the
+    README and the last line printed give the command, which installs docstage
+    beside the plugin from its source (docstage is not on PyPI). `pipeline
+    plugins` then lists the plugin and `pipeline run example.toml` runs it.
     """
-    from docstage.scaffold import new_plugin
+    from docstage.scaffold import new_plugin, source_from_option
 
     target = folder if folder is not None else Path(name)
     with user_errors():
-        written = new_plugin(name, target)
+        source = source_from_option(docstage_from) if docstage_from is not None else None
+        made = new_plugin(name, target, source)
     console = Console()
-    for path in written:
+    for path in made.files:
         console.print(f"wrote {escape(display(path))}")
+    if made.source.warning:
+        click.echo(f"warning: {made.source.warning}", err=True)
     console.print(
-        f"next: cd {escape(display(target))} && pip install -e '.[test]' && pytest; "
-        "then `pipeline plugins` lists it and `pipeline run example.toml` runs it"
+        f"next, in a fresh virtual environment: cd {escape(display(target))} && "
+        f"{escape(made.source.install)} && pytest; then `pipeline plugins` lists it and "
+        "`pipeline run example.toml` runs it",
+        soft_wrap=True,
     )
 
 

@@ -1,9 +1,11 @@
 """``pipeline new-plugin``: the distribution it makes installs, passes its tests, is listed
-by ``pipeline plugins`` and runs in a pipeline, under the local and processes executors.
+by ``pipeline plugins`` and runs in a pipeline, under the local and processes executors;
+its README, its ``tox.ini`` and the message printed install docstage from its source.
 
 The plugin is installed into a virtual environment of its own, which sees this
 environment's site folders (docstage and its dependencies) through a ``.pth`` file, so the
-test environment itself is left as it was.
+test environment itself is left as it was. ``.ci/plugin-kit`` installs it from an empty
+environment by the README's command.
 """
 
 from __future__ import annotations
@@ -16,8 +18,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import docstage
 from docstage.cli import cli
-from tests.conftest import run
+from docstage.scaffold import (
+    DocstageSource,
+    installed_source,
+    new_plugin,
+    source_from_direct_url,
+    source_from_option,
+)
+from tests.conftest import ROOT, run
 from tests.test_docs import DOCS, EXAMPLES, code_blocks, tutorial_files
 from tests.test_output import plugin_cells
 
@@ -142,3 +152,232 @@ def test_the_tutorial_package_installs_and_clashes_as_the_tutorial_says(
     finally:
         uninstall = [sys.executable, "-m", "pip", "--python", str(environment), "uninstall"]
         run([*uninstall, "--yes", "--quiet", "docstage-watchlist"], tmp_path)
+
+
+def readme_install(readme: str) -> str:
+    """The install command of a generated README, found as ``.ci/plugin-kit`` finds it: the
+    first ``pip install`` line of its first ``sh`` block."""
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    return next(line for line in block.splitlines() if line.startswith("pip install "))
+
+
+def tox_deps(tox_ini: str) -> list[str]:
+    return [
+        line.split("=", 1)[1].strip() for line in tox_ini.splitlines() if line.startswith("deps")
+    ]
+
+
+GIT = "git+https://git.example.org/news/docstage.git@3f2a9c1e"
+
+
+@pytest.mark.parametrize(
+    ("source", "install", "deps", "said"),
+    [
+        (
+            DocstageSource("editable", "/home/ana/src/docstage"),
+            "pip install -e '.[test]' -e /home/ana/src/docstage",
+            ["docstage @ file:///home/ana/src/docstage"],
+            "source folder `/home/ana/src/docstage`, editable",
+        ),
+        (
+            DocstageSource("directory", "/srv/docstage source"),
+            "pip install -e '.[test]' '/srv/docstage source'",
+            ["docstage @ file:///srv/docstage%20source"],
+            "source folder `/srv/docstage source`, from which",
+        ),
+        (
+            DocstageSource("file", "/wheels/docstage-0.1.0-py3-none-any.whl"),
+            "pip install -e '.[test]' /wheels/docstage-0.1.0-py3-none-any.whl",
+            ["docstage @ file:///wheels/docstage-0.1.0-py3-none-any.whl"],
+            "`/wheels/docstage-0.1.0-py3-none-any.whl`, from which",
+        ),
+        (
+            DocstageSource("url", GIT),
+            f"pip install -e '.[test]' 'docstage @ {GIT}'",
+            [f"docstage @ {GIT}"],
+            f"`{GIT}`, from which",
+        ),
+        (
+            DocstageSource("index"),
+            "pip install -e '.[test]'",
+            [],
+            "docstage from the package index pip is set up for",
+        ),
+        (
+            DocstageSource("unknown", "/tmp/gone/docstage"),
+            "pip install -e '.[test]'",
+            [],
+            "Install docstage into the environment before it, from its source",
+        ),
+    ],
+    ids=["checkout", "folder", "wheel", "git", "index", "gone"],
+)
+def test_the_readme_and_tox_ini_install_docstage_from_its_source(
+    tmp_path: Path, source: DocstageSource, install: str, deps: list[str], said: str
+) -> None:
+    """A fresh environment has no docstage and the index has none either: the README's
+    install command and tox.ini name where docstage comes from; pyproject.toml keeps a
+    plain version bound, as a published plugin must."""
+    made = new_plugin("acme-tagger", tmp_path / "p", source)
+    assert made.source == source
+    assert source.install == install
+    readme = (tmp_path / "p" / "README.md").read_text()
+    assert readme_install(readme) == install
+    assert said in " ".join(readme.split())
+    assert "docstage is not published on PyPI" in " ".join(readme.split())
+    assert tox_deps((tmp_path / "p" / "tox.ini").read_text()) == deps
+    pyproject = (tmp_path / "p" / "pyproject.toml").read_text()
+    assert f'dependencies = ["docstage>={docstage.__version__}"]' in pyproject
+
+
+@pytest.mark.parametrize(
+    ("option", "install", "dep"),
+    [
+        (GIT, f"pip install -e '.[test]' 'docstage @ {GIT}'", f"docstage @ {GIT}"),
+        ("index", "pip install -e '.[test]'", None),
+        ("{checkout}", "pip install -e '.[test]' {checkout}", "docstage @ file://{checkout}"),
+    ],
+    ids=["git", "index", "folder"],
+)
+def test_docstage_from_chooses_the_source_and_the_message_gives_the_command(
+    tmp_path: Path, option: str, install: str, dep: str | None
+) -> None:
+    checkout = tmp_path / "docstage"
+    checkout.mkdir()
+    (checkout / "pyproject.toml").write_text('[project]\nname = "docstage"\n')
+    option, install = (text.replace("{checkout}", str(checkout)) for text in (option, install))
+    folder = tmp_path / "p"
+    result = CliRunner().invoke(
+        cli, ["new-plugin", "acme-tagger", "--dir", str(folder), "--docstage-from", option]
+    )
+    assert result.exit_code == 0, result.output
+    last = result.stdout.splitlines()[-1]
+    assert f" && {install} && pytest;" in last
+    assert last.startswith("next, in a fresh virtual environment: cd ")
+    assert readme_install((folder / "README.md").read_text()) == install
+    wanted = [dep.replace("{checkout}", str(checkout))] if dep else []
+    assert tox_deps((folder / "tox.ini").read_text()) == wanted
+
+
+@pytest.mark.parametrize(
+    ("given", "kind"),
+    [
+        ("index", "index"),
+        ("https://files.example.org/docstage-0.1.0.tar.gz", "url"),
+        ("hg+https://hg.example.org/docstage", "url"),
+        ("{folder}", "directory"),
+        ("file://{folder}", "directory"),
+        ("{wheel}", "file"),
+    ],
+)
+def test_source_from_option(tmp_path: Path, given: str, kind: str) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    wheel = tmp_path / "docstage-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    value = given.format(folder=tmp_path, wheel=wheel)
+    source = source_from_option(value)
+    assert source.kind == kind
+    if kind in ("directory", "file"):
+        assert Path(source.location).is_absolute()
+        assert Path(source.location).exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            "no-such-folder",
+            "error: --docstage-from no-such-folder: no such file or folder; give docstage's "
+            "source folder, a wheel or sdist, a URL (git+https://…) or 'index'",
+        ),
+        (
+            "empty",
+            "error: --docstage-from empty: a folder without pyproject.toml; give docstage's "
+            "source folder, a wheel or sdist, a URL (git+https://…) or 'index'",
+        ),
+    ],
+)
+def test_a_docstage_from_that_is_no_source_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, message: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["new-plugin", "acme", "--docstage-from", given])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == message
+    assert not (tmp_path / "acme").exists()
+
+
+def test_a_source_that_is_gone_is_said_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docstage installed from a folder since deleted: the plugin is made, its README and a
+    warning say to install docstage first (or to name its source)."""
+    gone = DocstageSource("unknown", str(tmp_path / "gone"))
+    monkeypatch.setattr("docstage.scaffold.installed_source", lambda: gone)
+    result = CliRunner().invoke(cli, ["new-plugin", "acme", "--dir", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"warning: docstage was installed from {tmp_path / 'gone'}, which is gone: install "
+        "docstage into the plugin's environment first, or give its source with "
+        "--docstage-from\n"
+    )
+    assert "&& pip install -e '.[test]' && pytest;" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "kind", "location"),
+    [
+        ({"url": "file://{tmp}", "dir_info": {"editable": True}}, "editable", "{tmp}"),
+        ({"url": "file://{tmp}", "dir_info": {}}, "directory", "{tmp}"),
+        (
+            {"url": "file://{tmp}/pkg", "dir_info": {}, "subdirectory": "sub"},
+            "directory",
+            "{tmp}/pkg/sub",
+        ),
+        ({"url": "file://{tmp}/d.whl", "archive_info": {}}, "file", "{tmp}/d.whl"),
+        ({"url": "file://{tmp}/missing", "dir_info": {}}, "unknown", "{tmp}/missing"),
+        (
+            {
+                "url": "https://git.example.org/docstage.git",
+                "vcs_info": {"vcs": "git", "requested_revision": "main", "commit_id": "3f2a9c1e"},
+            },
+            "url",
+            "git+https://git.example.org/docstage.git@3f2a9c1e",
+        ),
+        (
+            {
+                "url": "ssh://git@git.example.org/mono.git",
+                "vcs_info": {"vcs": "git", "commit_id": "abc"},
+                "subdirectory": "docstage",
+            },
+            "url",
+            "git+ssh://git@git.example.org/mono.git@abc#subdirectory=docstage",
+        ),
+        (
+            {"url": "https://files.example.org/docstage-0.1.0.tar.gz", "archive_info": {}},
+            "url",
+            "https://files.example.org/docstage-0.1.0.tar.gz",
+        ),
+    ],
+    ids=["editable", "folder", "subdirectory", "wheel", "gone", "git", "git-sub", "archive"],
+)
+def test_source_from_direct_url(
+    tmp_path: Path, direct_url: dict[str, object], kind: str, location: str
+) -> None:
+    """What PEP 610's direct_url.json of the installed docstage says becomes the source:
+    a VCS install pinned to its commit, a local folder or file by its path."""
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "d.whl").write_bytes(b"")
+    data = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in direct_url.items()}
+    assert source_from_direct_url(data) == DocstageSource(kind, location.format(tmp=tmp_path))
+
+
+def test_source_from_direct_url_without_a_url() -> None:
+    assert source_from_direct_url({"dir_info": {}}) is None
+
+
+def test_installed_source_is_this_checkout_when_docstage_runs_from_it() -> None:
+    """The test environments install docstage editable from this checkout (tox's
+    ``package = editable``, ``pip install -e .``): the plugin's README names it."""
+    if not Path(docstage.__file__).resolve().is_relative_to(ROOT):
+        pytest.skip("docstage is not installed from this checkout")
+    assert installed_source() == DocstageSource("editable", str(ROOT))
