@@ -102,21 +102,19 @@ class DocstageSource:
     @property
     def origin(self) -> str:
         """What the README says the install command does and where docstage comes from."""
-        made = "the docstage that made this plugin"
         where = {
-            "editable": f"its source folder `{self.location}`, editable, as {made} is",
-            "directory": f"its source folder `{self.location}`, from which {made} was installed",
-            "file": f"`{self.location}`, from which {made} was installed",
-            "url": f"`{self.location}`, from which {made} was installed",
-            "index": f"the package index pip is set up for, from which {made} was installed "
-            "(`pip config list` shows the settings)",
+            "editable": f"its source folder `{self.location}` (editable)",
+            "directory": f"its source folder `{self.location}`",
+            "file": f"`{self.location}`",
+            "url": f"`{self.location}`",
+            "index": "the package index pip is set up for (`pip config list` shows it)",
         }.get(self.kind)
         if where is None:
             return (
                 "The first command installs this plugin (editable) and pytest. Install "
                 "docstage into the environment before it, from its source (`pip install "
-                f"PATH-TO-DOCSTAGE`): {made} was installed from `{self.location}`, which is "
-                "gone."
+                f"PATH-TO-DOCSTAGE`): the docstage that made this plugin was installed from "
+                f"`{self.location}`, which is gone."
             )
         return (
             f"The first command installs this plugin (editable), pytest, and docstage from {where}."
