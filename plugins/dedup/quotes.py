@@ -192,7 +192,7 @@ def _continues(text: str, mark: tuple[int, str]) -> bool:
     return nxt < len(text) and text[nxt] in _CLOSERS and text[nxt] not in _SINGLE
 
 
-def _inner(text: str, start: int, end: int) -> str:
+def part_text(text: str, start: int, end: int) -> str:
     """A part's words without its marks (a continued part has no closing mark)."""
     low = start + 1
     high = end - 1 if end > low and text[end - 1] in "\"”“»«」』’‘'" else end
@@ -226,7 +226,7 @@ def find_quotes(text: str, entities: Sequence[Entity] = ()) -> list[Quote]:
     finder = SpeakerFinder(text, quotes, entities)
     found = []
     for number, parts in enumerate(quotes):
-        words = " ".join(_inner(text, a, b) for a, b in parts)
+        words = " ".join(part_text(text, a, b) for a, b in parts)
         if not _WORD.search(words):
             continue
         found.append(

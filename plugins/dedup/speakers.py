@@ -105,7 +105,9 @@ _TITLES = _set(
     mr. mrs. ms. dr. chancellor king queen pope ceo chairman chairwoman director judge
     general gen. mayor spokesman spokeswoman spokesperson leader candidate nominee former
     sir lady lord chief officer minister. professor prof. ambassador democratic republican
-    house speaker press"""
+    house speaker press bürgermeister bürgermeisterin präsident präsidentin kanzler
+    kanzlerin ministerin président présidente ministre maire presidente ministro alcalde
+    alcaldesa"""
 )
 _OPENERS = _set("meanwhile however but and later still also now then earlier instead yet so")
 #: Words after a speech verb that do not name its speaker (``said Friday``).
@@ -162,6 +164,11 @@ def _is_word(token: Token) -> bool:
     return token[0][0].isalnum()
 
 
+def _is_aux(word: str) -> bool:
+    """An auxiliary or adverb between a speaker and the verb (``has also``, ``flatly``)."""
+    return word[0].islower() and (word in _AUX or (word.endswith("ly") and len(word) > 4))
+
+
 def _skip_brackets(words: Sequence[Token], k: int) -> int:
     """``k`` moved back over a bracketed group ending there (``Moore (D-Wis.)``)."""
     if k >= 0 and words[k][0] == ")":
@@ -174,7 +181,7 @@ def _skip_brackets(words: Sequence[Token], k: int) -> int:
 def _phrase_before(words: Sequence[Token], at: int) -> tuple[int, int] | None:
     """The noun phrase that ends just before token ``at`` (a verb): token range."""
     k = at - 1
-    while k >= 0 and words[k][0].lower() in _AUX and not words[k][0][0].isupper():
+    while k >= 0 and _is_aux(words[k][0]):
         k -= 1
     if k >= 1 and words[k][0] == "," and words[k - 1][0] != '"':  # an apposition
         comma = next((j for j in range(k - 1, max(-1, k - 14), -1) if words[j][0] == ","), None)
@@ -356,23 +363,26 @@ class SpeakerFinder:
         return words, (0, len(words))
 
     def _subject(self, before: list[Token]) -> tuple[list[Token], tuple[int, int]] | None:
-        """Without a speech verb, a name that opens the sentence and is followed by a
-        lower-case word (``Trump is promising "jobs, jobs, jobs"``), after an opening
-        phrase and its comma (``In July, Gingrich dismissed …``)."""
+        """Without a speech verb, a name that opens the sentence (``Trump is promising
+        "jobs, jobs, jobs"``), perhaps after an opening phrase and its comma (``In July,
+        Gingrich dismissed …``): a PERSON, ORG, NORP or GPE entity when the document has
+        entities, else two capitalised words or one followed by an auxiliary verb."""
         comma = next((k for k, w in enumerate(before[:8]) if w[0] == ","), -1)
         for first in {0, comma + 1}:
             k = first
             while k < len(before) and _is_word(before[k]) and before[k][0][0].isupper():
                 k += 1
-            if k > first and k < len(before) and before[k][0][0].islower():
-                low, high = before[first][1], before[k - 1][2]
-                named = self._named(low, high, (low, high))
-                if self.entities and not any(
+            if not first < k < len(before) or not before[k][0][0].islower():
+                continue
+            low, high = before[first][1], before[k - 1][2]
+            if self.entities:
+                fits = any(
                     e.start < high and e.end > low and e.label in _PERSONISH for e in self.entities
-                ):
-                    continue
-                if named.name.split()[0] not in _NOT_NAMES:
-                    return before, (first, k)
+                )
+            else:
+                fits = k - first > 1 or before[k][0] in _AUX
+            if fits and before[first][0] not in _NOT_NAMES:
+                return before, (first, k)
         return None
 
     @staticmethod

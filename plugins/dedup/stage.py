@@ -36,6 +36,8 @@ from docstage.state import StateStore
 from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
 from docstage_plugins.dedup.passages import PassageIndex, PassageOptions
+from docstage_plugins.dedup.quote_index import QuoteIndex, QuoteOptions
+from docstage_plugins.dedup.quotes import QUOTES
 from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
 from docstage_plugins.dedup.story_index import StoryIndex, cluster_with_index
 
@@ -82,6 +84,11 @@ class Dedup(CorpusStage):
     **Shared passages.** Sentences and quotes that recur in documents of other sources,
     despite small changes of wording, are listed under ``shared_passages`` with the
     matching documents' ids, sources and scores.
+
+    **Quotes.** With ``quotes = true``, every direct quotation (from its opening to its
+    closing mark, split quotes and quotes across paragraphs as one) is listed under
+    ``quotes`` with its speaker where the text names one, and the documents of other
+    sources that carry it: their wording, speaker and date, and which carried it first.
 
     The result does not depend on the order of the input (except with ``keep = "first"``).
     """
@@ -156,6 +163,11 @@ class Dedup(CorpusStage):
         validator=at_least(1),
         help="Passages with fewer words are not compared.",
     )
+    quotes: bool = option(
+        True,
+        help="List each document's direct quotations under 'quotes': speaker, and the "
+        "documents of other sources that carry them (wording, date, who was first).",
+    )
     report: Path | None = option(
         None,
         path=True,
@@ -222,15 +234,17 @@ class Dedup(CorpusStage):
             story_ids = self._stories(spool, story_docs, originals)
             del story_docs
             release_memory(collect=True)  # what clustering freed, before the passages
-            passages = self._passage_index(spool, originals)
-            if passages is not None:  # until the first document: the index settles
+            passages, quotes = self._passage_index(spool, originals, story_ids)
+            if passages is not None or quotes is not None:  # until the first document
                 self._progress.phase("matching")
             try:
                 for row, doc in enumerate(spool):
-                    yield self._emit(row, doc, decisions.get(row, _KEEP), story_ids, passages)
+                    decision = decisions.get(row, _KEEP)
+                    yield self._emit(row, doc, decision, story_ids, passages, quotes)
             finally:
-                if passages is not None:
-                    passages.close()
+                for scratch in (passages, quotes):
+                    if scratch is not None:
+                        scratch.close()
             if index is not None:
                 self._progress.phase("index")
                 added = index.add(self._to_index(finder, decisions))
@@ -341,21 +355,33 @@ class Dedup(CorpusStage):
             ids = cluster_stories(docs, texts, options, memory=self._memory)
         return dict(zip(rows, ids, strict=True))
 
-    def _passage_index(self, spool: Spool, rows: list[int]) -> PassageIndex | None:
-        if not self.passages:
-            return None
+    def _passage_index(
+        self, spool: Spool, rows: list[int], story_ids: dict[int, str]
+    ) -> tuple[PassageIndex | None, QuoteIndex | None]:
+        """The originals' passages and quotes, indexed in one pass over the spool."""
+        if not self.passages and not self.quotes:
+            return None, None
         wanted = set(rows)
-        passages = PassageIndex(
-            PassageOptions(threshold=self.passage_threshold, min_words=self.passage_min_words),
-            memory=self._memory,
-        )
+        passages = quotes = None
+        if self.passages:
+            passages = PassageIndex(
+                PassageOptions(threshold=self.passage_threshold, min_words=self.passage_min_words),
+                memory=self._memory,
+            )
+        if self.quotes:  # far fewer quotes than sentences: a quarter of the budget
+            quotes = QuoteIndex(
+                QuoteOptions(threshold=self.passage_threshold), memory=self._memory // 4
+            )
         progress = self._progress
         progress.phase("passages", total=len(rows))
         for row, doc in enumerate(spool):
             if row in wanted:
-                passages.add(doc.id, doc.source, doc.text)
+                if passages is not None:
+                    passages.add(doc.id, doc.source, doc.text)
+                if quotes is not None:
+                    quotes.add_document(doc, story=story_ids.get(row))
                 progress.advance()
-        return passages
+        return passages, quotes
 
     def _emit(
         self,
@@ -364,6 +390,7 @@ class Dedup(CorpusStage):
         decision: _Decision,
         story_ids: dict[int, str],
         passages: PassageIndex | None,
+        quotes: QuoteIndex | None = None,
     ) -> Document | Drop:
         original = decision.original
         if original is not None:
@@ -381,6 +408,9 @@ class Dedup(CorpusStage):
                 shared = passages.shared(doc.id, doc.text)
                 if shared:
                     doc = doc.annotate(SHARED_PASSAGES, shared)
+            found = quotes.quotes(doc.id) if quotes is not None else ()
+            if found:
+                doc = doc.annotate(QUOTES, found)
         if story is not None:
             doc = doc.annotate(STORY_ID, story)
         return doc
