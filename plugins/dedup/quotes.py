@@ -200,13 +200,17 @@ def part_text(text: str, start: int, end: int) -> str:
 
 
 def _join_split(text: str, quotes: list[list[tuple[int, int]]]) -> list[list[tuple[int, int]]]:
-    """Quotes split by their attribution (``"…," he said, "…"``) as one."""
+    """Quotes split by their attribution (``"…," he said, "…"``) as one: the first part
+    ends with a comma (inside its closing mark or just after it), then a short clause with
+    a speech verb, and the second part follows in the same paragraph."""
     joined: list[list[tuple[int, int]]] = []
     for quote in quotes:
         if joined:
             last = joined[-1]
-            between = text[last[-1][1] : quote[0][0]]
-            if "\n" not in between and is_attribution(between):
+            close = last[-1][1]
+            between = text[close : quote[0][0]]
+            comma = text[close - 2 : close - 1] == "," or between.startswith(",")
+            if comma and "\n" not in between and is_attribution(between):
                 last.extend(quote)
                 continue
         joined.append(list(quote))

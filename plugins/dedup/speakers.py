@@ -366,7 +366,8 @@ class SpeakerFinder:
         """Without a speech verb, a name that opens the sentence (``Trump is promising
         "jobs, jobs, jobs"``), perhaps after an opening phrase and its comma (``In July,
         Gingrich dismissed …``): a PERSON, ORG, NORP or GPE entity when the document has
-        entities, else two capitalised words or one followed by an auxiliary verb."""
+        entities, else two capitalised words, or one followed by an auxiliary, an adverb or
+        a word that looks like a verb in the past or third person."""
         comma = next((k for k, w in enumerate(before[:8]) if w[0] == ","), -1)
         for first in {0, comma + 1}:
             k = first
@@ -380,7 +381,8 @@ class SpeakerFinder:
                     e.start < high and e.end > low and e.label in _PERSONISH for e in self.entities
                 )
             else:
-                fits = k - first > 1 or before[k][0] in _AUX
+                verb = before[k][0]  # "is", "openly", "attacked", "admires"
+                fits = k - first > 1 or _is_aux(verb) or verb.endswith(("ed", "s"))
             if fits and before[first][0] not in _NOT_NAMES:
                 return before, (first, k)
         return None
