@@ -190,7 +190,11 @@ def _phrase_before(words: Sequence[Token], at: int) -> tuple[int, int] | None:
     k = _skip_brackets(words, k)
     end = k + 1
     while k >= 0 and end - k <= 7 and _is_word(words[k]):
-        if words[k][0].lower() in _BOUNDARY:
+        word = words[k][0].lower()
+        if word in ("of", "for") and 0 < k < end - 1 and _is_word(words[k - 1]):
+            k -= 1  # "a spokesman for the port authority", "Secretary of State"
+            continue
+        if word in _BOUNDARY:
             if k == end - 1:
                 return None
             break
