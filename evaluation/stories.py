@@ -28,7 +28,7 @@ from rich.progress import Progress
 
 from docstage.cli_support import overrides_option, user_errors
 from docstage.document import DUPLICATE_OF, STORY_ID
-from docstage.errors import display
+from docstage.errors import RunError, display
 from docstage.log import configure_logging, log_console
 from docstage.tables import Column, Grid, print_grid, print_lines
 from docstage_eval.command import eval_command, file_option, json_option, show
@@ -98,7 +98,13 @@ def replay(corpus: Corpus, runs: Runs, on_run: Callable[[str], None]) -> Replay:
         for record in output.records:
             if STORY_ID.name in record:
                 assigned[str(record["id"])] = str(record[STORY_ID.name])
-        for ident, story in read_state(runs.folder / STATE).docs.items():
+        state = read_state(runs.folder / STATE)
+        if assigned and not state.docs:
+            raise RunError(
+                "the replay's state store holds no story index (story_docs): the replay "
+                "needs dedup's index = true and stories = true"
+            )
+        for ident, story in state.docs.items():
             if written.setdefault(ident, story) != story:
                 rewritten[ident] = None
     final = read_state(runs.folder / STATE)

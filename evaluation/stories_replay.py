@@ -257,7 +257,7 @@ class Runs:
         any run, and learn which options of :data:`UNNEEDED` the dedup stage has.
 
         Raises:
-            ConfigError: A bad override.
+            ConfigError: A bad override, or one that turns off dedup's story index.
             PluginError: A plugin failed to load.
         """
         self.switched_off = ()
@@ -273,6 +273,13 @@ class Runs:
             ]
             raise errors[0] if len(errors) == 1 else ConfigErrors(errors) from None
         dedup = next(stage for stage in plan.stages if stage.use == "dedup")
+        off = [name for name in ("index", "stories") if not dedup.options()[name]]
+        if off:
+            names = " and ".join(off)
+            raise ConfigError(
+                f"--set turned off dedup's {names}: the replay needs a story "
+                "index in the state store (index = true, stories = true)"
+            )
         options = {spec.name for spec in dedup.type.options}
         self.switched_off = tuple(option for option in UNNEEDED if option in options)
 

@@ -301,6 +301,11 @@ def test_a_bad_corpus_is_one_error_line(folder: Path, lines: list[str], message:
             "above 0 and at most 1, got 2.0\n",
         ),
         (
+            ["--gold", "corpus.jsonl", "--set", "stages.dedup.index=false"],
+            "error: --set turned off dedup's index: the replay needs a story index in the "
+            "state store (index = true, stories = true)\n",
+        ),
+        (
             ["--gold", "corpus.jsonl", "--set", "stages.entities.backend=1"],
             "error: --set 'stages.entities.backend=1': no stage matches; stages in this "
             "config: 'dedup', 'read.jsonl', 'render.jsonl' (or use the stage's number, e.g. "
