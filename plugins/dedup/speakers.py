@@ -3,11 +3,12 @@
 An attribution is a short clause with a speech verb (``said``, ``told``, ``warned``,
 ``sagte``, ``a déclaré``, ``dijo``, …) or ``according to`` (``selon``, ``según``, …)
 beside the quote. :class:`SpeakerFinder` looks, in this order, at the clause that splits a
-quote (``"…," he said, "…"``), the clause after the closing mark (``…," Putin said`` or
-``…," said the union leader``), the sentence before the opening mark (``Putin said:
-"…"``), and a paragraph ending with a colon before a quote that opens its own. The speaker
-is the noun phrase next to the verb: a name (``Russian President Vladimir Putin``, named
-``Vladimir Putin``), a description (``a source``, ``the union leader``) or a pronoun.
+quote (``"…," he said, "…"``), the clause after the closing mark (``…," Putin said``,
+``…," said the union leader``, ``…" ― Jane Doe``), the sentence before the opening mark
+(``Putin said: "…"``, or the paragraph above when it ends with a colon), a transcript's
+``"ELLIS: …"`` and last a name that opens the sentence. The speaker is the noun phrase
+next to the verb: a name (``Russian President Vladimir Putin``, named ``Vladimir Putin``),
+a description (``a source``, ``the union leader``) or a pronoun.
 
 ``he`` and ``she`` are resolved to the nearest person before them: a speaker of an earlier
 quote or the subject of an earlier speech verb in the last few paragraphs, else the nearest
@@ -25,10 +26,7 @@ from collections.abc import Sequence
 import attrs
 
 from docstage.document import Entity
-
-
-def _set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
+from docstage_plugins.dedup import speech_words as vocab
 
 
 @attrs.frozen(kw_only=True)
@@ -52,70 +50,6 @@ class Speaker:
     mention: tuple[int, int]
 
 
-_VERBS = _set(
-    """say says said saying tell tells told telling add adds added adding ask asks asked
-    write writes wrote claim claims claimed claiming warn warns warned warning argue argues
-    argued insist insists insisted note notes noted explain explains explained state states
-    stated declare declares declared continue continues continued reply replies replied
-    respond responds responded tweet tweets tweeted announce announced acknowledge
-    acknowledged admit admits admitted suggest suggests suggested predict predicted vow vowed
-    promise promised recall recalled stress stressed emphasize emphasized emphasise
-    emphasised complain complained joke joked quip quipped concede conceded caution cautioned
-    observe observed remark remarked assert asserted contend contended maintain maintained
-    charge charged allege alleged shout shouted yell yelled exclaim exclaimed repeat
-    repeated reiterate reiterated confirm confirmed deny denied call calls called calling
-    describe describes described describing urge urged pledge pledged conclude concluded
-    counter countered retort retorted boast boasted brag bragged lament lamented testify
-    testified liken likened dub dubbed label labeled labelled brand branded insisting
-    recounted recounts wonders wondered asserts posted chanted read reads report reports
-    reported accuse accuses accused accusing cite cites cited mock mocks mocked criticize
-    criticized criticizes criticise criticised blast blasted condemn condemned scold
-    scolded laud lauded praise praised dismiss dismissed demand demanded sing sings sang
-    chimed outline outlined questioned questioning promising stressing predicting warning
-    decried derided slammed hailed tweeting writing
-    sagte sagt sagten erklärte erklärt betonte betont meinte meint fügte ergänzte
-    déclaré dit affirmé ajouté expliqué souligné estimé déclare affirme ajoute explique
-    souligne estime dijo afirmó aseguró señaló añadió explicó declaró indicó
-    detto dichiarato affermato aggiunto spiegato disse afirmou zei zegt"""
-)
-#: Words that say "according to" (the speaker follows them).
-_ACCORDING = frozenset({"selon", "según", "secondo", "laut", "segundo", "aldus"})
-_AUX = _set(
-    """has had have was is were are would will did does also later then once again just
-    further previously recently reportedly simply flatly repeatedly quickly always often
-    never a ha hat hatte"""
-)
-_PRONOUNS = frozenset({"he", "she", "they", "i", "we", "it", "er", "sie", "il", "elle", "él"})
-_DETERMINERS = _set(
-    """the a an another one his her their its our my these those some many
-    several two three four other both each le la les un une el los las der die das ein
-    eine"""
-)
-#: Words that end a noun phrase (met walking away from the verb).
-_BOUNDARY = (
-    _set(
-        """that and but or which who whom whose when where if as because while so than then
-    in on at to for with from by about after before during into over under since until
-    against between through without not no there here what how why this it"""
-    )
-    | _VERBS
-)
-_TITLES = _set(
-    """president prime minister secretary senator sen. rep. representative gov. governor
-    mr. mrs. ms. dr. chancellor king queen pope ceo chairman chairwoman director judge
-    general gen. mayor spokesman spokeswoman spokesperson leader candidate nominee former
-    sir lady lord chief officer minister. professor prof. ambassador democratic republican
-    house speaker press bürgermeister bürgermeisterin präsident präsidentin kanzler
-    kanzlerin ministerin président présidente ministre maire presidente ministro alcalde
-    alcaldesa"""
-)
-_OPENERS = _set("meanwhile however but and later still also now then earlier instead yet so")
-#: Words after a speech verb that do not name its speaker (``said Friday``).
-_NOT_SPEAKERS = _set(
-    """monday tuesday wednesday thursday friday saturday sunday today yesterday tonight
-    reporters journalists"""
-)
-_ABBREVIATIONS = _set("mr mrs ms dr sen rep gov gen lt col sgt st jr sr prof pres")
 _TOKEN = re.compile(r"\w+(?:[’'.\-&]\w+)*\.?|[^\w\s]")
 _PERSONISH = ("PERSON", "ORG", "NORP", "GPE")
 
@@ -131,7 +65,7 @@ def tokens(text: str, start: int, end: int) -> list[Token]:
         word, low, high = match.group(), match.start(), match.end()
         if word.endswith(".") and len(word) > 1:
             bare = word[:-1]
-            if not (bare.lower() in _ABBREVIATIONS or len(bare) == 1 or "." in bare):
+            if not (bare.lower() in vocab.ABBREVIATIONS or len(bare) == 1 or "." in bare):
                 found += [(bare, low, high - 1), (".", high - 1, high)]
                 continue
         found.append((word, low, high))
@@ -140,12 +74,12 @@ def tokens(text: str, start: int, end: int) -> list[Token]:
 
 def _verb_at(words: Sequence[Token], at: int) -> bool:
     word = words[at][0]
-    return word[0].islower() and word in _VERBS
+    return word[0].islower() and word in vocab.VERBS
 
 
 def _according_at(words: Sequence[Token], at: int) -> bool:
     word = words[at][0].lower()
-    if word in _ACCORDING:
+    if word in vocab.ACCORDING:
         return True
     return word == "according" and at + 1 < len(words) and words[at + 1][0].lower() == "to"
 
@@ -166,7 +100,7 @@ def _is_word(token: Token) -> bool:
 
 def _is_aux(word: str) -> bool:
     """An auxiliary or adverb between a speaker and the verb (``has also``, ``flatly``)."""
-    return word[0].islower() and (word in _AUX or (word.endswith("ly") and len(word) > 4))
+    return word[0].islower() and (word in vocab.AUX or (word.endswith("ly") and len(word) > 4))
 
 
 def _skip_brackets(words: Sequence[Token], k: int) -> int:
@@ -194,13 +128,13 @@ def _phrase_before(words: Sequence[Token], at: int) -> tuple[int, int] | None:
         if word in ("of", "for") and 0 < k < end - 1 and _is_word(words[k - 1]):
             k -= 1  # "a spokesman for the port authority", "Secretary of State"
             continue
-        if word in _BOUNDARY:
+        if word in vocab.BOUNDARY:
             if k == end - 1:
                 return None
             break
         k -= 1
     start = k + 1
-    while start < end and words[start][0].lower() in _OPENERS:
+    while start < end and words[start][0].lower() in vocab.OPENERS:
         start += 1
     return (start, end) if start < end and _is_subject(words, start, end) else None
 
@@ -212,10 +146,10 @@ def _phrase_after(words: Sequence[Token], at: int) -> tuple[int, int] | None:
         k += 1
     start = k
     while k < len(words) and k - start < 7 and _is_word(words[k]):
-        if words[k][0].lower() in _BOUNDARY and words[k][0].lower() not in _DETERMINERS:
+        if words[k][0].lower() in vocab.BOUNDARY and words[k][0].lower() not in vocab.DETERMINERS:
             break
         k += 1
-    if k == start or words[start][0].lower() in _NOT_SPEAKERS:
+    if k == start or words[start][0].lower() in vocab.NOT_SPEAKERS:
         return None
     return (start, k) if _is_subject(words, start, k) else None
 
@@ -223,9 +157,9 @@ def _phrase_after(words: Sequence[Token], at: int) -> tuple[int, int] | None:
 def _is_subject(words: Sequence[Token], start: int, end: int) -> bool:
     """Whether tokens ``start:end`` can name a speaker."""
     first = words[start][0]
-    if end - start == 1 and first.lower() in _PRONOUNS:
+    if end - start == 1 and first.lower() in vocab.PRONOUNS:
         return True
-    if first.lower() in _DETERMINERS or first[0].isdigit():
+    if first.lower() in vocab.DETERMINERS or first[0].isdigit():
         return True
     if any(w[0][:1].isupper() for w in words[start:end]):
         return True
@@ -387,7 +321,7 @@ class SpeakerFinder:
             else:
                 verb = before[k][0]  # "is", "openly", "attacked", "admires"
                 fits = k - first > 1 or _is_aux(verb) or verb.endswith(("ed", "s"))
-            if fits and before[first][0] not in _NOT_NAMES:
+            if fits and before[first][0] not in vocab.NOT_NAMES:
                 return before, (first, k)
         return None
 
@@ -411,7 +345,7 @@ class SpeakerFinder:
     def _name(self, words: Sequence[Token], low: int, high: int) -> Speaker | None:
         start, end = words[low][1], words[high - 1][2]
         phrase = self.text[start:end]
-        if high - low == 1 and phrase.lower() in _PRONOUNS:
+        if high - low == 1 and phrase.lower() in vocab.PRONOUNS:
             if phrase.lower() not in {"he", "she", "er", "sie", "il", "elle", "él"}:
                 return Speaker(name=phrase, text=phrase, start=start, end=end, mention=(start, end))
             return self._resolve(start, end)
@@ -479,18 +413,16 @@ class SpeakerFinder:
             ]
             return (before[-1].start, before[-1].end) if before else None
         for match in reversed(list(_NAME.finditer(self.text, window, start))):
-            if not self._in_quote(match.start()) and match.group().split()[0] not in _NOT_NAMES:
+            if (
+                not self._in_quote(match.start())
+                and match.group().split()[0] not in vocab.NOT_NAMES
+            ):
                 return match.start(), match.end()
         return None
 
 
 _SPEAKER_LABEL = re.compile(r"([A-Z][A-Z.’' -]{1,40}[A-Z.]):\s")
 _NAME = re.compile(r"\b(?:[A-Z][a-z]+\.? )*[A-Z][a-z]+(?:[-’'][A-Z]?[a-z]+)?\b")
-_NOT_NAMES = _set(
-    """The A An In On At For But And He She They It We I This That His Her Their Its
-    Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April
-    May June July August September October November December"""
-)
 
 
 def _bare_name(phrase: str) -> str:
@@ -500,7 +432,7 @@ def _bare_name(phrase: str) -> str:
     if not words[-1][:1].isupper():
         return phrase
     k = len(words)
-    while k > 0 and words[k - 1][:1].isupper() and words[k - 1].lower() not in _TITLES:
+    while k > 0 and words[k - 1][:1].isupper() and words[k - 1].lower() not in vocab.TITLES:
         k -= 1
     name = " ".join(words[k:]) or words[-1]
     return name[4:] if name.startswith("The ") else name
@@ -512,6 +444,6 @@ def _is_person(speaker: Speaker, persons: Sequence[Entity]) -> bool:
     if persons:
         return any(e.start < speaker.end and e.end > speaker.start for e in persons)
     name = speaker.name
-    if not name[:1].isupper() or name.lower() in _PRONOUNS:
+    if not name[:1].isupper() or name.lower() in vocab.PRONOUNS:
         return False
-    return name.split()[0] not in _NOT_NAMES
+    return name.split()[0] not in vocab.NOT_NAMES
