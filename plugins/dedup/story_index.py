@@ -51,7 +51,8 @@ ANCHORS = 10
 MIN_SHARED_TERMS = 2
 #: Latest documents of each story an anchor belongs to, brought in with it.
 STORY_DOCUMENTS = 10
-#: Anchors in all, at most this many times the new documents (and at least 1,000).
+#: Anchors in all (story mates included), at most this many times the new documents
+#: (and at least 1,000).
 MAX_ANCHORS_FACTOR = 2
 #: Characters of a text kept for later runs (a news article is far shorter).
 TEXT_CHARS = 20_000
@@ -189,7 +190,9 @@ class StoryIndex:
 
     def anchors(self, strong: Sequence[array[int]], before: int) -> list[Anchor]:
         """Earlier documents (nodes below ``before``) that share strong terms with the new
-        ones: up to :data:`ANCHORS` each, best shared first, in node order."""
+        ones (up to :data:`ANCHORS` each) and the latest documents of their stories (up to
+        :data:`STORY_DOCUMENTS` a story): at most :data:`MAX_ANCHORS_FACTOR` times the new
+        documents (and at least 1,000) in all, in node order."""
 
         @functools.lru_cache(maxsize=8192)
         def postings(term: int) -> array[int]:
@@ -210,18 +213,27 @@ class StoryIndex:
             best = [(n, h) for n, h in hits.most_common(ANCHORS) if h >= MIN_SHARED_TERMS]
             for node, shared in best:
                 score[node] = max(score[node], shared)
+        # The best found first, each with the latest documents of its story (a story's
+        # neighbourhood is what the clustering compares), up to the limit in all.
         limit = max(1000, MAX_ANCHORS_FACTOR * len(strong))
-        chosen = {node for node, _ in score.most_common(limit)}
-        # The stories they belong to come with their latest documents: a story's
-        # neighbourhood is what the clustering compares.
-        stories = {a.story for a in self._load(sorted(chosen))}
-        for story in sorted(stories):
+        ranked = [node for node, _ in score.most_common(limit)]
+        story_of = {a.node: a.story for a in self._load(sorted(ranked))}
+        chosen: set[int] = set()
+        stories: set[str] = set()
+        for node in ranked:
+            if len(chosen) >= limit:
+                break
+            chosen.add(node)
+            if story_of[node] in stories:
+                continue
+            stories.add(story_of[node])
             rows = self.db.execute(
                 "SELECT node FROM story_docs WHERE story = ? AND node < ?"
                 " ORDER BY node DESC LIMIT ?",
-                (story, before, STORY_DOCUMENTS),
+                (story_of[node], before, STORY_DOCUMENTS),
             )
-            chosen.update(node for (node,) in rows)
+            mates = [mate for (mate,) in rows if mate not in chosen]
+            chosen.update(mates[: max(0, limit - len(chosen))])
         return list(self._load(sorted(chosen)))
 
     def texts(self, anchors: Sequence[Anchor]) -> Iterator[str]:
