@@ -134,7 +134,7 @@ def test_every_kind_of_option_error_is_collected(folder: Path) -> None:
         "error: pipeline.toml:24: [[stages]] #4 (dedup): unknown option 'treshold' — did "
         "you mean 'threshold'?; valid options: 'exact', 'index', 'index_max_age_days', "
         "'index_max_documents', 'keep', 'min_words', 'mode', 'near', 'passage_min_words', "
-        "'passage_threshold', 'passages', 'permutations', 'report', 'shingle_size', "
+        "'passage_threshold', 'passages', 'permutations', 'quotes', 'report', 'shingle_size', "
         "'source_priority', 'stories', 'story_threshold', 'threshold'",
     ]
 
