@@ -3,6 +3,8 @@ invented articles shaped like scraped news."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from docstage.document import Entity
@@ -126,3 +128,16 @@ def test_single_marks_and_nested_quotes() -> None:
 def test_a_transcript_names_its_speaker_inside_the_quote() -> None:
     (quote,) = quotes('"ELLIS: We will sign it when it is ready."')
     assert speaker(quote) == "ELLIS"
+
+
+def test_no_text_of_marks_and_words_breaks_the_scan() -> None:
+    """Every mark in every position: a document's quotes never fail the dedup stage."""
+    rng = random.Random(7)
+    pieces = [*"\"“”„«»「」『』‘’‚'\n ", "word", "said", "Ana", ",", "."]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        for quote in find_quotes(text):
+            assert 0 <= quote.start < quote.end <= len(text)
+    assert [q.text for q in find_quotes("He said ’twas fine, “all of it, really”.")] == [
+        "all of it, really"
+    ]

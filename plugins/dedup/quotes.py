@@ -116,7 +116,9 @@ def _can_open(text: str, at: int) -> bool:
         return False
     if mark in "“„«「『‚" or (mark == "»" and before.isspace()):
         return True
-    if mark in "'‘’":  # an apostrophe unless it follows a space and leads a word
+    if mark not in _CLOSERS:  # a closing mark only (」, 』, ’: ’twas, ’90s is an elision)
+        return False
+    if mark in "'‘":  # an apostrophe unless it follows a space and leads a word
         return (before in _BEFORE_OPEN or before in '"“„«') and after.isalpha()
     return before in _BEFORE_OPEN or before in _CLOSERS
 
