@@ -1,19 +1,21 @@
-"""``render.markdown``: a digest people read, grouped by story.
+"""``render.markdown``: a digest people read, story first.
 
-Per story (documents sharing a ``story_id`` from ``dedup``): the title, the dates, the
-sources that carried it, every document with the copies it stands for, the key entities
-and the quotes the outlets share, with their sources; single documents after the stories.
-Sections whose stage did not run are left out. The renderer keeps a short summary per
-document (never its text) and writes the file atomically at the end of the run.
+Per story (documents sharing a ``story_id`` from ``dedup``), the most widely carried
+first: its headline, dates and sources, the key people, places and organisations, the
+quotes the outlets share with their speaker and carriers (which outlet first), what each
+outlet added that the others do not have, and its articles with the copies they stand
+for; single documents after the stories. The story view is
+:mod:`~docstage_plugins.render_stories`'. Sections whose stage did not run are left out.
+The renderer keeps a short summary per document in memory and its text in a spool file,
+read back once at the end for the additions; the file is written atomically.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import attrs
 
@@ -21,11 +23,22 @@ from docstage import Document
 from docstage.errors import OptionError
 from docstage.io import AtomicFile, writable_folder
 from docstage.options import at_least, option
+from docstage.spool import Spool
 from docstage.stages import Renderer, StageContext
 from docstage.summary import RunSummary
+from docstage_plugins.render_stories import (
+    KINDS,
+    Added,
+    Additions,
+    Brief,
+    Carrier,
+    SharedQuote,
+    Story,
+    group_stories,
+    in_date_order,
+    make_story,
+)
 
-#: Entity labels worth naming in a digest (not dates, numbers, money).
-KEY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT", "FAC"})
 _SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
 _SPACE = re.compile(r"\s+")
 
@@ -44,76 +57,11 @@ def code_span(text: str) -> str:
     return "`" + _SPACE.sub(" ", text).strip().replace("`", "'") + "`"
 
 
-def headline(doc: Document, width: int = 80) -> str:
-    """The document's title, else its first line, shortened at a word to ``width``."""
-    title = doc.metadata.get("title")
-    if title:
-        return str(title)
-    first = doc.text.strip().partition("\n")[0]
-    if len(first) <= width:
-        return first or doc.id
-    return first[: width - 1].rsplit(" ", 1)[0] + " …"
-
-
-def field(value: Any, name: str) -> Any:
-    """A field of an annotation value: an attrs object, or a dict read back from JSON."""
-    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-
-
-@attrs.frozen(kw_only=True)
-class _Quote:
-    text: str
-    sources: tuple[str, ...]
-    documents: frozenset[str]
-
-
-@attrs.frozen(kw_only=True)
-class _Summary:
-    """What the digest needs of one document."""
-
-    id: str
-    source: str
-    title: str
-    published: str | None
-    story: str | None
-    copies: tuple[tuple[str, str], ...]  # (id, source)
-    entities: tuple[tuple[str, str], ...]  # (name, label), distinct
-    quotes: tuple[_Quote, ...]
-
-    @classmethod
-    def of(cls, doc: Document) -> _Summary:
-        title = headline(doc)
-        published = doc.metadata.get("published")
-        names = {(e.canonical or e.text, e.label) for e in doc.entities if e.label in KEY_LABELS}
-        quotes = []
-        for passage in doc.annotations.get("shared_passages", ()):
-            matches = field(passage, "matches") or ()
-            quotes.append(
-                _Quote(
-                    text=str(field(passage, "text")),
-                    sources=tuple(sorted({doc.source, *(field(m, "source") for m in matches)})),
-                    documents=frozenset(str(field(m, "id")) for m in matches),
-                )
-            )
-        return cls(
-            id=doc.id,
-            source=doc.source,
-            title=title,
-            published=str(published)[:10] if published else None,
-            story=doc.annotations.get("story_id"),
-            copies=tuple(
-                (str(field(c, "id")), str(field(c, "source")))
-                for c in doc.annotations.get("duplicates", ())
-            ),
-            entities=tuple(sorted(names)),
-            quotes=tuple(quotes),
-        )
-
-
 @attrs.define(kw_only=True)
 class RenderMarkdown(Renderer):
-    """Write a Markdown digest grouped by story: title, dates, sources, key entities and
-    shared quotes per story, single documents after; written atomically."""
+    """Write a Markdown digest story first: headline, dates, sources, key entities,
+    shared quotes with their speakers and carriers, what each outlet added; single
+    documents after; written atomically."""
 
     name: ClassVar[str] = "render.markdown"
 
@@ -125,10 +73,17 @@ class RenderMarkdown(Renderer):
     max_quotes: int = option(
         5, validator=at_least(0), help="Shared quotes listed per story (0: none)."
     )
+    max_additions: int = option(
+        3,
+        validator=at_least(0),
+        help="Passages listed per outlet under what each outlet added to a story (0: the "
+        "section is left out).",
+    )
     singletons: bool = option(
         True, help="List the documents that belong to no story of two or more after them."
     )
-    _summaries: list[_Summary] = attrs.field(factory=list, init=False, repr=False)
+    _briefs: list[Brief] = attrs.field(factory=list, init=False, repr=False)
+    _spool: Spool | None = attrs.field(default=None, init=False, repr=False)
 
     def setup(self, context: StageContext) -> None:
         if self.path.is_dir():
@@ -136,10 +91,20 @@ class RenderMarkdown(Renderer):
                 "path", f"'{self.path}' is a folder; give the path of the .md file to write"
             )
         writable_folder(self.path)
-        self._summaries = []
+        self._reset()
+        if not context.dry_run and self.max_additions:
+            self._spool = Spool()
+
+    def _reset(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+        self._spool = None
+        self._briefs = []
 
     def write(self, doc: Document) -> None:
-        self._summaries.append(_Summary.of(doc))
+        self._briefs.append(Brief.of(doc, len(self._briefs)))
+        if self._spool is not None:
+            self._spool.append(doc)
 
     def finish(self, summary: RunSummary) -> list[Path]:
         try:
@@ -147,23 +112,30 @@ class RenderMarkdown(Renderer):
                 for line in self._lines(summary):
                     file.write(line + "\n")
         finally:
-            self._summaries = []
+            self._reset()
         return [file.path]
 
     def abort(self) -> None:
-        self._summaries = []
+        self._reset()
 
     # --- the digest ------------------------------------------------------------------
 
+    def _stories(self) -> list[Story]:
+        stories = [
+            make_story(g, max_entities=self.max_entities, max_quotes=self.max_quotes)
+            for g in group_stories(self._briefs)
+        ]
+        if self._spool is None:
+            return stories
+        additions = Additions(stories, self.max_additions)
+        for doc in self._spool:
+            additions.add(doc)
+        return [additions.story(s) for s in stories]
+
     def _lines(self, summary: RunSummary) -> Iterable[str]:
-        docs = self._summaries
-        groups: dict[str, list[_Summary]] = {}
-        for doc in docs:
-            if doc.story is not None:
-                groups.setdefault(doc.story, []).append(doc)
-        stories = [sorted(g, key=_in_story) for g in groups.values() if len(g) > 1]
-        stories.sort(key=lambda g: (-len({d.source for d in g}), -len(g), _in_story(g[0])))
-        in_stories = {d.id for g in stories for d in g}
+        docs = self._briefs
+        stories = self._stories()
+        in_stories = {d.id for s in stories for d in s.documents}
         sources = {d.source for d in docs}
         yield f"# {escape(self.title or summary.pipeline)}"
         yield ""
@@ -179,72 +151,97 @@ class RenderMarkdown(Renderer):
             yield ""
             yield "## Other documents" if stories else "## Documents"
             yield ""
-            for doc in sorted(rest, key=_in_story):
+            for doc in sorted(rest, key=in_date_order):
                 yield self._item(doc)
 
-    def _story(self, docs: list[_Summary]) -> Iterable[str]:
-        dates = sorted(d.published for d in docs if d.published)
-        sources = sorted({d.source for d in docs})
-        when = f"{dates[0]} – {dates[-1]}" if dates and dates[0] != dates[-1] else ""
-        when = escape(when or (dates[0] if dates else "undated"))
+    def _story(self, story: Story) -> Iterable[str]:
         yield ""
-        yield f"## {escape(docs[0].title)}"
+        yield f"## {escape(story.title)}"
         yield ""
-        yield f"*{when} · {len(sources)} sources: {', '.join(escape(s) for s in sources)}*"
-        yield ""
-        for doc in docs:
-            yield self._item(doc)
-        entities = self._entities(docs)
-        if entities:
+        sources = ", ".join(escape(s) for s in story.sources)
+        yield f"*{escape(story.when)} · {len(story.sources)} sources: {sources}*"
+        if story.entities:
             yield ""
-            yield "**Key entities:** " + ", ".join(
-                f"{escape(name)} ({escape(label)})" for name, label in entities
-            )
-        quotes = self._quotes(docs)
-        if quotes:
+            yield _entities(story)
+        if story.quotes:
             yield ""
             yield "**Shared quotes:**"
-            yield ""
-            for quote in quotes:
-                yield f"> {escape(quote.text)}"
-                yield f"> — {', '.join(escape(s) for s in quote.sources)}"
+            for quote in story.quotes:
                 yield ""
+                yield f"> {escape(quote.text)}"
+                yield f"> — {_carriers(quote)}"
+        if story.added:
+            yield ""
+            yield "**What each outlet added:**"
+            yield ""
+            for added in story.added:
+                yield from _added(added)
+        yield ""
+        yield "**Articles:**"
+        yield ""
+        for doc in story.documents:
+            yield self._item(doc)
 
-    def _item(self, doc: _Summary) -> str:
+    def _item(self, doc: Brief) -> str:
         line = f"- **{escape(doc.title)}** — {escape(doc.source)}"
         if doc.published:
             line += f", {escape(doc.published)}"
         line += f" ({code_span(doc.id)})"
         if doc.copies:
-            copies = ", ".join(escape(source) for _, source in doc.copies)
+            copies = ", ".join(escape(str(c["source"])) for c in doc.copies)
             plural = "copies" if len(doc.copies) > 1 else "copy"
             line += f"; {len(doc.copies)} {plural} dropped: {copies}"
         return line
 
-    def _entities(self, docs: list[_Summary]) -> list[tuple[str, str]]:
-        if not self.max_entities:
-            return []
-        counts: Counter[tuple[str, str]] = Counter(e for d in docs for e in d.entities)
-        ranked = sorted(counts, key=lambda e: (-counts[e], e))
-        return ranked[: self.max_entities]
 
-    def _quotes(self, docs: list[_Summary]) -> list[_Quote]:
-        """Each shared quote once: from the first document of the story that carries it
-        (matching is symmetric, so a later document's wording of it is skipped)."""
-        if not self.max_quotes:
-            return []
-        order = {d.id: n for n, d in enumerate(docs)}
-        found = []
-        for n, doc in enumerate(docs):
-            for quote in doc.quotes:
-                if all(order.get(other, len(docs)) < n for other in quote.documents):
-                    continue
-                found.append(quote)
-        return found[: self.max_quotes]
+def _entities(story: Story) -> str:
+    """``**People:** A, B · **Places:** C`` in the order of :data:`KEY_LABELS`."""
+    kinds: dict[str, list[str]] = {}
+    for name, label, _ in story.entities:
+        kinds.setdefault(KINDS.get(label, label.lower()), []).append(escape(name))
+    order = list(dict.fromkeys(KINDS.values()))
+    ranked = sorted(kinds, key=lambda k: order.index(k) if k in order else len(order))
+    return " · ".join(f"**{kind.capitalize()}:** {', '.join(kinds[kind])}" for kind in ranked)
 
 
-def _in_story(doc: _Summary) -> tuple[bool, str, str]:
-    return (doc.published is None, doc.published or "", doc.id)
+def _carriers(quote: SharedQuote) -> str:
+    """``Speaker · first carried by A and B (date); then C (date)``."""
+    first = [c for c in quote.carriers if c.first]
+    then = [c for c in quote.carriers if not c.first]
+    if first:
+        said = f"first carried by {_sources(first)}"
+        if first[0].published:
+            said += f" ({escape(first[0].published)})"
+        if then:
+            said += "; then " + ", ".join(
+                escape(c.source) + (f" ({escape(c.published)})" if c.published else "")
+                for c in then
+            )
+    else:
+        said = f"carried by {_sources(then)}"
+    speaker = escape(quote.speaker) if quote.speaker else "speaker not named"
+    return f"{speaker} · {said}"
+
+
+def _sources(carriers: list[Carrier]) -> str:
+    names = [escape(c.source) for c in carriers]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _added(added: Added) -> Iterable[str]:
+    """``- **source**: 4 passages no other source has:`` and the first of them."""
+    source = f"**{escape(added.source)}**"
+    if not added.total:
+        yield f"- {source}: nothing the other sources do not have"
+        return
+    plural = "passage" if added.total == 1 else "passages"
+    yield f"- {source}: {added.total} {plural} no other source has" + (
+        ":" if added.passages else ""
+    )
+    for passage in added.passages:
+        yield f"  - {escape(passage)}"
+    if 0 < len(added.passages) < added.total:
+        yield f"  - … and {added.total - len(added.passages)} more"
 
 
 STAGES = (RenderMarkdown,)

@@ -1,5 +1,6 @@
-"""``render.markdown``: a digest grouped by story, single documents after, sections left out
-when their stage did not run, written atomically."""
+"""``render.markdown``: a digest story first (headline, dates and sources, key entities,
+shared quotes with speakers and carriers, what each outlet added, the articles), single
+documents after, sections left out when their stage did not run, written atomically."""
 
 from __future__ import annotations
 
@@ -86,11 +87,88 @@ def test_a_story_lists_its_sources_entities_copies_and_each_quote_once(
     assert "*2024-03-12 – 2024-03-13 · 2 sources: coastal-wire, harbor-times*" in story
     assert story.index("`wire/talks`") < story.index("`times/talks`")
     assert "1 copy dropped: valley-post" in story
-    assert "**Key entities:** Brevik (GPE)" in story
-    # the quote is listed once, from the first document, with both sources
+    assert "**Places:** Brevik" in story
+    # the shared passage is listed once, from the first document, with both sources
     assert story.count("> ") == 2
-    assert f"> {QUOTE}\n> — coastal-wire, harbor-times" in story
+    assert (
+        f"> {QUOTE}\n> — speaker not named · first carried by coastal-wire (2024-03-12); "
+        "then harbor-times (2024-03-13)"
+    ) in story
+    # what each outlet added: its sentences the other does not carry
+    added = story[story.index("**What each outlet added:**") : story.index("**Articles:**")]
+    assert (
+        "- **coastal-wire**: 1 passage no other source has:\n  - Talks resume in Brevik." in added
+    )
+    assert "  - Union says no deal yet." in added
+    assert "line by line" not in added
     assert "`post/library`" in rest
+
+
+def quoted(id: str, source: str, published: str, text: str, speaker: str | None, others):
+    """A document whose one quote (``text``, said by ``speaker``) is carried by ``others``:
+    (id, source, published, wording, speaker) each."""
+    body = f'Talks in Brevik went on. "{text}" she said. Only {source} has this sentence here.'
+    quote = {
+        "start": 25,
+        "end": 27 + len(text),
+        "text": text,
+        "parts": [[25, 27 + len(text)]],
+        "speaker": {"name": speaker, "text": speaker, "start": 0, "end": 1} if speaker else None,
+        "first": False,
+        "matches": [
+            {
+                "id": o[0],
+                "source": o[1],
+                "published": o[2],
+                "text": o[3],
+                "speaker": o[4],
+                "score": 0.9,
+                "first": False,
+            }
+            for o in others
+        ],
+    }
+    return Document(
+        id=id,
+        source=source,
+        text=body,
+        metadata={"published": published},
+        entities=(Entity(label="PERSON", text="Ana Ruiz", start=0, end=0),),
+        annotations={"story_id": "story-q", "quotes": [quote]},
+    )
+
+
+def test_shared_quotes_name_their_speaker_and_carriers_first_first(
+    run_pipeline, tmp_path: Path
+) -> None:
+    a = ("a/1", "alpha", "2024-03-11", "We will read every line of it", "Ana Ruiz")
+    b = ("b/1", "bravo", "2024-03-12", "We will read every single line of it", None)
+    c = ("c/1", "charlie", "2024-03-12", "We will read every line", "a spokesman")
+    docs = [
+        quoted(*c, [a, b]),
+        quoted(*b, [a, c]),
+        quoted(*a, [b, c]),
+        Document(id="x", source="alpha", text="Elsewhere.", annotations={"story_id": "s2"}),
+        Document(id="y", source="alpha", text="Elsewhere too.", annotations={"story_id": "s2"}),
+    ]
+    digest = render(run_pipeline, tmp_path, docs)
+    story = digest[: digest.index("## Elsewhere")]
+    # one quote, three carriers: the earliest first; the speaker most carriers name
+    assert story.count("\n> ") == 2
+    assert (
+        "> We will read every line of it\n"
+        "> — Ana Ruiz · first carried by alpha (2024-03-11); "
+        "then bravo (2024-03-12), charlie (2024-03-12)"
+    ) in story
+    assert "**People:** Ana Ruiz" in story
+    # each outlet adds its own sentence, never the quote
+    for source in ("alpha", "bravo", "charlie"):
+        assert f"- **{source}**: 2 passages no other source has:" in story
+        assert f"  - Only {source} has this sentence here." in story
+    assert "every line" not in story[story.index("**What each outlet added:**") :]
+    # a story of one outlet's two documents has no additions
+    other = digest[digest.index("## Elsewhere") :]
+    assert "What each outlet added" not in other
 
 
 def test_without_dedup_there_are_no_stories_only_documents(run_pipeline, tmp_path) -> None:
@@ -99,16 +177,23 @@ def test_without_dedup_there_are_no_stories_only_documents(run_pipeline, tmp_pat
     assert "0 stories" in digest
     assert "## Documents" in digest
     assert "**First line here**" in digest
-    assert "Key entities" not in digest
+    assert "**People:**" not in digest
     assert "Shared quotes" not in digest
 
 
 def test_limits_and_singletons_can_be_switched_off(run_pipeline, tmp_path: Path) -> None:
     digest = render(
-        run_pipeline, tmp_path, story_docs(), max_entities=0, max_quotes=0, singletons=False
+        run_pipeline,
+        tmp_path,
+        story_docs(),
+        max_entities=0,
+        max_quotes=0,
+        max_additions=0,
+        singletons=False,
     )
-    assert "Key entities" not in digest
+    assert "**Places:**" not in digest
     assert "Shared quotes" not in digest
+    assert "What each outlet added" not in digest
     assert "Other documents" not in digest
     assert "`post/library`" not in digest
 
@@ -172,3 +257,7 @@ def test_the_news_pipeline_writes_a_digest_of_the_examples(run_pipeline, tmp_pat
     assert "2 sources: coastal-wire, harbor-times" in digest
     assert "1 copy dropped: valley-post" in digest
     assert "line by line" in digest
+    assert "## Negotiators for striking dockworkers" in digest
+    assert "> — Marta Lindqvist · first carried by coastal-wire and harbor-times" in digest
+    assert "- **harbor-times**: 5 passages no other source has:" in digest
+    assert "  - The strike, now in its third week" in digest
