@@ -44,6 +44,7 @@ from docstage_plugins.render_stories import (
     KEY_LABELS,
     Additions,
     Brief,
+    Carrier,
     Story,
     field,
     group_stories,
@@ -142,15 +143,20 @@ def story_data(story: Story, texts: bool) -> dict[str, Any]:
             {
                 "text": q.text,
                 "speaker": q.speaker,
-                "carriers": [
-                    [c.source, c.id, c.published, c.text, c.speaker, c.first] for c in q.carriers
-                ],
+                "carriers": [_carrier(c, q.text) for c in q.carriers],
             }
             for q in story.quotes
         ],
         "added": [[a.source, list(a.passages), a.total] for a in story.added],
         "texts": texts,
     }
+
+
+def _carrier(carrier: Carrier, words: str) -> list[Any]:
+    """``[source, id, published, wording, speaker, first]``; the wording null where it is
+    the quote's own."""
+    wording = carrier.text if carrier.text != words else None
+    return [carrier.source, carrier.id, carrier.published, wording, carrier.speaker, carrier.first]
 
 
 @attrs.define(kw_only=True)
@@ -181,7 +187,7 @@ class RenderHtml(Renderer):
     )
     max_quotes: int = option(5, validator=at_least(0), help="Shared quotes shown per story.")
     max_additions: int = option(
-        5,
+        3,
         validator=at_least(0),
         help="Passages shown per outlet under what each outlet added to a story (0: the "
         "additions are left out).",

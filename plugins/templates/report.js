@@ -140,20 +140,23 @@
     var block = el("blockquote", "shared-quote");
     add(block, el("p", "said", "“" + quote.text + "”"));
     var who = add(el("p", "who"), "— ", el("span", "speaker", quote.speaker || "speaker not named"), " · carried by ");
+    // "first" is said only when some carried it later
+    var later = quote.carriers.some(function (c) { return !c[5]; });
     quote.carriers.forEach(function (c, i) {
       if (i) add(who, ", ");
       var carrier = el("span", "carrier" + (c[5] ? " first" : ""), c[0]);
       carrier.title = c[1] + (c[4] ? " · speaker: " + c[4] : "");
       add(who, carrier);
-      if (c[2] || c[5]) add(who, el("span", "when", " (" + (c[5] ? "first" + (c[2] ? ", " : "") : "") + (c[2] || "") + ")"));
+      var when = [c[5] && later ? "first" : "", c[2] || ""].filter(Boolean).join(", ");
+      if (when) add(who, el("span", "when", " (" + when + ")"));
     });
     add(block, who);
-    var reworded = quote.carriers.filter(function (c) { return c[3] && c[3] !== quote.text; });
-    if (reworded.length) {
+    // a carrier's wording is given only where it differs from the quote's words
+    if (quote.carriers.some(function (c) { return c[3]; })) {
       var wordings = add(el("details", "wordings"), el("summary", null, "Each outlet's wording"));
       var items = el("ul");
       quote.carriers.forEach(function (c) {
-        if (c[3]) add(items, add(el("li"), el("strong", null, c[0] + ": "), "“" + c[3] + "”"));
+        add(items, add(el("li"), el("strong", null, c[0] + ": "), "“" + (c[3] || quote.text) + "”"));
       });
       add(block, add(wordings, items));
     }
@@ -317,6 +320,7 @@
         counts[d[1]] = (counts[d[1]] || 0) + 1;
         if (firstDay && d[3] === firstDay) first[d[1]] = true;
       });
+      if (s.sources.every(function (o) { return first[o]; })) first = {}; // all on one day
       var tr = add(el("tr"), add(el("th"), storyLink(s)));
       tr.dataset.story = s.id;
       outlets.forEach(function (o) {
