@@ -38,7 +38,7 @@ KINDS = {
 #: bylines, captions: never matched, so never "found" in another source either).
 MIN_WORDS = 4
 #: Characters of an added passage kept for the reader.
-PASSAGE_CHARS = 280
+PASSAGE_CHARS = 240
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
 #: A dateline that opens a wire story (``BREVIK —``, ``NEW YORK (Reuters) -``).
