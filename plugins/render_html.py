@@ -10,7 +10,7 @@ summary last. Inline CSS and one inline script, nothing fetched.
 
 The stories travel as JSON data in the page (every ``<``, ``>`` and ``&`` escaped, so no
 text can close the element) and our script draws them a page at a time with
-``textContent``, never as markup: a report of 10,000 documents opens in about a second.
+``textContent``, never as markup: a report of 10,000 documents opens in 1-2 seconds.
 The texts of the ``max_stories`` largest stories, entities and shared passages
 highlighted, and of the other documents are rendered by Jinja2 with autoescaping: a
 scraped ``<script>`` shows as text. Sections whose stage did not run are left out.

@@ -167,7 +167,8 @@ def test_only_our_own_script_may_run_by_its_hash(run_pipeline, tmp_path: Path) -
 def test_sections_of_stages_that_did_not_run_are_left_out(run_pipeline, tmp_path: Path) -> None:
     page = render(run_pipeline, tmp_path, [Document(id="a", text="Just text.")])
     page_text = page.read_text(encoding="utf-8")
-    for section in ("stories", "entities", "duplicates", "boilerplate", "quarantine"):
+    left_out = ("stories", "timeline", "matrix", "entities", "duplicates", "boilerplate")
+    for section in (*left_out, "quarantine"):
         assert f'id="{section}"' not in page_text
     assert '<section id="documents">' in page_text
 
