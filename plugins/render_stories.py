@@ -43,6 +43,7 @@ _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
 #: A dateline that opens a wire story (``BREVIK —``, ``NEW YORK (Reuters) -``).
 _DATELINE = re.compile(r"^[A-Z]{3}[A-Z .,'’/]{0,40}(?:\([^)]{1,30}\))?\s*[—–-]{1,2}\s+(?=\w)")
+_WRAP = re.compile(r"(?<=[^\s.!?:;\"”’])\n(?=[^\W\d_A-ZÀ-ÞΑ-ΩА-Я])")
 _REPLY = re.compile(r"^(?:(?:re|fwd?|aw|sv|tr)\s*:\s*)+", re.IGNORECASE)
 
 
@@ -71,6 +72,13 @@ def lead(text: str, width: int = 90) -> str:
         sentence = one_line(text[start:end])
         return cut(_DATELINE.sub("", sentence) or sentence, width)
     return ""
+
+
+def unwrap(text: str) -> str:
+    """``text`` with the line breaks of hard-wrapped paragraphs (mail, Usenet: a line that
+    does not end a sentence, followed by one that starts in lower case) made spaces, so
+    that a sentence is not cut at each line; the same length, so offsets still hold."""
+    return _WRAP.sub(" ", text)
 
 
 def headline(doc: Document, width: int = 90) -> str:
@@ -368,17 +376,18 @@ class Additions:
             if _elsewhere(field(quote, "matches"), mates, doc.source):
                 spans.extend((int(a), int(b)) for a, b in field(quote, "parts"))
         outlet = self._found.setdefault(story.id, {}).setdefault(doc.source, _Outlet())
-        for start, end in split_passages(doc.text):
+        text = unwrap(doc.text)
+        for start, end in split_passages(text):
             if any(a < end and start < b for a, b in spans):
                 continue
-            text = one_line(doc.text[start:end])
-            key = hash(text.lower())
-            if len(_WORD.findall(text)) < MIN_WORDS or key in outlet.seen:
+            passage = one_line(text[start:end])
+            key = hash(passage.lower())
+            if len(_WORD.findall(passage)) < MIN_WORDS or key in outlet.seen:
                 continue
             outlet.seen.add(key)
             outlet.total += 1
             if len(outlet.passages) < self.limit:
-                outlet.passages.append(cut(text, PASSAGE_CHARS))
+                outlet.passages.append(cut(passage, PASSAGE_CHARS))
 
     def story(self, story: Story) -> Story:
         """``story`` with what each of its sources added, sources in the story's order."""

@@ -98,3 +98,12 @@ def test_a_story_of_one_source_has_no_additions() -> None:
         doc("a", "s1", "One sentence of four."), doc("b", "s1", "Two sentences of four.")
     )
     assert story.added == ()
+
+
+def test_a_hard_wrapped_sentence_is_one_addition_not_one_per_line() -> None:
+    text = "Is there a resource comparing the makes\nand models of cars for safety?\nThanks."
+    story = story_of(doc("a", "s1", text), doc("b", "s2", "Something else entirely here."))
+    (added, _) = story.added
+    assert added.passages == (
+        "Is there a resource comparing the makes and models of cars for safety?",
+    )
