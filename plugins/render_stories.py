@@ -154,17 +154,23 @@ class Brief:
         )
 
 
+def quoted(text: Any) -> str:
+    """The words of a quote on one line, without the comma that ends a quote before its
+    attribution (``"…," she said``)."""
+    return one_line(str(text)).rstrip(",;")
+
+
 def _quote(quote: Any) -> QuoteBrief:
     speaker = field(quote, "speaker")
     return QuoteBrief(
-        text=one_line(str(field(quote, "text"))),
+        text=quoted(field(quote, "text")),
         speaker=field(speaker, "name") if speaker else None,
         matches=tuple(
             Carrier(
                 id=str(field(m, "id")),
                 source=str(field(m, "source")),
                 published=str(field(m, "published"))[:10] if field(m, "published") else None,
-                text=one_line(str(field(m, "text"))),
+                text=quoted(field(m, "text")),
                 speaker=field(m, "speaker"),
             )
             for m in field(quote, "matches")
