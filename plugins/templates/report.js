@@ -248,18 +248,39 @@
     return date.toISOString().slice(0, 10);
   }
 
+  // The first and last day to show of the stories given: all of them when they span at
+  // most DAYS days, else the DAYS days that hold the most of their articles (a stray date
+  // years off does not decide), with their whole span as a third item.
+  function busiest(dated) {
+    var perDay = {};
+    dated.forEach(function (s) { s.days.forEach(function (d) { perDay[d[0]] = (perDay[d[0]] || 0) + d[1]; }); });
+    var keys = Object.keys(perDay).sort();
+    var number = function (d) { return Math.round(Date.parse(d + "T00:00:00Z") / 86400000); };
+    var first = keys[0], last = keys[keys.length - 1];
+    if (number(last) - number(first) < DAYS) return [first, last, null];
+    var best = 0, bestAt = 0, sum = 0, low = 0;
+    for (var high = 0; high < keys.length; high++) {
+      sum += perDay[keys[high]];
+      while (number(keys[high]) - number(keys[low]) >= DAYS) sum -= perDay[keys[low++]];
+      if (sum > best) { best = sum; bestAt = low; }
+    }
+    var start = keys[bestAt];
+    var end = start;
+    for (var i = 1; i < DAYS; i++) end = nextDay(end);
+    return [start, end < last ? end : last, [first, last]];
+  }
+
   function timeline(found) {
     var box = $("timeline-grid");
     box.textContent = "";
     var dated = found.filter(function (s) { return s.from; });
     if (!dated.length) { add(box, el("p", "note", "No dated story matches the filters.")); return; }
-    var first = dated.reduce(function (m, s) { return s.from < m ? s.from : m; }, dated[0].from);
-    var last = dated.reduce(function (m, s) { return s.to > m ? s.to : m; }, dated[0].to);
+    var span = busiest(dated.slice(0, ROWS)); // the days of the stories that have a row
     var days = [];
-    for (var day = first; day <= last; day = nextDay(day)) days.push(day);
-    if (days.length > DAYS) {
-      days = days.slice(days.length - DAYS);
-      add(box, el("p", "note", "The last " + DAYS + " days are shown."));
+    for (var day = span[0]; day <= span[1]; day = nextDay(day)) days.push(day);
+    if (span[2]) {
+      add(box, el("p", "note", "The " + DAYS + " days with the most articles are shown (these stories run from " +
+        span[2][0] + " to " + span[2][1] + ")."));
     }
     var column = {};
     days.forEach(function (d, i) { column[d] = i; });
