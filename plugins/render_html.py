@@ -40,9 +40,9 @@ from docstage.spool import Spool
 from docstage.stages import Renderer, StageContext
 from docstage.summary import RunSummary
 from docstage_plugins.entities.link import EntityIndex
+from docstage_plugins.render_additions import Additions
 from docstage_plugins.render_stories import (
     KEY_LABELS,
-    Additions,
     Brief,
     Carrier,
     Story,

@@ -26,10 +26,10 @@ from docstage.options import at_least, option
 from docstage.spool import Spool
 from docstage.stages import Renderer, StageContext
 from docstage.summary import RunSummary
+from docstage_plugins.render_additions import Additions
 from docstage_plugins.render_stories import (
     KINDS,
     Added,
-    Additions,
     Brief,
     Carrier,
     SharedQuote,

@@ -4,8 +4,8 @@ speaker and carriers, and what each outlet added."""
 from __future__ import annotations
 
 from docstage.document import Document, Entity, PassageMatch, SharedPassage
+from docstage_plugins.render_additions import Additions
 from docstage_plugins.render_stories import (
-    Additions,
     Brief,
     group_stories,
     headline,
