@@ -205,11 +205,13 @@ def _entities(story: Story) -> str:
 
 
 def _carriers(quote: SharedQuote) -> str:
-    """``Speaker · first carried by A and B (date); then C (date)``."""
+    """``Speaker · first carried by A and B (date); then C (date)``, or ``carried by A
+    and B (date)`` when they all carried it first."""
     first = [c for c in quote.carriers if c.first]
     then = [c for c in quote.carriers if not c.first]
     if first:
-        said = f"first carried by {_sources(first)}"
+        # "first" only when some carried it later
+        said = f"{'first ' if then else ''}carried by {_sources(first)}"
         if first[0].published:
             said += f" ({escape(first[0].published)})"
         if then:

@@ -258,6 +258,6 @@ def test_the_news_pipeline_writes_a_digest_of_the_examples(run_pipeline, tmp_pat
     assert "1 copy dropped: valley-post" in digest
     assert "line by line" in digest
     assert "## Negotiators for striking dockworkers" in digest
-    assert "> — Marta Lindqvist · first carried by coastal-wire and harbor-times" in digest
+    assert "> — Marta Lindqvist · carried by coastal-wire and harbor-times (2024-03-12)" in digest
     assert "- **harbor-times**: 5 passages no other source has:" in digest
     assert "  - The strike, now in its third week" in digest
