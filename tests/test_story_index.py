@@ -12,7 +12,7 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,14 @@ def events(count: int, tellings: int, *, first_day: int = 1) -> list[Article]:
     return articles
 
 
+@pytest.fixture
+def db() -> Iterator[sqlite3.Connection]:
+    """A state store's connection, closed after the test (Python 3.13 warns otherwise)."""
+    connection = sqlite3.connect(":memory:")
+    yield connection
+    connection.close()
+
+
 def docs_of(articles: Sequence[Article]) -> list[StoryDoc]:
     return [
         StoryDoc(id=a[0], source=a[1], title=None, published=a[2], entities=()) for a in articles
@@ -69,13 +77,12 @@ def batch(articles: Sequence[Article]) -> dict[str, str]:
     return {a[0]: story for a, story in zip(articles, ids, strict=True)}
 
 
-def test_the_first_run_gives_the_ids_of_a_run_without_an_index() -> None:
+def test_the_first_run_gives_the_ids_of_a_run_without_an_index(db: sqlite3.Connection) -> None:
     articles = events(6, 3)
-    assert run_day(sqlite3.connect(":memory:"), articles, "run-1") == batch(articles)
+    assert run_day(db, articles, "run-1") == batch(articles)
 
 
-def test_later_tellings_join_the_stories_of_earlier_runs() -> None:
-    db = sqlite3.connect(":memory:")
+def test_later_tellings_join_the_stories_of_earlier_runs(db: sqlite3.Connection) -> None:
     told = events(6, 4)
     first = run_day(db, [a for a in told if a[0].endswith(("/t0", "/t1"))], "run-1")
     later = [a for a in told if a[0].endswith(("/t2", "/t3"))]
@@ -89,9 +96,8 @@ def test_later_tellings_join_the_stories_of_earlier_runs() -> None:
     assert second["newe0/t0"] == second["newe0/t1"] != second["newe1/t0"]
 
 
-def test_a_day_by_day_replay_ends_with_the_stories_of_one_run() -> None:
+def test_a_day_by_day_replay_ends_with_the_stories_of_one_run(db: sqlite3.Connection) -> None:
     articles = events(10, 4)
-    db = sqlite3.connect(":memory:")
     assigned: dict[str, str] = {}
     for number, day in enumerate(by_day(articles)):
         assigned.update(run_day(db, day, f"run-{number}"))
@@ -105,11 +111,10 @@ def stored(db: sqlite3.Connection) -> dict[str, str]:
     return dict(db.execute("SELECT id, story FROM story_docs"))
 
 
-def test_ids_once_given_change_only_through_a_recorded_merge() -> None:
+def test_ids_once_given_change_only_through_a_recorded_merge(db: sqlite3.Connection) -> None:
     """Two halves of one event told apart on the first day; a day of tellings in the
     words of both joins them, and the join is a recorded merge, the story first seen
     surviving."""
-    db = sqlite3.connect(":memory:")
     half_a = [f"alpha{k}" for k in range(20)]
     half_b = [f"beta{k}" for k in range(20)]
     day_one = [
@@ -145,8 +150,7 @@ def test_ids_once_given_change_only_through_a_recorded_merge() -> None:
     assert (first_seen, last) == ("2024-05-01", "2024-05-03")
 
 
-def test_a_rerun_of_the_same_documents_keeps_their_stories() -> None:
-    db = sqlite3.connect(":memory:")
+def test_a_rerun_of_the_same_documents_keeps_their_stories(db: sqlite3.Connection) -> None:
     articles = events(5, 3)
     first = run_day(db, articles, "run-1")
     stories = db.execute("SELECT count(*) FROM stories").fetchone()[0]
@@ -248,8 +252,7 @@ def test_both_searches_weigh_terms_by_the_background() -> None:
     )
 
 
-def test_retention_forgets_texts_and_terms_but_keeps_the_stories() -> None:
-    db = sqlite3.connect(":memory:")
+def test_retention_forgets_texts_and_terms_but_keeps_the_stories(db: sqlite3.Connection) -> None:
     first = run_day(db, events(4, 3), "run-1")
     stories = db.execute("SELECT * FROM stories ORDER BY id").fetchall()
     index = StoryIndex(db, "run-2")
