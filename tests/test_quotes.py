@@ -46,6 +46,8 @@ def test_a_quote_runs_from_its_opening_to_its_closing_mark() -> None:
         ("« Nous signerons ligne par ligne », a déclaré Jean Martin.", "Jean Martin"),
         ("«Firmaremos línea por línea», dijo el alcalde.", "el alcalde"),
         ("“It is a framework, not a deal.” ― Maria Lopez", "Maria Lopez"),
+        ("Union leader Ana Ruiz on Tuesday said the talks gave “a framework.”", "Ana Ruiz"),
+        ("Ana Ruiz yesterday said the talks gave “a framework, not a deal.”", "Ana Ruiz"),
     ],
 )
 def test_the_speaker_named_by_the_attribution(text: str, name: str) -> None:

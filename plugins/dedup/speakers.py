@@ -117,6 +117,10 @@ def _phrase_before(words: Sequence[Token], at: int) -> tuple[int, int] | None:
     k = at - 1
     while k >= 0 and _is_aux(words[k][0]):
         k -= 1
+    if k >= 1 and words[k][0].lower() in vocab.WHEN:  # "Lindqvist on Tuesday said"
+        j = k - 1 if words[k - 1][0].lower() in vocab.WHEN_LEADS else k
+        if j >= 1 and _is_word(words[j - 1]):
+            k = j - 1
     if k >= 1 and words[k][0] == "," and words[k - 1][0] != '"':  # an apposition
         comma = next((j for j in range(k - 1, max(-1, k - 14), -1) if words[j][0] == ","), None)
         if comma is not None:

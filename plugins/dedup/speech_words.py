@@ -70,6 +70,10 @@ TITLES = _words(
     alcaldesa"""
 )
 OPENERS = _words("meanwhile however but and later still also now then earlier instead yet so")
+#: A time between a speaker and the speech verb (``Lindqvist on Tuesday said``), and the
+#: words that may lead it.
+WHEN = _words("monday tuesday wednesday thursday friday saturday sunday today yesterday tonight")
+WHEN_LEADS = _words("on late early last")
 #: Words after a speech verb that do not name its speaker (``said Friday``).
 NOT_SPEAKERS = _words(
     """monday tuesday wednesday thursday friday saturday sunday today yesterday tonight
