@@ -471,7 +471,10 @@ def _story_ids(docs: Sequence[StoryDoc], labels: np.ndarray) -> list[str]:
         key = smallest[label]
         clash = taken.get(key, 0)  # two clusters led by one id only if ids repeat
         taken[key] = clash + 1
-        seed = key if clash == 0 else f"{key}\x00{clash}"
-        digest = hashlib.blake2b(seed.encode("utf-8"), digest_size=6).hexdigest()
-        names[label] = f"story-{digest}"
+        names[label] = story_id(key if clash == 0 else f"{key}\x00{clash}")
     return [names[label] for label in labels.tolist()]
+
+
+def story_id(seed: str) -> str:
+    """``story-`` and 12 hex digits of the BLAKE2b hash of ``seed`` (a member's id)."""
+    return "story-" + hashlib.blake2b(seed.encode("utf-8"), digest_size=6).hexdigest()

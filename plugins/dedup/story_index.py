@@ -113,6 +113,7 @@ class StoryIndex:
     run_id: str
     today: str = attrs.field(factory=lambda: dt.date.today().isoformat())
     ledger: StoryLedger = attrs.field(init=False)
+    _counted: tuple[np.ndarray, int] | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         for statement in SCHEMA.split(";"):
@@ -313,6 +314,9 @@ class StoryIndex:
         return Background(documents=total, frequencies=of)
 
     def _frequencies(self) -> tuple[np.ndarray, int]:
+        """The document frequencies: read from the store once, then as this run left them."""
+        if self._counted is not None:
+            return self._counted
         rows = dict(self.db.execute("SELECT key, value FROM story_settings"))
         if "df" not in rows:
             return np.zeros(_DF_BUCKETS, dtype=np.uint32), 0
@@ -320,6 +324,7 @@ class StoryIndex:
         return counts, int(rows["documents"])
 
     def _save_frequencies(self, frequencies: np.ndarray, total: int) -> None:
+        self._counted = (frequencies, total)
         self.db.executemany(
             "INSERT OR REPLACE INTO story_settings (key, value) VALUES (?, ?)",
             [("df", zlib.compress(frequencies.tobytes(), 1)), ("documents", str(total))],

@@ -15,7 +15,6 @@ are found.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import sqlite3
 from collections import Counter
@@ -23,7 +22,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from docstage_plugins.dedup.stories import StoryDoc
+from docstage_plugins.dedup.stories import StoryDoc, story_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stories (
@@ -201,7 +200,3 @@ class StoryLedger:
             if exists is None:
                 return story
             clash += 1
-
-
-def story_id(seed: str) -> str:
-    return "story-" + hashlib.blake2b(seed.encode("utf-8"), digest_size=6).hexdigest()
