@@ -296,7 +296,7 @@ def check(config: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object.")
 def state(config: Path, overrides: tuple[str, ...], compact_store: bool, as_json: bool) -> None:
     """Show what CONFIG's state store ([run] state) holds: its size, the runs recorded,
-    rows and bytes per table, the dedup index and the run manifest.
+    rows and bytes per table, the dedup and story indexes and the run manifest.
 
     The file is only read (a missing one is not created). With --compact it is
     compacted instead.
