@@ -2,15 +2,18 @@
 
 Corpus stages that must see every document before they can change any (learned
 boilerplate, survivor choice in dedup) append the documents to a :class:`Spool` on the
-first pass and read them back, in the same order, on the second. The spool is an
+first pass and read them back, in the same order, on the second, or pick documents by
+their position (:meth:`Spool.read`, eight bytes of memory a document). The spool is an
 anonymous temporary file (``$TMPDIR``), deleted when closed or when the process ends.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import IO
 
@@ -34,6 +37,7 @@ class Spool:
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="docstage-spool-")  # noqa: SIM115 - lives as long as the spool
         self._pickler = pickle.Pickler(self._file, protocol=pickle.HIGHEST_PROTOCOL)
         self._count = 0
+        self._ends = array("q")  # where each document's pickle ends in the file
 
     def append(self, doc: Document) -> None:
         """Add ``doc`` at the end."""
@@ -41,6 +45,7 @@ class Spool:
         # The pickler's memo would otherwise keep every document alive.
         self._pickler.clear_memo()
         self._count += 1
+        self._ends.append(self._file.tell())
 
     def __len__(self) -> int:
         return self._count
@@ -54,6 +59,22 @@ class Spool:
             # shared unpickler would resolve back-references to earlier documents.
             yield pickle.load(self._file)
         self._file.seek(0, 2)
+
+    def read(self, rows: Iterable[int]) -> Iterator[Document]:
+        """The documents at positions ``rows`` (0 is the first appended), in that order.
+
+        Reads by offset, so it may be used while an iteration over the spool is under way.
+
+        Raises:
+            IndexError: A row is not in the spool.
+        """
+        self._file.flush()
+        descriptor = self._file.fileno()
+        for row in rows:
+            if not 0 <= row < self._count:
+                raise IndexError(f"row {row} is not in a spool of {self._count} documents")
+            start = self._ends[row - 1] if row else 0
+            yield pickle.loads(os.pread(descriptor, self._ends[row] - start, start))
 
     def close(self) -> None:
         """Delete the file."""

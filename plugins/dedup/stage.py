@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -39,7 +40,9 @@ from docstage_plugins.dedup.passages import PassageIndex, PassageOptions
 from docstage_plugins.dedup.quote_index import QuoteIndex, QuoteOptions
 from docstage_plugins.dedup.quotes import QUOTES
 from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
-from docstage_plugins.dedup.story_index import StoryIndex, cluster_with_index
+from docstage_plugins.dedup.story_index import StoryIndex
+from docstage_plugins.dedup.story_vectors import day
+from docstage_plugins.dedup.story_windows import cluster_in_windows, scratch_index, window_size
 
 #: Entity labels that say what a story is about (dates and numbers do not).
 STORY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT", "FAC"})
@@ -224,15 +227,15 @@ class Dedup(CorpusStage):
             memory=self._memory,
         )
         with Spool() as spool, contextlib.closing(finder):
-            story_docs = self._first_pass(docs, spool, finder)
+            days = self._first_pass(docs, spool, finder)
             self._progress.phase("copies")
             groups = finder.groups(self.keep, self.source_priority)
             decisions = self._decide(groups, finder)
             originals = [
                 row for row in range(len(finder)) if decisions.get(row, _KEEP).original is None
             ]
-            story_ids = self._stories(spool, story_docs, originals)
-            del story_docs
+            story_ids = self._stories(spool, days, originals)
+            del days
             release_memory(collect=True)  # what clustering freed, before the passages
             passages, quotes = self._passage_index(spool, originals, story_ids)
             if passages is not None or quotes is not None:  # until the first document
@@ -269,8 +272,10 @@ class Dedup(CorpusStage):
 
     def _first_pass(
         self, docs: Iterator[Document], spool: Spool, finder: CopyFinder
-    ) -> list[StoryDoc]:
-        story_docs: list[StoryDoc] = []
+    ) -> array[float]:
+        """Spool ``docs`` and give them to ``finder``; returns each one's publication day
+        (NaN: unknown) when stories are wanted."""
+        days = array("d")
         batch: list[DocInfo] = []
         texts: list[str] = []
         for row, doc in enumerate(docs):
@@ -284,17 +289,7 @@ class Dedup(CorpusStage):
                 length=len(doc.text),
             )
             if self.stories:
-                story_docs.append(
-                    StoryDoc(
-                        id=doc.id,
-                        source=doc.source,
-                        title=doc.metadata.get("title"),
-                        published=info.published,
-                        entities=tuple(
-                            e.canonical or e.text for e in doc.entities if e.label in STORY_LABELS
-                        ),
-                    )
-                )
+                days.append(day(info.published))
             batch.append(info)
             texts.append(doc.text)
             if len(batch) >= _BATCH:
@@ -302,7 +297,7 @@ class Dedup(CorpusStage):
                 batch, texts = [], []
         if batch:
             finder.add_many(batch, texts)
-        return story_docs
+        return days
 
     def _decide(self, groups: list[Group], finder: CopyFinder) -> dict[int, _Decision]:
         run_id = self._context.run_id if self._context is not None else ""
@@ -332,27 +327,55 @@ class Dedup(CorpusStage):
                 )
         return decisions
 
-    def _stories(self, spool: Spool, story_docs: list[StoryDoc], rows: list[int]) -> dict[int, str]:
+    def _stories(self, spool: Spool, days: Sequence[float], rows: list[int]) -> dict[int, str]:
+        """The story ids of the originals at ``rows``: clustered at once, or in windows of
+        publication time when there are more than a window's worth
+        (:mod:`~docstage_plugins.dedup.story_windows`)."""
         if not self.stories or not rows:
             return {}
-        wanted = set(rows)
 
-        def texts() -> Iterable[str]:
-            return (doc.text for row, doc in enumerate(spool) if row in wanted)
+        def docs(positions: Sequence[int]) -> list[StoryDoc]:
+            return [_story_doc(doc) for doc in spool.read(rows[p] for p in positions)]
+
+        def texts(positions: Sequence[int]) -> Iterator[str]:
+            return (doc.text for doc in spool.read(rows[p] for p in positions))
 
         options = StoryOptions(threshold=self.story_threshold)
-        self._progress.phase("stories")
-        docs = [story_docs[r] for r in rows]
         context = self._context
-        if self.index and context is not None and context.state is not None:
-            index = StoryIndex(context.state.connection, context.run_id)
-            ids = cluster_with_index(index, docs, texts, options, memory=self._memory)
-            expired = index.expire(
-                max_age_days=self.index_max_age_days, max_documents=self.index_max_documents
+        state = context.state if self.index and context is not None else None
+        window = window_size(self._memory)
+        progress = self._progress
+        progress.phase("stories", total=len(rows))
+        if state is None and len(rows) <= window:
+            everything = range(len(rows))
+            ids = cluster_stories(
+                docs(everything), lambda: texts(everything), options, memory=self._memory
             )
-            self._log.info("story index updated", stories=index.ledger.stories(), expired=expired)
-        else:
-            ids = cluster_stories(docs, texts, options, memory=self._memory)
+            progress.advance(len(rows))
+            return dict(zip(rows, ids, strict=True))
+        run_id = context.run_id if context is not None else "run"
+        with contextlib.ExitStack() as stack:
+            if state is not None:
+                index = StoryIndex(state.connection, run_id)
+            else:
+                index = stack.enter_context(scratch_index(run_id))
+            ids = cluster_in_windows(
+                index,
+                docs,
+                texts,
+                [days[row] for row in rows],
+                options,
+                memory=self._memory,
+                window=window,
+                progress=progress.advance,
+            )
+            if state is not None:
+                expired = index.expire(
+                    max_age_days=self.index_max_age_days, max_documents=self.index_max_documents
+                )
+                self._log.info(
+                    "story index updated", stories=index.ledger.stories(), expired=expired
+                )
         return dict(zip(rows, ids, strict=True))
 
     def _passage_index(
@@ -458,6 +481,18 @@ class Dedup(CorpusStage):
 
 
 _KEEP = _Decision()
+
+
+def _story_doc(doc: Document) -> StoryDoc:
+    """What story clustering needs of ``doc`` besides its text."""
+    published = doc.metadata.get("published")
+    return StoryDoc(
+        id=doc.id,
+        source=doc.source,
+        title=doc.metadata.get("title"),
+        published=str(published) if published else None,
+        entities=tuple(e.canonical or e.text for e in doc.entities if e.label in STORY_LABELS),
+    )
 
 
 STAGES = (Dedup,)
