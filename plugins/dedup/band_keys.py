@@ -46,7 +46,8 @@ def prefixes(keys: np.ndarray) -> np.ndarray:
 
 def band_keys_of(sets: Sequence[np.ndarray], settings: dict[str, Any]) -> np.ndarray:
     """The band keys of shingle sets under the index's settings: ``(len(sets), bands)``."""
-    hasher = minhash.MinHasher(permutations=int(settings["permutations"]))
     bands = minhash.choose_bands(float(settings["threshold"]), int(settings["permutations"]))
+    # Only the values the bands use (the first ones: the same whatever the count).
+    hasher = minhash.MinHasher(permutations=bands[0] * bands[1])
     keys: np.ndarray = minhash.band_keys(hasher.signatures(list(sets)), *bands)
     return keys

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import struct
 import tempfile
 import weakref
 from array import array
@@ -86,10 +87,16 @@ class Group:
 
 #: A document's exact key (two halves) and row; ``earlier``: an earlier run has the key.
 _EXACT = np.dtype([("k1", "<u8"), ("k2", "<u8"), ("row", "<i8"), ("earlier", "<i1")])
+#: An exact key as two little-endian 64-bit halves (as ``_EXACT`` keeps it).
+_HALVES = struct.Struct("<QQ")
 #: A document's band key.
 _BAND = np.dtype([("key", "<u8"), ("row", "<i8")])
 #: Two documents sharing a band key (``a < b``).
 _PAIR = np.dtype([("a", "<i8"), ("b", "<i8")])
+
+
+#: A :class:`DocInfo`'s fields in the record file: row, id, source, published, length, earlier.
+_Fields = tuple[int | None, str, str, str | None, int, str | None]
 
 
 @attrs.frozen
@@ -101,6 +108,22 @@ class _Record:
     shingles: bytes  # the whole set, sorted uint32 hashes; empty without a set
     fitted: bytes  # the set as the index stores it (minhash.encode_fitted); empty without
     bands: bytes  # uint64 band keys
+
+    @staticmethod
+    def dump(info: DocInfo, exact: bytes, shingles: bytes, fitted: bytes, bands: bytes) -> bytes:
+        """A record's bytes in the record file: a tuple of plain values (pickling one is
+        several times cheaper than pickling attrs instances)."""
+        fields = (info.row, info.id, info.source, info.published, info.length, info.earlier)
+        return pickle.dumps((fields, exact, shingles, fitted, bands), pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def load(values: tuple[_Fields, bytes, bytes, bytes, bytes]) -> _Record:
+        """The record :meth:`dump` wrote (as unpickled)."""
+        (row, id_, source, published, length, earlier), exact, shingles, fitted, bands = values
+        info = DocInfo(
+            row=row, id=id_, source=source, published=published, length=length, earlier=earlier
+        )
+        return _Record(info=info, exact=exact, shingles=shingles, fitted=fitted, bands=bands)
 
 
 @attrs.define
@@ -165,8 +188,9 @@ class CopyFinder:
     _pending: list[tuple[int, str]] = attrs.Factory(list)
 
     def __attrs_post_init__(self) -> None:
-        self._hasher = minhash.MinHasher(permutations=self.permutations)
         self._bands = minhash.choose_bands(self.threshold, self.permutations)
+        # Only the values the bands use (the first ones: the same whatever the count).
+        self._hasher = minhash.MinHasher(permutations=self._bands[0] * self._bands[1])
         self._folder = Path(tempfile.mkdtemp(prefix="docstage-copies-"))
         self._records = open(self._folder / "records", "w+b")  # noqa: SIM115 - closed by close()
         # A finder dropped without close() still deletes its files.
@@ -203,7 +227,7 @@ class CopyFinder:
         found = self._cache.get(row)
         if found is None:
             start, end = self._record_at[row], self._record_at[row + 1]
-            found = pickle.loads(os.pread(self._records.fileno(), end - start, start))
+            found = _Record.load(pickle.loads(os.pread(self._records.fileno(), end - start, start)))
             if len(self._cache) >= max(1 << 10, self.memory // 16 // 2048):
                 self._cache.clear()
             self._cache[row] = found
@@ -231,7 +255,7 @@ class CopyFinder:
         self._records.flush()
         with open(self._folder / "records", "rb") as file:
             for _ in range(len(self)):
-                record: _Record = pickle.load(file)
+                record = _Record.load(pickle.load(file))
                 bands = np.frombuffer(record.bands, dtype=np.uint64)
                 yield record.info, record.exact, record.fitted, bands
 
@@ -296,18 +320,31 @@ class CopyFinder:
         """Add a batch of this run's documents (hashing is vectorised over the batch)."""
         sets = minhash.shingle_batch(texts, self.shingle_size) if self.near else []
         keys = np.empty((len(texts), 0), dtype=np.uint64)
-        if sets:
-            signatures = self._hasher.signatures(sets)
-            keys = minhash.band_keys(signatures, *self._bands)
-        exact = [minhash.exact_key(text) for text in texts]
-        wordy = [self.exact and _has_words(text, self.min_words) for text in texts]
         with_set = [i for i, s in enumerate(sets) if s.size]
+        fitted: dict[int, bytes] = {}
+        if with_set:
+            keys = np.empty((len(texts), self._bands[0]), dtype=np.uint64)
+            keys[with_set] = minhash.band_keys(
+                self._hasher.signatures([sets[i] for i in with_set]), *self._bands
+            )
+            encoded = minhash.encode_fitted_many([sets[i] for i in with_set])
+            fitted = dict(zip(with_set, encoded, strict=True))
+        exact = minhash.exact_keys(texts)
+        wordy = [self.exact and _has_words(text, self.min_words) for text in texts]
         self._look_up(docs, [k for k, w in zip(exact, wordy, strict=True) if w], keys[with_set])
+        # Rows with a band key an earlier document has: only they can near-copy one.
+        near_earlier = set()
+        if with_set and self._earlier_bands:
+            known = np.fromiter(self._earlier_bands, dtype=np.uint64)
+            hits = np.isin(keys[with_set], known).any(axis=1)
+            near_earlier = {with_set[i] for i in np.flatnonzero(hits).tolist()}
         exact_rows: list[tuple[int, int, int, int]] = []
-        band_rows: list[np.ndarray] = []
+        first_row = len(self)
+        data = bytearray()
+        at = self._record_at[-1]
         for i, doc in enumerate(docs):
             row = doc.row
-            assert row == len(self), "rows are numbered from 0 in the order added"
+            assert row == first_row + i, "rows are numbered from 0 in the order added"
             key = exact[i]
             earlier = self._earlier_ids.get(doc.id)
             if earlier is not None:
@@ -318,28 +355,25 @@ class CopyFinder:
                 # The same document read again (an earlier run indexed its id) is not a copy.
                 if first is not None and self._earlier_docs[first].id != doc.id:
                     self._uf.union(first, row)
-                exact_rows.append(
-                    (*np.frombuffer(key, dtype="<u8").tolist(), row, first is not None)
-                )
-            whole = fitted = b""
-            bands = np.empty(0, dtype=np.uint64)
-            if self.near and sets[i].size:
-                bands = keys[i]
-                whole, fitted = sets[i].tobytes(), minhash.encode_fitted(sets[i])
-                self._match_earlier(row, doc.id, sets[i], bands)
-                pairs = np.empty(bands.size, dtype=_BAND)
-                pairs["key"], pairs["row"] = bands, row
-                band_rows.append(pairs)
-            data = pickle.dumps(
-                _Record(info=doc, exact=key, shingles=whole, fitted=fitted, bands=bands.tobytes()),
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
-            self._records.write(data)
-            self._record_at.append(self._record_at[-1] + len(data))
+                k1, k2 = _HALVES.unpack(key)
+                exact_rows.append((k1, k2, row, first is not None))
+            whole = bands = b""
+            if i in fitted:
+                whole, bands = sets[i].tobytes(), keys[i].tobytes()
+                if i in near_earlier:
+                    self._match_earlier(row, doc.id, sets[i], keys[i])
+            record = _Record.dump(doc, key, whole, fitted.get(i, b""), bands)
+            data += record
+            at += len(record)
+            self._record_at.append(at)
+        self._records.write(data)
         if exact_rows:
             self._exact_spill.append(np.array(exact_rows, dtype=_EXACT))
-        if band_rows:
-            self._band_spill.append(np.concatenate(band_rows))
+        if with_set:
+            pairs = np.empty(len(with_set) * self._bands[0], dtype=_BAND)
+            pairs["key"] = keys[with_set].ravel()
+            pairs["row"] = np.repeat(np.array(with_set, dtype=np.int64) + first_row, self._bands[0])
+            self._band_spill.append(pairs)
 
     def _match_earlier(self, row: int, id: str, shingles: np.ndarray, bands: np.ndarray) -> None:
         """Join ``row`` to the earlier documents it near-copies (sharing a band key).

@@ -42,6 +42,7 @@ migrated when they are opened (:mod:`docstage_plugins.dedup.index_layout`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import time
@@ -70,12 +71,22 @@ from docstage_plugins.dedup.index_layout import (
 
 log = structlog.get_logger()
 
+
+def _chunks(items: Iterable[IndexedDoc], size: int) -> Iterator[list[IndexedDoc]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
 #: Keys and ids per lookup statement (SQLite's bound-parameter limit is far above).
 _CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
 #: B-tree page once instead of once per row).
 _BAND_BUFFER = 1 << 16
 _DAY = 86_400
+#: Documents :meth:`CopyIndex.add` writes with one statement of each kind.
+_ADD_CHUNK = 4096
 #: ``dedup_settings`` keys: the highest node given, and the band rows left by documents
 #: no longer indexed since the last sweep (an estimate: bands per document).
 _LAST_NODE = "last_node"
@@ -295,7 +306,34 @@ class CopyIndex:
         goes, and its old band rows, which no longer name a document, wait for the sweep
         (:meth:`sweep`; its old set cannot give its old band keys back).
         """
-        count = 0
+        count = moved = 0
+        for chunk in _chunks(docs, _ADD_CHUNK):
+            count += len(chunk)
+            ids = [doc.id for doc in chunk]
+            if len(set(ids)) < len(ids):  # an id twice: each sees the one before
+                for doc in chunk:
+                    moved += self._add_chunk([doc])
+            else:
+                moved += self._add_chunk(chunk)
+        self._flush_bands()
+        self._save_last_node()
+        if moved:
+            self._orphaned(moved)
+        return count
+
+    def _add_chunk(self, docs: Sequence[IndexedDoc]) -> int:
+        """:meth:`add` of documents with distinct ids, in a few statements; return how
+        many of them replace an indexed document that had a set (band rows left behind)."""
+        before: dict[str, tuple[int, bytes]] = {}
+        ids = [doc.id for doc in docs]
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(part))
+            for node, id_, sets in self.db.execute(
+                f"SELECT node, id, shingles FROM dedup_docs WHERE id IN ({marks})", part
+            ):
+                before[id_] = (node, bytes(sets))
+        updates, deletes, inserts = [], [], []
         moved = 0
         for doc in docs:
             stored = minhash.fit_encoded(doc.shingles) if doc.shingles else b""
@@ -307,35 +345,32 @@ class CopyIndex:
                 doc.exact,
                 stored,
             )
-            before = self.db.execute(
-                "SELECT node, shingles FROM dedup_docs WHERE id = ?", (doc.id,)
-            ).fetchone()
-            count += 1
-            if before is not None and bytes(before[1]) == stored:
+            old = before.get(doc.id)
+            if old is not None and old[1] == stored:
                 # The same set: the same band keys (but for a chance of about 2**-100: a
                 # changed set that still agrees at the fitted width would need both a
                 # shingle gone and one come to agree with others of the set).
-                self.db.execute(
-                    "UPDATE dedup_docs SET source = ?, published = ?, length = ?, "
-                    "original = ?, exact = ?, shingles = ? WHERE node = ?",
-                    (*values, before[0]),
-                )
+                updates.append((*values, old[0]))
                 continue
             node, run = self._new_node(doc.run_id)
-            if before is not None:
-                self.db.execute("DELETE FROM dedup_docs WHERE node = ?", (before[0],))
-                moved += bool(before[1])
-            self.db.execute(
-                "INSERT INTO dedup_docs (source, published, length, original, exact, "
-                "shingles, node, id, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*values, node, doc.id, run),
-            )
+            if old is not None:
+                deletes.append((old[0],))
+                moved += bool(old[1])
+            inserts.append((*values, node, doc.id, run))
             self._buffer(node, np.asarray(doc.bands))
-        self._flush_bands()
-        self._save_last_node()
-        if moved:
-            self._orphaned(moved)
-        return count
+        # (deletes first: the ids they free are inserted again)
+        self.db.executemany("DELETE FROM dedup_docs WHERE node = ?", deletes)
+        self.db.executemany(
+            "INSERT INTO dedup_docs (source, published, length, original, exact, "
+            "shingles, node, id, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserts,
+        )
+        self.db.executemany(
+            "UPDATE dedup_docs SET source = ?, published = ?, length = ?, "
+            "original = ?, exact = ?, shingles = ? WHERE node = ?",
+            updates,
+        )
+        return moved
 
     def _source(self, name: str) -> int:
         number = self._source_numbers.get(name)

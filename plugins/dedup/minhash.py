@@ -58,7 +58,7 @@ _S29, _S32, _S33 = np.uint64(29), np.uint64(32), np.uint64(33)
 _CHUNK_CHARS = 1 << 16
 # MinHash runs over windows of this many shingles, this many permutations at a time, on
 # groups of sets of about this many shingles (a bigger set alone, not copied).
-_WINDOW = 1 << 15
+_WINDOW = 1 << 14
 _PERM_BLOCK = 8
 _GROUP = 1 << 20
 # Sets are coded, decoded and compared this many values at a time (a multiple of 8, so
@@ -121,75 +121,158 @@ def exact_key(text: str) -> bytes:
     return digest.digest()
 
 
+#: ASCII whitespace (``str.split``'s, ``\x1c``-``\x1f`` included) as a space.
+_ASCII_SPACES = bytes.maketrans(b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", b" " * 9)
+#: Whitespace beyond ASCII (``\s`` and ``str.split`` agree on what is whitespace).
+_WIDE_SPACE = re.compile(r"[^\S\x00-\x7f]")
+
+
+def exact_keys(texts: Sequence[str]) -> list[bytes]:
+    """:func:`exact_key` of many texts: the same keys, several times faster.
+
+    The texts of a batch are normalised together as UTF-8 bytes once NFKC and case
+    folding are done (an ASCII text is its own NFKC form, and folds as ``bytes.lower``):
+    ASCII whitespace turned into spaces, runs of spaces cut to one with a few numpy passes
+    (no list of words), and each text's part hashed. A long text, or one with whitespace
+    beyond ASCII left after NFKC, goes through :func:`exact_key`.
+    """
+    out: list[bytes] = [b""] * len(texts)
+    rows, parts = [], []
+    for row, text in enumerate(texts):
+        if pieces.is_long(text):
+            out[row] = exact_key(text)
+            continue
+        if text.isascii():
+            parts.append(text.encode("ascii"))
+        else:
+            normal = unicodedata.normalize("NFKC", text).casefold()
+            if _WIDE_SPACE.search(normal):
+                out[row] = exact_key(text)
+                continue
+            parts.append(normal.encode("utf-8", "surrogatepass"))
+        rows.append(row)
+    if not rows:
+        return out
+    # "\0" between two texts: a run of spaces never spans both.
+    data = np.frombuffer(b"\0".join(parts).translate(_ASCII_SPACES).lower(), dtype=np.uint8)
+    space = data == 32
+    repeat = np.flatnonzero(space[1:] & space[:-1]) + 1  # a space after a space goes
+    keep = np.ones(data.size, dtype=bool)
+    keep[repeat] = False
+    squeezed = data[keep].tobytes()
+    ends = np.cumsum([len(part) + 1 for part in parts]) - 1
+    starts = ends - [len(part) for part in parts]
+    # Where each text is once the repeats before it have gone.
+    starts = (starts - np.searchsorted(repeat, starts)).tolist()
+    ends = (ends - np.searchsorted(repeat, ends)).tolist()
+    for row, start, end in zip(rows, starts, ends, strict=True):
+        words = squeezed[start:end].strip(b" ")
+        out[row] = hashlib.blake2b(words, digest_size=16).digest()
+    return out
+
+
 # --- shingles ------------------------------------------------------------------------------
+
+#: ``bytes.translate`` table: 1 for the code points 0-255 that are word characters, else 0.
+_LATIN_WORDS = bytes(TOKEN.fullmatch(chr(c)) is not None for c in range(256))
+#: The inverse of the character base modulo 2**64 (the base is odd).
+_CHAR_INVERSE = np.uint64(pow(int(_CHAR_BASE), -1, 1 << 64))
 
 
 class _Tables:
-    """Lazily built lookup tables: which code points are word characters, powers of the base."""
+    """Lazily built lookup tables: which code points are word characters, powers of the
+    base and of its inverse."""
 
     def __init__(self) -> None:
-        self._latin = np.array([TOKEN.fullmatch(chr(c)) is not None for c in range(256)])
-        self._full: npt.NDArray[np.bool_] | None = None
-        self.powers: U64 = self._powers(64)
+        # 0 or 1 for the code points asked about, 2 for those never seen yet: a code point
+        # is asked of the regex once, when a text first has it (building all 1.1 million
+        # at once costs 0.2 s, more than most runs' texts need).
+        self._wide: npt.NDArray[np.uint8] | None = None
+        self.powers: U64 = self._powers(_CHAR_BASE, 64)
+        self.inverse: U64 = self._powers(_CHAR_INVERSE, 64)
 
-    def word(self, wide: bool) -> npt.NDArray[np.bool_]:
-        """Word-character flags for code points 0-255, or for every code point."""
-        if not wide:
-            return self._latin
-        if self._full is None:
-            # The regex over every code point: exactly ``\w`` as ``re`` sees it. A block
-            # at a time: a string of them all costs a str object each, ~90 MB at once.
-            flags = np.zeros(0x110000, dtype=bool)
-            for low in range(0, 0x110000, 1 << 16):
-                block = "".join(map(chr, range(low, low + (1 << 16))))
-                flags[[low + m.start() for m in re.finditer(r"\w", block)]] = True
-            self._full = flags
-        return self._full
+    def wide_words(self, codes: U32) -> npt.NDArray[np.bool_]:
+        """Word-character flags of any code points: exactly ``\\w`` as ``re`` sees it."""
+        if self._wide is None:
+            self._wide = np.full(0x110000, 2, dtype=np.uint8)
+            self._wide[:256] = np.frombuffer(_LATIN_WORDS, dtype=np.uint8)
+        known = self._wide
+        flags = known[codes]
+        new = flags == 2
+        if new.any():
+            for code in np.unique(codes[new]).tolist():
+                known[code] = TOKEN.fullmatch(chr(code)) is not None
+            flags = known[codes]
+        return flags.view(bool)
 
     @staticmethod
-    def _powers(count: int) -> U64:
-        powers = np.full(count, _CHAR_BASE, dtype=np.uint64)
+    def _powers(base: np.uint64, count: int) -> U64:
+        powers = np.full(count, base, dtype=np.uint64)
         powers[0] = 1
         return np.cumprod(powers, dtype=np.uint64)
 
-    def power(self, longest: int) -> U64:
-        """Powers of the character base, at least ``longest`` of them."""
-        if longest > self.powers.size:
-            self.powers = self._powers(max(longest, 2 * self.powers.size))
-        return self.powers
+    def power(self, count: int) -> tuple[U64, U64]:
+        """Powers of the character base and of its inverse, at least ``count`` of each."""
+        if count > self.powers.size:
+            size = max(count, 2 * self.powers.size)
+            self.powers = self._powers(_CHAR_BASE, size)
+            self.inverse = self._powers(_CHAR_INVERSE, size)
+        return self.powers, self.inverse
 
 
 _TABLES = _Tables()
 
 
-def _code_points(text: str) -> tuple[npt.NDArray[np.uint8] | U32, bool]:
-    """The text's code points as an array, and whether any is above 255."""
+def _code_points(text: str) -> tuple[npt.NDArray[np.uint8] | U32, npt.NDArray[np.bool_]]:
+    """The text's code points as an array, and which of them are word characters."""
     try:
-        return np.frombuffer(text.encode("latin-1"), dtype=np.uint8), False
+        data = text.encode("latin-1")
     except UnicodeEncodeError:
-        data = text.encode("utf-32-le", "surrogatepass")
-        return np.frombuffer(data, dtype="<u4").astype(np.uint32, copy=False), True
+        return _wide_code_points(text)
+    return _latin_code_points(data)
 
 
-def _token_hashes(text: str) -> tuple[U64, I64]:
-    """Hashes of the ``\\w+`` tokens of (lower-cased) ``text`` and their start offsets.
+def _latin_code_points(data: bytes) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    words = np.frombuffer(data.translate(_LATIN_WORDS), dtype=bool)
+    return np.frombuffer(data, dtype=np.uint8), words
+
+
+def _wide_code_points(text: str) -> tuple[U32, npt.NDArray[np.bool_]]:
+    data = text.encode("utf-32-le", "surrogatepass")
+    codes = np.frombuffer(data, dtype="<u4").astype(np.uint32, copy=False)
+    return codes, _TABLES.wide_words(codes)
+
+
+def _token_hashes(
+    codes: npt.NDArray[np.uint8] | U32, words: npt.NDArray[np.bool_]
+) -> tuple[U64, I64]:
+    """Hashes of the ``\\w+`` tokens of a text's code points (``words`` flags the word
+    characters) and their start offsets.
 
     A token's hash is the murmur3 finaliser of ``sum(c_k * B**k) mod 2**64`` over its code
     points ``c_k``: a function of the token alone, wherever and however often it occurs.
+    It is computed from the running sum ``S_j = sum(c_i * B**i)`` over the text's word
+    characters: a token of those ``f..l`` is ``(S_l - S_(f-1)) * B**-f`` (``B`` is odd, so
+    invertible modulo 2**64), a few passes over the text and none per token.
     """
-    codes, wide = _code_points(text)
-    where = np.flatnonzero(_TABLES.word(wide)[codes])
-    if where.size == 0:
+    edges = np.diff(words.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    if not starts.size:
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
-    first = np.empty(where.size, dtype=bool)
-    first[0] = True
-    np.not_equal(where[1:], where[:-1] + 1, out=first[1:])
-    starts = np.flatnonzero(first)
-    position = np.arange(where.size) - np.repeat(starts, np.diff(starts, append=where.size))
-    powers = _TABLES.power(int(position.max()) + 1)
-    terms = codes[where].astype(np.uint64) * powers[position]
-    hashes = _fmix64(np.add.reduceat(terms, starts))
-    return hashes, where[starts]
+    lengths = np.flatnonzero(edges == -1) - starts
+    last = np.cumsum(lengths)
+    last -= 1
+    first = last - lengths + 1  # of each token, its first and last word character
+    powers, inverse = _TABLES.power(int(last[-1]) + 1)
+    sums = codes[words].astype(np.uint64)
+    sums *= powers[: sums.size]
+    np.cumsum(sums, out=sums)
+    before = sums[first - 1]
+    if first[0] == 0:  # (the text starts with a token: nothing before it)
+        before[0] = 0
+    hashes = sums[last] - before
+    hashes *= inverse[first]
+    return _fmix64(hashes), starts
 
 
 def _shingle_long(text: str, size: int) -> U32:
@@ -199,7 +282,7 @@ def _shingle_long(text: str, size: int) -> U32:
     tail = np.empty(0, dtype=np.uint64)
     for piece in pieces.pieces(text):
         # A cut is whitespace: no token runs across it, and lower() is that of the whole.
-        hashes = np.concatenate((tail, _token_hashes(piece.lower())[0]))
+        hashes = np.concatenate((tail, _token_hashes(*_code_points(piece.lower()))[0]))
         count = hashes.size - size + 1
         if count > 0:
             combined = hashes[:count].copy()
@@ -247,14 +330,22 @@ def _sorted_unique(values: U32) -> U32:
     return values if keep.all() else values[keep]
 
 
-def _shingle_chunk(texts: Sequence[str], size: int) -> list[U32]:
-    lowered = [t.lower() for t in texts]
-    # "\0" is not a word character: no token runs across two texts.
-    hashes, offsets = _token_hashes("\0".join(lowered))
+def _shingle_chunk(
+    lowered: Sequence[str], size: int, encoded: Sequence[bytes] | None = None
+) -> list[U32]:
+    """The sets of (lower-cased) texts, tokenised together: of ``encoded``, their Latin-1
+    bytes, when every one has them; otherwise of their code points."""
+    codes: npt.NDArray[np.uint8] | U32
+    if encoded is not None:
+        # "\0" is not a word character: no token runs across two texts.
+        codes, words = _latin_code_points(b"\0".join(encoded))
+    else:
+        codes, words = _wide_code_points("\0".join(lowered))
+    hashes, offsets = _token_hashes(codes, words)
     empty = np.empty(0, dtype=np.uint32)
     count = hashes.size - size + 1
     if count <= 0:
-        return [empty] * len(texts)
+        return [empty] * len(lowered)
     bounds = np.cumsum([len(t) + 1 for t in lowered], dtype=np.int64)
     owner = np.searchsorted(bounds, offsets, side="right")
     # Horner's rule over each window of ``size`` consecutive token hashes.
@@ -273,12 +364,41 @@ def _shingle_chunk(texts: Sequence[str], size: int) -> list[U32]:
         np.not_equal(keys[1:], keys[:-1], out=keep[1:])
         keys = keys[keep]
     values = keys.astype(np.uint32)  # the low half
-    cuts = np.searchsorted(keys >> _S32, np.arange(len(texts) + 1, dtype=np.uint64))
-    return [values[cuts[i] : cuts[i + 1]] for i in range(len(texts))]
+    cuts = np.searchsorted(keys >> _S32, np.arange(len(lowered) + 1, dtype=np.uint64)).tolist()
+    return [values[cuts[i] : cuts[i + 1]] for i in range(len(lowered))]
+
+
+@attrs.define
+class _Pending:
+    """Texts of one kind waiting to be shingled together: their places in the batch, the
+    texts (lower-cased) and, for Latin-1 ones, their bytes."""
+
+    latin: bool
+    rows: list[int] = attrs.Factory(list)
+    lowered: list[str] = attrs.Factory(list)
+    encoded: list[bytes] = attrs.Factory(list)
+    chars: int = 0
+
+    def add(self, row: int, lowered: str, encoded: bytes | None) -> None:
+        self.rows.append(row)
+        self.lowered.append(lowered)
+        if encoded is not None:
+            self.encoded.append(encoded)
+        self.chars += len(lowered) + 1
+
+    def flush(self, out: list[U32], size: int) -> None:
+        if self.rows:
+            found = _shingle_chunk(self.lowered, size, self.encoded if self.latin else None)
+            for row, values in zip(self.rows, found, strict=True):
+                out[row] = values
+        self.rows, self.lowered, self.encoded, self.chars = [], [], [], 0
 
 
 def shingle_batch(texts: Sequence[str], size: int = 5) -> list[U32]:
     """:func:`shingles` of many texts at once: the same values, several times faster.
+
+    Texts whose code points are all below 256 are tokenised together as bytes, the others
+    together as 32-bit code points (a chunk of mixed texts would be all 32-bit).
 
     Args:
         texts: The texts.
@@ -289,21 +409,23 @@ def shingle_batch(texts: Sequence[str], size: int = 5) -> list[U32]:
     """
     if size < 1:
         raise ValueError(f"shingle size must be at least 1, not {size}")
-    out: list[U32] = []
-    start, chars = 0, 0
-    for end, text in enumerate(texts, 1):
-        if pieces.is_long(text):
-            # Each text's set is its own: the texts before go as a chunk, this one alone.
-            out += _shingle_chunk(texts[start : end - 1], size) if start < end - 1 else []
-            out.append(_shingle_long(text, size))
-            start, chars = end, 0
+    out: list[U32] = [np.empty(0, dtype=np.uint32)] * len(texts)
+    latin, wide = _Pending(latin=True), _Pending(latin=False)
+    for row, text in enumerate(texts):
+        if pieces.is_long(text):  # alone, piece by piece
+            out[row] = _shingle_long(text, size)
             continue
-        chars += len(text) + 1
-        if chars >= _CHUNK_CHARS:
-            out += _shingle_chunk(texts[start:end], size)
-            start, chars = end, 0
-    if start < len(texts):
-        out += _shingle_chunk(texts[start:], size)
+        lowered = text.lower()
+        try:
+            encoded: bytes | None = lowered.encode("latin-1")
+        except UnicodeEncodeError:
+            encoded = None
+        pending = latin if encoded is not None else wide
+        pending.add(row, lowered, encoded)
+        if pending.chars >= _CHUNK_CHARS:
+            pending.flush(out, size)
+    latin.flush(out, size)
+    wide.flush(out, size)
     return out
 
 
@@ -636,6 +758,71 @@ def encode_fitted(a: npt.NDArray[np.uint32]) -> bytes:
         kept = values >> np.uint32(32 - width) if width < 32 else values
         parts.append(_elias_fano(kept, _low_bits(n, width)))
     return b"".join(parts)
+
+
+def encode_fitted_many(sets: Sequence[npt.NDArray[np.uint32]]) -> list[bytes]:
+    """:func:`encode_fitted` of many sets: the same bytes, with a few numpy passes over
+    all their values instead of a dozen calls per set."""
+    counts = [int(s.size) for s in sets]
+    widths = [fitted_width(n) for n in counts]
+    lows = [_low_bits(n, w) if n else 0 for n, w in zip(counts, widths, strict=True)]
+    low_parts = _pack_low_many(sets, counts, widths, lows)
+    upper_parts = _upper_many(sets, counts, widths, lows)
+    return [
+        _FITTED_HEADER.pack(_FITTED, w) + _varint(n) + lo + up
+        for n, w, lo, up in zip(counts, widths, low_parts, upper_parts, strict=True)
+    ]
+
+
+def _pack_low_many(
+    sets: Sequence[U32], counts: list[int], widths: list[int], lows: list[int]
+) -> list[bytes]:
+    """:func:`_pack_low` of each set cut to its width, sets of one low width together
+    (each set padded to 8 values, so that its bits start a byte)."""
+    out = [b""] * len(sets)
+    by_low: dict[int, list[int]] = {}
+    for i, low in enumerate(lows):
+        if low:
+            by_low.setdefault(low, []).append(i)
+    for low, members in by_low.items():
+        padded = [(counts[i] + 7) // 8 * 8 for i in members]
+        values = np.zeros(sum(padded), dtype=np.uint32)
+        at = 0
+        for i, size in zip(members, padded, strict=True):
+            values[at : at + counts[i]] = sets[i] >> np.uint32(32 - widths[i])
+            at += size
+        shifts = np.arange(low, dtype=np.uint32)
+        bits = ((values[:, None] >> shifts) & np.uint32(1)).astype(np.uint8)
+        packed = np.packbits(bits.ravel(), bitorder="little").tobytes()
+        at = 0
+        for i, size in zip(members, padded, strict=True):
+            out[i] = packed[at : at + (counts[i] * low + 7) // 8]
+            at += size * low // 8
+    return out
+
+
+def _upper_many(
+    sets: Sequence[U32], counts: list[int], widths: list[int], lows: list[int]
+) -> list[bytes]:
+    """The Elias-Fano upper bitmaps of the sets cut to their widths, set together."""
+    if not sum(counts):
+        return [b""] * len(sets)
+    sizes = np.array(counts, dtype=np.int64)
+    set_of = np.repeat(np.arange(len(sets)), sizes)
+    cut = np.repeat(np.array([32 - w for w in widths], dtype=np.uint32), sizes)
+    low = np.repeat(np.array(lows, dtype=np.uint32), sizes)
+    high = ((np.concatenate(sets) >> cut) >> low).astype(np.int64)
+    ends = np.cumsum(sizes)
+    tops = np.zeros(len(sets), dtype=np.int64)
+    tops[sizes > 0] = high[ends[sizes > 0] - 1]
+    lengths = np.where(sizes > 0, (tops + sizes + 7) // 8, 0)
+    stops = np.cumsum(lengths)
+    starts = stops - lengths
+    bits = np.zeros(int(stops[-1]) * 8, dtype=np.uint8)
+    index = np.arange(high.size) - np.repeat(ends - sizes, sizes)
+    bits[8 * starts[set_of] + high + index] = 1
+    packed = np.packbits(bits, bitorder="little").tobytes()
+    return [packed[a:b] for a, b in zip(starts.tolist(), stops.tolist(), strict=True)]
 
 
 def fit_encoded(b: bytes) -> bytes:
