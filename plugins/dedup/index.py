@@ -85,6 +85,8 @@ _CHUNK = 900
 #: B-tree page once instead of once per row).
 _BAND_BUFFER = 1 << 16
 _DAY = 86_400
+#: The state store's page cache while the index is open, in KiB (SQLite's default: 2,000).
+_CACHE_KIB = 32 * 1024
 #: Documents :meth:`CopyIndex.add` writes with one statement of each kind.
 _ADD_CHUNK = 4096
 #: ``dedup_settings`` keys: the highest node given, and the band rows left by documents
@@ -163,6 +165,11 @@ class CopyIndex:
     _next_node: int | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
+        # Lookups and inserts land on random pages of the band table: SQLite's default
+        # cache (2 MiB) misses most of them once the table outgrows it.
+        (cache,) = self.db.execute("PRAGMA cache_size").fetchone()
+        if -_CACHE_KIB < cache < 0 or 0 <= cache < _CACHE_KIB // 4:
+            self.db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
         old = outdated(self.db)
         if not old:
             create(self.db)
