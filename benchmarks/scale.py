@@ -13,7 +13,10 @@ first run filled. Two pipelines, each in fresh processes under GNU ``time``:
 Reported per run: wall and CPU seconds, documents per CPU-second, peak RSS, the state
 store's bytes per indexed document, and the copy pairs found against the planted ones
 (pairs in one group of ``truth/copies_j080.tsv`` against pairs in one copy group:
-precision, recall, F1).
+precision, recall, F1). The CPU figures are the whole process's (start-up, reading, every
+stage, writing); ``dedup_stage_cpu_s`` and ``stage_documents_per_cpu_s`` are those of the
+``dedup`` stage alone (the CPU seconds spent inside it, the reader's and the renderer's
+excluded), measured in the same process.
 
     python benchmarks/scale.py --scales 1 4          # about 30 minutes on 2 cores
     python benchmarks/scale.py --smoke               # 2,000 invented documents, a minute
@@ -32,6 +35,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -69,7 +73,7 @@ def config(folder: Path, pipeline: str, inputs: Path) -> Path:
         text = (
             '[pipeline]\nname = "dedup"\n\n[run]\nstate = "../.docstage/news.sqlite"\n\n'
             f'[[stages]]\nuse = "read.files"\npath = "{inputs}/**/*.txt"\n\n'
-            '[[stages]]\nuse = "dedup"\nstories = false\npassages = false\n'
+            '[[stages]]\nuse = "dedup"\nstories = false\npassages = false\nquotes = false\n'
             'report = "dedup.jsonl"\n\n'
             '[[stages]]\nuse = "render.jsonl"\npath = "../out/news.jsonl"\n'
         )
@@ -83,17 +87,66 @@ def config(folder: Path, pipeline: str, inputs: Path) -> Path:
 
 
 def run(path: Path, executor: str) -> dict[str, Any]:
-    command = [TIME, "-f", "%M %U %S %e", sys.executable, "-m", "docstage", "run", str(path)]
-    command += ["--no-incremental", "--no-progress", "--executor", executor]
+    """One ``pipeline run`` under GNU ``time`` (:func:`timed_run`: the same command, with
+    the CPU seconds spent inside the ``dedup`` stage measured as well)."""
+    stage = path.parent / "stage_cpu.txt"
+    stage.unlink(missing_ok=True)
+    command = [TIME, "-f", "%M %U %S %e", sys.executable, __file__, "--timed-run", str(stage)]
+    command += ["run", str(path), "--no-incremental", "--no-progress", "--executor", executor]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{path.name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     peak, user, system, wall = done.stderr.strip().splitlines()[-1].split()
+    stage_cpu = float(stage.read_text(encoding="utf-8")) if stage.exists() else None
     return {
         "peak_rss_mib": round(int(peak) / 1024),
         "cpu_s": round(float(user) + float(system), 1),
         "wall_s": round(float(wall), 1),
+        "dedup_stage_cpu_s": round(stage_cpu, 2) if stage_cpu is not None else None,
     }
+
+
+def timed_run(record: Path, argv: list[str]) -> None:
+    """``pipeline`` with ``argv``, in this process, writing to ``record`` the CPU seconds
+    spent inside the ``dedup`` stage: in its generator, less the time its input took to
+    come (the stages before it), not counting what is done with its output."""
+    # (imported here: only the child process runs docstage)
+    from docstage.cli import main as pipeline
+    from docstage_plugins.dedup.stage import Dedup
+
+    spent = [0.0]
+    stream = Dedup.process_stream
+
+    def upstream(docs: Any) -> Any:
+        for_docs = iter(docs)
+        while True:
+            start = time.process_time()
+            try:
+                doc = next(for_docs)
+            except StopIteration:
+                spent[0] -= time.process_time() - start
+                return
+            spent[0] -= time.process_time() - start
+            yield doc
+
+    def measured(self: Dedup, docs: Any) -> Any:
+        out = stream(self, upstream(docs))
+        while True:
+            start = time.process_time()
+            try:
+                item = next(out)
+            except StopIteration:
+                spent[0] += time.process_time() - start
+                return
+            spent[0] += time.process_time() - start
+            yield item
+
+    Dedup.process_stream = measured  # type: ignore[method-assign]
+    sys.argv = ["pipeline", *argv]
+    try:
+        pipeline()
+    finally:
+        record.write_text(f"{spent[0]:.3f}", encoding="utf-8")
 
 
 def indexed(state: Path) -> int:
@@ -172,6 +225,7 @@ def measure(
                     second_day = day_ids[1]
                     found = {p for p in found if p[0] in second_day or p[1] in second_day}
                     planted = {p for p in planted if p[0] in second_day or p[1] in second_day}
+                stage_cpu = figures["dedup_stage_cpu_s"]
                 row = {
                     "scale": scale,
                     "pipeline": pipeline,
@@ -180,6 +234,9 @@ def measure(
                     "documents": count,
                     **figures,
                     "documents_per_cpu_s": round(count / max(figures["cpu_s"], 0.01)),
+                    "stage_documents_per_cpu_s": (
+                        round(count / max(stage_cpu, 0.01)) if stage_cpu is not None else None
+                    ),
                     "state_bytes_per_document": round(state.stat().st_size / indexed(state)),
                     **quality(found, planted),
                 }
@@ -189,6 +246,9 @@ def measure(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--timed-run"]:  # the child process of :func:`run`
+        timed_run(Path(sys.argv[2]), sys.argv[3:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1, 4, 16, 50])
     parser.add_argument(
