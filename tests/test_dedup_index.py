@@ -282,3 +282,34 @@ def test_an_index_with_other_partitions_is_one_clear_error() -> None:
         "option 'index': the dedup index in the state store has 16 band-key partitions, "
         f"this docstage reads {PARTITIONS}: point [run] state at a new file"
     )
+
+
+def test_adding_in_chunks_with_an_id_twice_is_adding_one_at_a_time(monkeypatch) -> None:
+    """The index writes a chunk of documents with one statement of each kind; an id twice
+    in one chunk (a document read twice in a run, its text changed) still sees the first."""
+    earlier = invented(12)
+    changed = dict(earlier, **{"old/0003": invented(1, seed=5)["old/0000"]})
+    docs = list(indexed(earlier, {}))
+    again = [attrs.evolve(d, run_id="run2") for d in indexed(changed, {"old/0004": "old/0002"})]
+    # one add: old/0003 again with another text and old/0004 again, a copy now, in the
+    # first chunk of 7 with their first reading
+    together = [*docs[:5], again[3], again[4], *docs[5:]]
+
+    def stored(db: sqlite3.Connection) -> list[tuple[object, ...]]:
+        rows = db.execute("SELECT node, id, run, original, exact, shingles FROM dedup_docs")
+        return sorted(rows.fetchall())
+
+    with closing(sqlite3.connect(":memory:")) as one, closing(sqlite3.connect(":memory:")) as many:
+        alone = CopyIndex(one, SETTINGS)
+        for doc in together:
+            alone.add([doc])
+        monkeypatch.setattr("docstage_plugins.dedup.index._ADD_CHUNK", 7)
+        chunked = CopyIndex(many, SETTINGS)
+        assert chunked.add(together) == len(together)
+        assert stored(many) == stored(one)
+        assert band_rows(many) == band_rows(one)
+        assert chunked.orphan_rows() == alone.orphan_rows() == 21
+        (moved,) = chunked.by_ids(["old/0003"])
+        assert (moved.node, moved.run_id) == (6, "run2")
+        (copy,) = chunked.by_ids(["old/0004"])
+        assert (copy.node, copy.original) == (5, "old/0002")

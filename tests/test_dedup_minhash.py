@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from docstage_plugins.dedup import pieces
 from docstage_plugins.dedup.minhash import (
     FIT_BITS,
     LshIndex,
@@ -32,8 +34,10 @@ from docstage_plugins.dedup.minhash import (
     decode_set,
     decode_stored,
     encode_fitted,
+    encode_fitted_many,
     encode_set,
     exact_key,
+    exact_keys,
     fit_encoded,
     fitted_width,
     jaccard,
@@ -43,6 +47,7 @@ from docstage_plugins.dedup.minhash import (
     shingles,
 )
 
+minhash_token = re.compile(r"\w+")
 ROOT = Path(__file__).resolve().parents[1]
 MINHASH_FILE = ROOT / "plugins" / "dedup" / "minhash.py"
 FOX = "The quick brown fox jumps over the lazy dog"
@@ -200,6 +205,63 @@ def test_a_batch_gives_each_text_its_own_shingles() -> None:
     assert [s.size for s in shingle_batch(["a b c", "d e f g"], size=4)] == [0, 1]
 
 
+_M64 = (1 << 64) - 1
+
+
+def _fmix(x: int) -> int:
+    x ^= x >> 33
+    x = (x * 0xFF51AFD7ED558CCD) & _M64
+    x ^= x >> 33
+    x = (x * 0xC4CEB9FE1A85EC53) & _M64
+    return x ^ (x >> 33)
+
+
+def reference_shingles(text: str, size: int = 5) -> list[int]:
+    """The documented shingle hashes, in plain Python: each ``\\w+`` token of the
+    lower-cased text is ``fmix(sum(c_k * B**k))``, a shingle the top half of ``fmix`` of
+    its tokens by Horner's rule."""
+    char_base, shingle_base = 0x9E3779B97F4A7C15, 0x2545F4914F6CDD1D
+    tokens = []
+    for token in minhash_token.findall(text.lower()):
+        total = sum(ord(c) * pow(char_base, k, 1 << 64) for k, c in enumerate(token))
+        tokens.append(_fmix(total & _M64))
+    found = set()
+    for start in range(len(tokens) - size + 1):
+        combined = 0
+        for value in tokens[start : start + size]:
+            combined = (combined * shingle_base + value) & _M64
+        found.add(_fmix(combined) >> 32)
+    return sorted(found)
+
+
+def test_a_batch_of_latin_1_and_wider_texts_gives_the_documented_values() -> None:
+    """Latin-1 texts and wider ones are tokenised in separate chunks: each text still
+    gets its own set, in order, as the plain definition computes it."""
+    rng = random.Random(8)
+    wide = ["δέλτα", "東京", "İstanbul", "Ωmega", "naïve", "straße", "\U0001d400x", "a\u0301b"]
+    texts = []
+    for n in range(120):
+        chosen = words(rng, rng.randrange(0, 40))
+        if n % 3 == 0:
+            chosen += [rng.choice(wide) for _ in range(rng.randrange(1, 4))]
+            rng.shuffle(chosen)
+        texts.append(" ".join(chosen) + rng.choice(["", "!", " ", "\x00", "ÿ"]))
+    texts += ["", "ÿÿÿ é é é é", "\ud800 a b c d e", "x" * 200 + " y z w v"]
+    batch = shingle_batch(texts)
+    assert [s.tolist() for s in batch] == [reference_shingles(t) for t in texts]
+
+
+def test_shingles_of_a_long_text_in_pieces_are_the_documented_values(monkeypatch) -> None:
+    monkeypatch.setattr(pieces, "PIECE", 64)
+    rng = random.Random(4)
+    text = " ".join(words(rng, 200)) + " Σίσυφος " + " ".join(words(rng, 50))
+    assert pieces.is_long(text)
+    batch = shingle_batch(["a b c d e f", text, "φ χ ψ ω α β"])
+    assert [s.tolist() for s in batch] == [
+        reference_shingles(t) for t in ["a b c d e f", text, "φ χ ψ ω α β"]
+    ]
+
+
 # --- exact keys ----------------------------------------------------------------------------
 
 
@@ -217,6 +279,22 @@ def test_exact_key_tells_different_words_apart() -> None:
     assert exact_key("Hello World") != exact_key("World Hello")
     assert exact_key("Hello World") != exact_key("HelloWorld")
     assert exact_key("") != exact_key("a")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_keys_of_a_batch_are_those_of_each_text(seed: int, monkeypatch) -> None:
+    """ASCII and other texts are normalised together: every kind of whitespace
+    ``str.split`` knows (beyond ASCII too), NUL, case folding and compatibility forms."""
+    rng = random.Random(seed)
+    spaces = [" ", "  ", "\t", "\n\n", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\xa0", "\x85"]
+    others = ["\x00", "a", "B", "word", "\u2028", "\u3000", "é", "ß", "Ｈｉ", "\ufb01", "x y"]
+    parts = spaces + others
+    texts = ["".join(rng.choices(parts, k=rng.randrange(0, 14))) for _ in range(300)]
+    texts += ["", " ", "Hello World", "  hello\n\tWORLD  "]
+    assert exact_keys(texts) == [exact_key(t) for t in texts]
+    assert exact_keys(texts[-2:]) == [exact_key("hello world")] * 2
+    monkeypatch.setattr(pieces, "PIECE", 8)  # long texts go one by one, in pieces
+    assert exact_keys(texts) == [exact_key(t) for t in texts]
 
 
 # --- signatures ----------------------------------------------------------------------------
@@ -417,6 +495,29 @@ def test_fitted_sets_keep_the_top_bits_of_every_value(values: set[int]) -> None:
     assert encode_fitted(a.copy()) == data
     assert fit_encoded(encode_set(a)) == data
     assert fit_encoded(data) == data  # a fitted set stays as it is
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sets(UINT32, max_size=600),
+            st.sets(st.integers(0, 300), max_size=200),
+            st.just({0, 2**32 - 1}),
+            st.just(set()),
+        ),
+        max_size=8,
+    )
+)
+def test_fitted_sets_of_a_batch_are_those_of_each_set(values: list[set[int]]) -> None:
+    sets = [as_set(list(v)) for v in values]
+    assert encode_fitted_many(sets) == [encode_fitted(s) for s in sets]
+
+
+def test_signatures_with_fewer_permutations_are_the_first_values() -> None:
+    """The stage computes only the values its bands use."""
+    sets = [shingles(FOX), shingles(UNICODE), np.empty(0, dtype=np.uint32)]
+    assert np.array_equal(MinHasher(126).signatures(sets), MinHasher(128).signatures(sets)[:, :126])
 
 
 def test_whole_sets_read_as_32_bit_sets() -> None:
