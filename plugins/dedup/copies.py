@@ -284,12 +284,15 @@ class CopyFinder:
             self._pending.append((node, doc.original))
         return node
 
-    def _look_up(self, docs: Sequence[DocInfo], exact: list[bytes], bands: np.ndarray) -> None:
+    def _look_up(
+        self, docs: Sequence[DocInfo], exact: list[bytes], bands: np.ndarray
+    ) -> np.ndarray:
         """Bring in the earlier documents that share an id, exact key or band key with
-        this batch, and the originals of the earlier copies among them."""
+        this batch, and the originals of the earlier copies among them; return the
+        batch's band keys that an earlier document has (every key it shares with one)."""
         index = self.index
         if index is None:
-            return
+            return np.empty(0, dtype=np.uint64)
         for doc in index.by_ids(d.id for d in docs if d.id not in self._earlier_ids):
             self._add_earlier(doc)
         asked = [k for k in exact if k not in self._earlier_exact]
@@ -315,6 +318,7 @@ class CopyFinder:
                 if other is not None:
                     self._uf.union(other, node)
                     self._earlier_copies.add(node)
+        return np.unique(np.fromiter((band for band, _ in matches), dtype=np.uint64))
 
     def add_many(self, docs: Sequence[DocInfo], texts: Sequence[str]) -> None:
         """Add a batch of this run's documents (hashing is vectorised over the batch)."""
@@ -331,12 +335,13 @@ class CopyFinder:
             fitted = dict(zip(with_set, encoded, strict=True))
         exact = minhash.exact_keys(texts)
         wordy = [self.exact and _has_words(text, self.min_words) for text in texts]
-        self._look_up(docs, [k for k, w in zip(exact, wordy, strict=True) if w], keys[with_set])
+        shared = self._look_up(
+            docs, [k for k, w in zip(exact, wordy, strict=True) if w], keys[with_set]
+        )
         # Rows with a band key an earlier document has: only they can near-copy one.
         near_earlier = set()
-        if with_set and self._earlier_bands:
-            known = np.fromiter(self._earlier_bands, dtype=np.uint64)
-            hits = np.isin(keys[with_set], known).any(axis=1)
+        if with_set and shared.size:
+            hits = np.isin(keys[with_set], shared).any(axis=1)
             near_earlier = {with_set[i] for i in np.flatnonzero(hits).tolist()}
         exact_rows: list[tuple[int, int, int, int]] = []
         first_row = len(self)
