@@ -313,3 +313,25 @@ def test_adding_in_chunks_with_an_id_twice_is_adding_one_at_a_time(monkeypatch) 
         assert (moved.node, moved.run_id) == (6, "run2")
         (copy,) = chunked.by_ids(["old/0004"])
         assert (copy.node, copy.original) == (5, "old/0002")
+
+
+def test_band_rows_inserted_through_json_or_row_by_row_are_the_same() -> None:
+    """Band rows go to SQLite as one JSON array of packed integers (negative prefixes
+    included); without SQLite's JSON functions, a row at a time: the same table."""
+    docs = list(indexed(invented(40), {}))
+    with (
+        closing(sqlite3.connect(":memory:")) as packed,
+        closing(sqlite3.connect(":memory:")) as rows,
+    ):
+        CopyIndex(packed, SETTINGS).add(docs)
+        plain = CopyIndex(rows, SETTINGS)
+        plain._json = False  # as when json_each is missing
+        plain.add(docs)
+        found = band_rows(packed)
+        assert found == band_rows(rows)
+        assert len(found) == 40 * 21
+        assert any(p < 0 for p, _ in found)
+        assert any(p >= 0 for p, _ in found)
+        bands = {d.id: d.bands.tolist() for d in docs}
+        nodes = {d.id: d.node for d in plain.by_ids(bands)}
+        assert found == {(prefix_of(k), nodes[i]) for i, keys in bands.items() for k in keys}

@@ -84,6 +84,8 @@ _CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
 #: B-tree page once instead of once per row).
 _BAND_BUFFER = 1 << 16
+#: Band rows per insert statement.
+_BAND_STATEMENT = 1 << 16
 _DAY = 86_400
 #: The state store's page cache while the index is open, in KiB (SQLite's default: 2,000).
 _CACHE_KIB = 32 * 1024
@@ -163,6 +165,8 @@ class CopyIndex:
     _runs: dict[int, str] = attrs.field(init=False, factory=dict)
     _run_numbers: dict[str, int] = attrs.field(init=False, factory=dict)
     _next_node: int | None = attrs.field(init=False, default=None)
+    #: Whether SQLite's ``json_each`` may be used to insert band rows.
+    _json: bool = attrs.field(init=False, default=True)
 
     def __attrs_post_init__(self) -> None:
         # Lookups and inserts land on random pages of the band table: SQLite's default
@@ -439,12 +443,30 @@ class CopyIndex:
         self._band_nodes.clear()
         self._band_waiting = 0
         order = np.lexsort((nodes, keys))
-        rows = np.stack([keys[order], nodes[order]], 1)
-        for start in range(0, len(rows), 1 << 14):
-            self.db.executemany(
-                "INSERT OR IGNORE INTO dedup_bands VALUES (?, ?)",
-                rows[start : start + (1 << 14)].tolist(),
-            )
+        keys, nodes = keys[order], nodes[order]
+        for start in range(0, len(keys), _BAND_STATEMENT):
+            part = slice(start, start + _BAND_STATEMENT)
+            self._insert_bands(keys[part], nodes[part])
+
+    def _insert_bands(self, keys: np.ndarray, nodes: np.ndarray) -> None:
+        """Insert band rows (sorted): as one JSON array of ``prefix << 32 | node`` that
+        SQLite unpacks itself (a third less CPU than a Python tuple a row), or a row at a
+        time where SQLite has no JSON functions or a node does not fit 32 bits."""
+        if self._json and int(nodes.max()) < (1 << 32):
+            packed = (keys.astype(np.int64) << 32) | nodes
+            try:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO dedup_bands SELECT value >> 32, value & 4294967295 "
+                    "FROM json_each(?)",
+                    (json.dumps(packed.tolist()),),
+                )
+                return
+            except sqlite3.OperationalError:  # (built without JSON1: no json_each)
+                self._json = False
+        self.db.executemany(
+            "INSERT OR IGNORE INTO dedup_bands VALUES (?, ?)",
+            np.stack([keys, nodes], 1).tolist(),
+        )
 
     # --- retention ----------------------------------------------------------------------
 
