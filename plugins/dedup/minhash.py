@@ -251,27 +251,26 @@ def _token_hashes(
 
     A token's hash is the murmur3 finaliser of ``sum(c_k * B**k) mod 2**64`` over its code
     points ``c_k``: a function of the token alone, wherever and however often it occurs.
-    It is computed from the running sum ``S_j = sum(c_i * B**i)`` over the text's word
-    characters: a token of those ``f..l`` is ``(S_l - S_(f-1)) * B**-f`` (``B`` is odd, so
-    invertible modulo 2**64), a few passes over the text and none per token.
+    It is computed from the running sum ``S_j = sum(c_i * B**i)`` over the text, other
+    characters counting 0: a token of characters ``f..l`` is ``(S_l - S_(f-1)) * B**-f``
+    (``B`` is odd, so invertible modulo 2**64), a few passes over the text and none per
+    token.
     """
     edges = np.diff(words.view(np.int8), prepend=np.int8(0), append=np.int8(0))
     starts = np.flatnonzero(edges == 1)
     if not starts.size:
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
-    lengths = np.flatnonzero(edges == -1) - starts
-    last = np.cumsum(lengths)
-    last -= 1
-    first = last - lengths + 1  # of each token, its first and last word character
-    powers, inverse = _TABLES.power(int(last[-1]) + 1)
-    sums = codes[words].astype(np.uint64)
+    ends = np.flatnonzero(edges == -1)
+    powers, inverse = _TABLES.power(codes.size)
+    sums = (codes * words).astype(np.uint64)  # (cheaper than codes[words], which copies)
     sums *= powers[: sums.size]
     np.cumsum(sums, out=sums)
-    before = sums[first - 1]
-    if first[0] == 0:  # (the text starts with a token: nothing before it)
+    hashes = sums[ends - 1]
+    before = sums[starts - 1]
+    if starts[0] == 0:  # (the text starts with a token: nothing before it)
         before[0] = 0
-    hashes = sums[last] - before
-    hashes *= inverse[first]
+    hashes -= before
+    hashes *= inverse[starts]
     return _fmix64(hashes), starts
 
 
