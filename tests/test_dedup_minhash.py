@@ -24,9 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from docstage_plugins.dedup import pieces
+from docstage_plugins.dedup.lsh import LshIndex, near_pairs
 from docstage_plugins.dedup.minhash import (
     FIT_BITS,
-    LshIndex,
     MinHasher,
     band_keys,
     candidate_probability,
@@ -42,7 +42,6 @@ from docstage_plugins.dedup.minhash import (
     fitted_width,
     jaccard,
     jaccard_at,
-    near_pairs,
     shingle_batch,
     shingles,
 )
