@@ -189,11 +189,13 @@ class StoryIndex:
             )
         return first, strong
 
-    def anchors(self, strong: Sequence[array[int]], before: int) -> list[Anchor]:
+    def anchors(
+        self, strong: Sequence[array[int]], before: int, factor: float = MAX_ANCHORS_FACTOR
+    ) -> list[Anchor]:
         """Earlier documents (nodes below ``before``) that share strong terms with the new
         ones (up to :data:`ANCHORS` each) and the latest documents of their stories (up to
-        :data:`STORY_DOCUMENTS` a story): at most :data:`MAX_ANCHORS_FACTOR` times the new
-        documents (and at least 1,000) in all, in node order."""
+        :data:`STORY_DOCUMENTS` a story): at most ``factor`` times the new documents (and
+        at least 1,000) in all, in node order."""
 
         @functools.lru_cache(maxsize=8192)
         def postings(term: int) -> array[int]:
@@ -216,7 +218,7 @@ class StoryIndex:
                 score[node] = max(score[node], shared)
         # The best found first, each with the latest documents of its story (a story's
         # neighbourhood is what the clustering compares), up to the limit in all.
-        limit = max(1000, MAX_ANCHORS_FACTOR * len(strong))
+        limit = max(1000, int(factor * len(strong)))
         ranked = [node for node, _ in score.most_common(limit)]
         story_of = {a.node: a.story for a in self._load(sorted(ranked))}
         chosen: set[int] = set()
@@ -338,9 +340,13 @@ def cluster_with_index(
     options: StoryOptions,
     *,
     memory: int,
+    anchors_factor: float = MAX_ANCHORS_FACTOR,
+    search: str = "auto",
 ) -> list[str]:
     """:func:`~docstage_plugins.dedup.stories.cluster_stories` of ``docs`` against the
     stories of earlier runs in ``index``; this run's documents are indexed with theirs.
+    At most ``anchors_factor`` times as many earlier documents as ``docs`` (at least
+    1,000) are brought in; ``search`` is :func:`cluster_stories`'s.
 
     ``texts()`` is called three times (terms, indexing, clustering) and must stream the
     texts of ``docs`` in their order each time.
@@ -354,7 +360,7 @@ def cluster_with_index(
 
     index.count_terms(fresh_texts())
     first, strong = index.index([docs[i] for i in fresh], fresh_texts())
-    anchors = index.anchors(strong, before=first)
+    anchors = index.anchors(strong, before=first, factor=anchors_factor)
     del strong
 
     def all_texts() -> Iterator[str]:
@@ -366,6 +372,7 @@ def cluster_with_index(
         all_texts,
         options,
         memory=memory,
+        search=search,
         # Without earlier documents, a run's own frequencies: the ids of a single run.
         background=index.background() if anchors else None,
     )

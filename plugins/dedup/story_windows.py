@@ -26,13 +26,18 @@ from pathlib import Path
 import numpy as np
 
 from docstage_plugins.dedup.stories import EXACT_UP_TO, StoryDoc, StoryOptions
-from docstage_plugins.dedup.story_index import MAX_ANCHORS_FACTOR, StoryIndex, cluster_with_index
+from docstage_plugins.dedup.story_index import StoryIndex, cluster_with_index
 from docstage_plugins.dedup.story_vectors import day
 
-#: Memory one new document of a window costs its clustering, with the anchors that
-#: come with it (up to :data:`MAX_ANCHORS_FACTOR` earlier documents each, at about
-#: 3 KB apiece).
-BYTES_PER_DOCUMENT = (1 + MAX_ANCHORS_FACTOR) * 3 * 1024
+#: Earlier documents a window brings in (anchors), at most this many times its own (and
+#: at least 1,000). Less than between runs (``MAX_ANCHORS_FACTOR``), where a day's run is
+#: small beside the index: the windows of one run follow each other closely, and each
+#: anchor is clustered again (a factor of 2 cost 1.7 times the CPU of one clustering on
+#: 80,000 generated documents, see benchmarks/README.md).
+ANCHORS_FACTOR = 0.5
+#: Memory one new document of a window costs its clustering, with its share of anchors
+#: (about 3 KB a document clustered).
+BYTES_PER_DOCUMENT = int((1 + ANCHORS_FACTOR) * 3 * 1024)
 
 
 def window_size(memory: int) -> int:
@@ -86,7 +91,14 @@ def cluster_in_windows(
     ids: list[str] = [""] * len(days)
     for positions in windows(days, size, index.today):
         found = cluster_with_index(
-            index, docs(positions), functools.partial(texts, positions), options, memory=memory
+            index,
+            docs(positions),
+            functools.partial(texts, positions),
+            options,
+            memory=memory,
+            anchors_factor=ANCHORS_FACTOR,
+            # A window is part of a larger run: the candidate search, as for the run at once.
+            search="candidates",
         )
         for position, story in zip(positions, found, strict=True):
             ids[position] = story
