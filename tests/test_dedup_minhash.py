@@ -250,6 +250,17 @@ def test_a_batch_of_latin_1_and_wider_texts_gives_the_documented_values() -> Non
     assert [s.tolist() for s in batch] == [reference_shingles(t) for t in texts]
 
 
+def test_token_hashes_of_a_text_in_spans_are_the_documented_values(monkeypatch) -> None:
+    """A text longer than a span is hashed span by span, cut between tokens: a text with
+    punctuation and no whitespace (one piece), and a token longer than a span."""
+    monkeypatch.setattr("docstage_plugins.dedup.shingling._SPAN", 16)
+    monkeypatch.setattr("docstage_plugins.dedup.shingling._CHUNK_CHARS", 8)
+    rng = random.Random(6)
+    texts = [",".join(words(rng, 120)), "-".join(words(rng, 30)) + "," + "x" * 50 + ",a,b,c,d"]
+    texts.append("é,".join(words(rng, 40)) + "δ")
+    assert [s.tolist() for s in shingle_batch(texts)] == [reference_shingles(t) for t in texts]
+
+
 def test_shingles_of_a_long_text_in_pieces_are_the_documented_values(monkeypatch) -> None:
     monkeypatch.setattr(pieces, "PIECE", 64)
     rng = random.Random(4)
@@ -511,6 +522,17 @@ def test_fitted_sets_keep_the_top_bits_of_every_value(values: set[int]) -> None:
 def test_fitted_sets_of_a_batch_are_those_of_each_set(values: list[set[int]]) -> None:
     sets = [as_set(list(v)) for v in values]
     assert encode_fitted_many(sets) == [encode_fitted(s) for s in sets]
+
+
+def test_a_big_set_in_a_batch_is_fitted_alone_with_the_same_bytes(monkeypatch) -> None:
+    rng = np.random.default_rng(2)
+    sets = [
+        np.unique(rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32))
+        for n in (5, 90, 0, 40)
+    ]
+    whole = [encode_fitted(s) for s in sets]
+    monkeypatch.setattr("docstage_plugins.dedup.minhash._BLOCK", 32)  # 90 and 40 are big
+    assert encode_fitted_many(sets) == whole
 
 
 def test_signatures_with_fewer_permutations_are_the_first_values() -> None:

@@ -412,7 +412,18 @@ def encode_fitted(a: npt.NDArray[np.uint32]) -> bytes:
 
 def encode_fitted_many(sets: Sequence[npt.NDArray[np.uint32]]) -> list[bytes]:
     """:func:`encode_fitted` of many sets: the same bytes, with a few numpy passes over
-    all their values instead of a dozen calls per set."""
+    all their values instead of a dozen calls per set. A set of more than ``_BLOCK``
+    values goes alone through :func:`encode_fitted`, whose temporaries stay a few MiB
+    whatever its size (these passes hold a byte per bit of the whole batch)."""
+    big = [i for i, s in enumerate(sets) if s.size > _BLOCK]
+    if big:
+        out = [b""] * len(sets)
+        for i in big:
+            out[i] = encode_fitted(sets[i])
+        small = [i for i, s in enumerate(sets) if s.size <= _BLOCK]
+        for i, encoded in zip(small, encode_fitted_many([sets[i] for i in small]), strict=True):
+            out[i] = encoded
+        return out
     counts = [int(s.size) for s in sets]
     widths = [fitted_width(n) for n in counts]
     lows = [_low_bits(n, w) if n else 0 for n, w in zip(counts, widths, strict=True)]

@@ -46,6 +46,9 @@ _S32, _S33 = np.uint64(32), np.uint64(33)
 _CHUNK_CHARS = 1 << 16
 # A long text's set is merged as it grows once this many values wait.
 _GROUP = 1 << 20
+# Characters whose token hashes are computed in one go at most (a text's piece, as
+# ``pieces`` cuts it, is about as long): the powers of the base kept are as many.
+_SPAN = 1 << 18
 
 
 def fmix64(x: U64) -> U64:
@@ -218,8 +221,18 @@ def _token_hashes(
     It is computed from the running sum ``S_j = sum(c_i * B**i)`` over the text, other
     characters counting 0: a token of characters ``f..l`` is ``(S_l - S_(f-1)) * B**-f``
     (``B`` is odd, so invertible modulo 2**64), a few passes over the text and none per
-    token.
+    token. The powers of ``B`` it needs are as many as the characters: a longer text is
+    taken in spans of about :data:`_SPAN` characters, each cut where no token runs across.
     """
+    if codes.size > _SPAN:
+        return _token_hashes_in_spans(codes, words)
+    return _span_token_hashes(codes, words)
+
+
+def _span_token_hashes(
+    codes: npt.NDArray[np.uint8] | U32, words: npt.NDArray[np.bool_]
+) -> tuple[U64, I64]:
+    """:func:`_token_hashes` of one span, whatever its length."""
     edges = np.diff(words.view(np.int8), prepend=np.int8(0), append=np.int8(0))
     starts = np.flatnonzero(edges == 1)
     if not starts.size:
@@ -236,6 +249,33 @@ def _token_hashes(
     hashes -= before
     hashes *= inverse[starts]
     return fmix64(hashes), starts
+
+
+def _token_hashes_in_spans(
+    codes: npt.NDArray[np.uint8] | U32, words: npt.NDArray[np.bool_]
+) -> tuple[U64, I64]:
+    """:func:`_token_hashes` of a long text, span by span (a token longer than a span is
+    one span), so that the powers it keeps stay about :data:`_SPAN` of each."""
+    hashes, starts = [], []
+    low = 0
+    while low < codes.size:
+        high = _next_gap(words, low + _SPAN)
+        found, where = _span_token_hashes(codes[low:high], words[low:high])
+        hashes.append(found)
+        starts.append(where + low)
+        low = high
+    return np.concatenate(hashes), np.concatenate(starts)
+
+
+def _next_gap(words: npt.NDArray[np.bool_], at: int) -> int:
+    """The first character from ``at`` that is not a word character (or the end)."""
+    while at < words.size:
+        block = words[at : at + _CHUNK_CHARS]
+        first = int(np.argmin(block))
+        if not block[first]:
+            return at + first
+        at += block.size
+    return int(words.size)
 
 
 def _shingle_long(text: str, size: int) -> U32:
