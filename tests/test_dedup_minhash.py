@@ -303,6 +303,8 @@ def test_exact_keys_of_a_batch_are_those_of_each_text(seed: int, monkeypatch) ->
     texts += ["", " ", "Hello World", "  hello\n\tWORLD  "]
     assert exact_keys(texts) == [exact_key(t) for t in texts]
     assert exact_keys(texts[-2:]) == [exact_key("hello world")] * 2
+    monkeypatch.setattr("docstage_plugins.dedup.shingling._EXACT_BYTES", 20)
+    assert exact_keys(texts) == [exact_key(t) for t in texts]  # a few texts at a time
     monkeypatch.setattr(pieces, "PIECE", 8)  # long texts go one by one, in pieces
     assert exact_keys(texts) == [exact_key(t) for t in texts]
 

@@ -46,6 +46,8 @@ _S32, _S33 = np.uint64(32), np.uint64(33)
 _CHUNK_CHARS = 1 << 16
 # A long text's set is merged as it grows once this many values wait.
 _GROUP = 1 << 20
+# Bytes of texts whose exact keys are normalised together at most.
+_EXACT_BYTES = 1 << 22
 # Characters whose token hashes are computed in one go at most (a text's piece, as
 # ``pieces`` cuts it, is about as long): the powers of the base kept are as many.
 _SPAN = 1 << 18
@@ -104,7 +106,9 @@ def exact_keys(texts: Sequence[str]) -> list[bytes]:
     beyond ASCII left after NFKC, goes through :func:`exact_key`.
     """
     out: list[bytes] = [b""] * len(texts)
-    rows, parts = [], []
+    rows: list[int] = []
+    parts: list[bytes] = []
+    held = 0
     for row, text in enumerate(texts):
         if pieces.is_long(text):
             out[row] = exact_key(text)
@@ -118,8 +122,17 @@ def exact_keys(texts: Sequence[str]) -> list[bytes]:
                 continue
             parts.append(normal.encode("utf-8", "surrogatepass"))
         rows.append(row)
-    if not rows:
-        return out
+        held += len(parts[-1])
+        if held >= _EXACT_BYTES:  # (a batch of long texts: a few MiB at a time)
+            _hash_normalised(rows, parts, out)
+            rows, parts, held = [], [], 0
+    if rows:
+        _hash_normalised(rows, parts, out)
+    return out
+
+
+def _hash_normalised(rows: list[int], parts: list[bytes], out: list[bytes]) -> None:
+    """Set ``out[rows[i]]`` to the key of ``parts[i]`` (NFKC and case-folded UTF-8)."""
     # "\0" between two texts: a run of spaces never spans both.
     data = np.frombuffer(b"\0".join(parts).translate(_ASCII_SPACES).lower(), dtype=np.uint8)
     space = data == 32
@@ -135,7 +148,6 @@ def exact_keys(texts: Sequence[str]) -> list[bytes]:
     for row, start, end in zip(rows, starts, ends, strict=True):
         words = squeezed[start:end].strip(b" ")
         out[row] = hashlib.blake2b(words, digest_size=16).digest()
-    return out
 
 
 # --- shingles ------------------------------------------------------------------------------
