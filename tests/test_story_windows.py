@@ -75,3 +75,22 @@ def test_a_windowed_run_is_remembered_by_the_state_store(tmp_path: Path) -> None
     first = stories(state, tmp_path / "a", window=5)
     again = stories(state, tmp_path / "b", window=5)
     assert again == first
+
+
+def test_the_stage_default_threshold_is_the_clustering_default() -> None:
+    from docstage_plugins.dedup.stage import Dedup
+    from docstage_plugins.dedup.stories import StoryOptions
+
+    assert Dedup().story_threshold == StoryOptions().threshold
+
+
+def test_a_run_without_stories_does_not_import_the_clustering() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, docstage_plugins.dedup.stage\n"
+        "print(sorted(m for m in ('scipy', 'docstage_plugins.dedup.stories') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

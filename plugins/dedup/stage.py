@@ -14,7 +14,7 @@ import json
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import attrs
 import structlog
@@ -39,14 +39,16 @@ from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
 from docstage_plugins.dedup.passages import PassageIndex, PassageOptions
 from docstage_plugins.dedup.quote_index import QuoteIndex, QuoteOptions
 from docstage_plugins.dedup.quotes import QUOTES
-from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
-from docstage_plugins.dedup.story_index import StoryIndex
-from docstage_plugins.dedup.story_vectors import day
-from docstage_plugins.dedup.story_windows import cluster_in_windows, scratch_index, window_size
+
+if TYPE_CHECKING:
+    from docstage_plugins.dedup.stories import StoryDoc
 
 #: Entity labels that say what a story is about (dates and numbers do not).
 STORY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT", "FAC"})
 _BATCH = 256
+#: ``StoryOptions().threshold``, written out so that a run without stories does not
+#: import story clustering and SciPy (a test checks that the two agree).
+_STORY_THRESHOLD = 0.3
 
 
 @attrs.frozen(kw_only=True)
@@ -149,7 +151,7 @@ class Dedup(CorpusStage):
     )
     stories: bool = option(True, help="Cluster the originals into stories (story_id).")
     story_threshold: float = option(
-        StoryOptions().threshold,
+        _STORY_THRESHOLD,
         validator=between(0, 1, above_low=True),
         help="Mean shared-neighbourhood affinity (0-1] at or above which two clusters of "
         "documents merge into one story: lower makes bigger stories; 0.1 to 0.5 give "
@@ -289,7 +291,7 @@ class Dedup(CorpusStage):
                 length=len(doc.text),
             )
             if self.stories:
-                days.append(day(info.published))
+                days.append(_day(info.published))
             batch.append(info)
             texts.append(doc.text)
             if len(batch) >= _BATCH:
@@ -333,6 +335,14 @@ class Dedup(CorpusStage):
         (:mod:`~docstage_plugins.dedup.story_windows`)."""
         if not self.stories or not rows:
             return {}
+        # Imported here: SciPy and the clustering cost a run without stories 0.2 s.
+        from docstage_plugins.dedup.stories import StoryOptions, cluster_stories
+        from docstage_plugins.dedup.story_index import StoryIndex
+        from docstage_plugins.dedup.story_windows import (
+            cluster_in_windows,
+            scratch_index,
+            window_size,
+        )
 
         def docs(positions: Sequence[int]) -> list[StoryDoc]:
             return [_story_doc(doc) for doc in spool.read(rows[p] for p in positions)]
@@ -483,8 +493,16 @@ class Dedup(CorpusStage):
 _KEEP = _Decision()
 
 
+def _day(published: str | None) -> float:
+    from docstage_plugins.dedup.story_vectors import day
+
+    return day(published)
+
+
 def _story_doc(doc: Document) -> StoryDoc:
     """What story clustering needs of ``doc`` besides its text."""
+    from docstage_plugins.dedup.stories import StoryDoc
+
     published = doc.metadata.get("published")
     return StoryDoc(
         id=doc.id,
