@@ -25,7 +25,7 @@ import struct
 import tempfile
 import weakref
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
@@ -42,7 +42,7 @@ from docstage.spill import (
 )
 from docstage.unionfind import UnionFind
 from docstage_plugins.dedup import minhash
-from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
+from docstage_plugins.dedup.index import CopyIndex, IndexedDoc, Ref
 
 Keep = Literal["earliest", "longest", "first"]
 
@@ -93,6 +93,8 @@ _HALVES = struct.Struct("<QQ")
 _BAND = np.dtype([("key", "<u8"), ("row", "<i8")])
 #: Two documents sharing a band key (``a < b``).
 _PAIR = np.dtype([("a", "<i8"), ("b", "<i8")])
+#: A document of the run that an earlier run indexed (``node`` in the index): read again.
+_REREAD = np.dtype([("node", "<i8"), ("row", "<i8")])
 
 
 #: A :class:`DocInfo`'s fields in the record file: row, id, source, published, length, earlier.
@@ -169,23 +171,22 @@ class CopyFinder:
     _cache: dict[int, _Record] = attrs.Factory(dict)
     _exact_spill: Partitions = attrs.field(init=False)
     _band_spill: Partitions = attrs.field(init=False)
+    _reread_spill: Partitions = attrs.field(init=False)
     _uf: UnionFind[int] = attrs.Factory(UnionFind)
-    #: Earlier runs' documents held, by our (negative) node: their facts, keys and sets.
+    #: Earlier documents fetched for the Jaccard check of a candidate, by index node
+    #: (None: no longer indexed), a cache within the budget.
+    _fetched: dict[int, IndexedDoc | None] = attrs.Factory(dict)
+    #: Index nodes of the earlier documents whose original was looked for.
+    _linked: set[int] = attrs.Factory(set)
+    #: Earlier runs' documents that were copies of another earlier one (our nodes).
+    _earlier_copies: set[int] = attrs.Factory(set)
+    #: The earlier documents of the groups, by our node (filled by :meth:`groups`).
     _earlier_docs: dict[int, DocInfo] = attrs.Factory(dict)
     _earlier_keys: dict[int, bytes] = attrs.Factory(dict)
     _earlier_sets: dict[int, bytes] = attrs.Factory(dict)
-    #: Earlier documents by index node, by id, by exact key (the first indexed), by band.
-    _earlier: dict[int, int] = attrs.Factory(dict)
-    _earlier_ids: dict[str, int] = attrs.Factory(dict)
-    _earlier_exact: dict[bytes, int] = attrs.Factory(dict)
-    _earlier_bands: dict[int, set[int]] = attrs.Factory(dict)
-    #: This run's documents that are an earlier one read again (row -> earlier node):
-    #: the same document, never a copy of itself.
+    #: The run's documents of the groups that are an earlier one read again (row -> our
+    #: node): the same document, never a copy of itself.
     _reread: dict[int, int] = attrs.Factory(dict)
-    #: Earlier runs' documents that were copies of another earlier one.
-    _earlier_copies: set[int] = attrs.Factory(set)
-    #: Earlier copies brought in whose original is still to be joined: (node, its id).
-    _pending: list[tuple[int, str]] = attrs.Factory(list)
 
     def __attrs_post_init__(self) -> None:
         self._bands = minhash.choose_bands(self.threshold, self.permutations)
@@ -201,6 +202,9 @@ class CopyFinder:
         )
         self._band_spill = Partitions(
             _BAND, "key", budget=share, partitions=self.partitions, folder=self._sub("bands")
+        )
+        self._reread_spill = Partitions(
+            _REREAD, "node", budget=share, partitions=self.partitions, folder=self._sub("again")
         )
 
     def _sub(self, name: str) -> Path:
@@ -218,8 +222,9 @@ class CopyFinder:
 
     @property
     def earlier_count(self) -> int:
-        """How many earlier runs' documents this finder holds."""
-        return len(self._earlier)
+        """How many earlier runs' documents are joined to another document (held in the
+        union-find); one only read again is not, unless its group needs it."""
+        return sum(1 for node in self._uf if node < 0)
 
     # --- the run's documents, on disk --------------------------------------------------
 
@@ -261,64 +266,53 @@ class CopyFinder:
 
     # --- earlier runs' documents, looked up batch by batch -----------------------------
 
-    def _add_earlier(self, doc: IndexedDoc) -> int:
-        assert doc.node is not None
-        node = self._earlier.get(doc.node)
-        if node is not None:
-            return node
-        node = -1 - len(self._earlier)
-        self._earlier_docs[node] = DocInfo(
-            row=None,
-            id=doc.id,
-            source=doc.source,
-            published=doc.published,
-            length=doc.length,
-            earlier=doc.run_id,
-        )
-        self._earlier[doc.node] = node
-        self._earlier_ids[doc.id] = node
-        self._earlier_keys[node] = doc.exact
-        if self.near and doc.shingles:
-            self._earlier_sets[node] = doc.shingles
-        if doc.original is not None:
-            self._pending.append((node, doc.original))
-        return node
+    def _link(self, refs: Iterable[Ref]) -> None:
+        """Join earlier copies to their originals (and those to theirs): what matches an
+        earlier copy copies its original, which stays the survivor."""
+        index = self.index
+        todo = list(refs)
+        while todo and index is not None:
+            copies: dict[str, list[int]] = {}
+            for node, _, _, original in todo:
+                if node not in self._linked and original is not None:
+                    copies.setdefault(original, []).append(node)
+                    self._earlier_copies.add(_ours(node))
+                self._linked.add(node)
+            todo = index.refs_by_ids(copies) if copies else []
+            for node, id_, _, _ in todo:
+                for copy in copies[id_]:
+                    self._uf.union(_ours(node), _ours(copy))
 
     def _look_up(
-        self, docs: Sequence[DocInfo], exact: list[bytes], bands: np.ndarray
-    ) -> np.ndarray:
-        """Bring in the earlier documents that share an id, exact key or band key with
-        this batch, and the originals of the earlier copies among them; return the
-        batch's band keys that an earlier document has (every key it shares with one)."""
+        self, first_row: int, docs: Sequence[DocInfo], keys: list[bytes]
+    ) -> tuple[dict[bytes, Ref], dict[int, int]]:
+        """The first-indexed earlier document of each of ``keys`` (exact keys), and the
+        index node of each document of the batch read again (by position in the batch).
+
+        The documents read again are spilled, to be joined to their earlier selves by
+        :meth:`groups` only where a group needs them (alone together they are no group):
+        a run reading its input again holds no more than a first run does.
+        """
         index = self.index
         if index is None:
-            return np.empty(0, dtype=np.uint64)
-        for doc in index.by_ids(d.id for d in docs if d.id not in self._earlier_ids):
-            self._add_earlier(doc)
-        asked = [k for k in exact if k not in self._earlier_exact]
-        for key, doc in index.by_exact(asked).items():
-            self._earlier_exact[key] = self._add_earlier(doc)
-        matches = index.by_bands(np.unique(bands).tolist())
-        known = self._earlier
-        for doc in index.by_nodes(n for _, n in matches if n not in known):
-            self._add_earlier(doc)
-        for band, n in matches:
-            # (a band row of a document no longer indexed names no one: it waits for the sweep)
-            node = known.get(n)
-            if node is not None and node in self._earlier_sets:
-                self._earlier_bands.setdefault(band, set()).add(node)
-        # An earlier copy stands with its original: what matches it copies that one.
-        while self._pending:
-            pending, self._pending = self._pending, []
-            missing = {o for _, o in pending if o not in self._earlier_ids}
-            for doc in index.by_ids(missing):
-                self._add_earlier(doc)
-            for node, original in pending:
-                other = self._earlier_ids.get(original)
-                if other is not None:
-                    self._uf.union(other, node)
-                    self._earlier_copies.add(node)
-        return np.unique(np.fromiter((band for band, _ in matches), dtype=np.uint64))
+            return {}, {}
+        positions: dict[str, list[int]] = {}
+        for i, doc in enumerate(docs):
+            positions.setdefault(doc.id, []).append(i)
+        again: dict[int, int] = {}
+        copies = []
+        for ref in index.refs_by_ids(positions):
+            for i in positions[ref[1]]:
+                again[i] = ref[0]
+            if ref[3] is not None:
+                copies.append(ref)  # read again, it is a copy again: its original is needed
+        if again:
+            spilled = np.empty(len(again), dtype=_REREAD)
+            spilled["node"] = list(again.values())
+            spilled["row"] = np.array(list(again), dtype=np.int64) + first_row
+            self._reread_spill.append(spilled)
+        self._link(copies)
+        return index.by_exact(keys), again
 
     def add_many(self, docs: Sequence[DocInfo], texts: Sequence[str]) -> None:
         """Add a batch of this run's documents (hashing is vectorised over the batch)."""
@@ -335,69 +329,108 @@ class CopyFinder:
             fitted = dict(zip(with_set, encoded, strict=True))
         exact = minhash.exact_keys(texts)
         wordy = [self.exact and _has_words(text, self.min_words) for text in texts]
-        shared = self._look_up(
-            docs, [k for k, w in zip(exact, wordy, strict=True) if w], keys[with_set]
-        )
-        # Rows with a band key an earlier document has: only they can near-copy one.
-        near_earlier = set()
-        if with_set and shared.size:
-            hits = np.isin(keys[with_set], shared).any(axis=1)
-            near_earlier = {with_set[i] for i in np.flatnonzero(hits).tolist()}
-        exact_rows: list[tuple[int, int, int, int]] = []
         first_row = len(self)
+        firsts, again = self._look_up(
+            first_row, docs, [k for k, w in zip(exact, wordy, strict=True) if w]
+        )
+        exact_rows: list[tuple[int, int, int, int]] = []
+        linked = []
         data = bytearray()
         at = self._record_at[-1]
         for i, doc in enumerate(docs):
             row = doc.row
             assert row == first_row + i, "rows are numbered from 0 in the order added"
             key = exact[i]
-            earlier = self._earlier_ids.get(doc.id)
-            if earlier is not None:
-                self._reread[row] = earlier
-                self._uf.union(earlier, row)
             if wordy[i]:
-                first = self._earlier_exact.get(key)
+                first = firsts.get(key)
                 # The same document read again (an earlier run indexed its id) is not a copy.
-                if first is not None and self._earlier_docs[first].id != doc.id:
-                    self._uf.union(first, row)
+                if first is not None and first[1] != doc.id:
+                    self._uf.union(_ours(first[0]), row)
+                    linked.append(first)
                 k1, k2 = _HALVES.unpack(key)
                 exact_rows.append((k1, k2, row, first is not None))
             whole = bands = b""
             if i in fitted:
                 whole, bands = sets[i].tobytes(), keys[i].tobytes()
-                if i in near_earlier:
-                    self._match_earlier(row, doc.id, sets[i], keys[i])
             record = _Record.dump(doc, key, whole, fitted.get(i, b""), bands)
             data += record
             at += len(record)
             self._record_at.append(at)
         self._records.write(data)
+        self._link(linked)
         if exact_rows:
             self._exact_spill.append(np.array(exact_rows, dtype=_EXACT))
         if with_set:
+            self._match_earlier(docs, sets, keys[with_set], with_set, again)
             pairs = np.empty(len(with_set) * self._bands[0], dtype=_BAND)
             pairs["key"] = keys[with_set].ravel()
             pairs["row"] = np.repeat(np.array(with_set, dtype=np.int64) + first_row, self._bands[0])
             self._band_spill.append(pairs)
 
-    def _match_earlier(self, row: int, id: str, shingles: np.ndarray, bands: np.ndarray) -> None:
-        """Join ``row`` to the earlier documents it near-copies (sharing a band key).
+    def _match_earlier(
+        self,
+        docs: Sequence[DocInfo],
+        sets: Sequence[np.ndarray],
+        bands: np.ndarray,
+        with_set: list[int],
+        again: dict[int, int],
+    ) -> None:
+        """Join the batch's documents (``with_set``, their ``bands``) to the earlier ones
+        they near-copy: those with a band key's prefix, verified by Jaccard similarity.
 
         The index keeps an earlier document's set at a width fitted to its size
         (:func:`~docstage_plugins.dedup.minhash.encode_fitted`): today's whole set is
         compared with it at that width (:func:`~docstage_plugins.dedup.minhash.jaccard_at`).
         """
-        candidates: set[int] = set()
-        for band in bands.tolist():
-            candidates.update(self._earlier_bands.get(band, ()))
-        for other in sorted(candidates):
-            if self._uf.find(other) == self._uf.find(row):
+        if self.index is None:
+            return
+        found, nodes = self.index.band_matches(bands.ravel())
+        if not found.size:
+            return
+        order = np.argsort(found, kind="stable")
+        found, nodes = found[order], nodes[order]
+        flat = bands.ravel()
+        low = np.searchsorted(found, flat, side="left")
+        count = np.searchsorted(found, flat, side="right") - low
+        within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        matched = nodes[np.repeat(low, count) + within]
+        position = np.repeat(np.repeat(np.array(with_set), bands.shape[1]), count)
+        # A document's earlier self (the same id) is not its copy.
+        own = np.full(len(docs), -1, dtype=np.int64)
+        own[list(again)] = list(again.values())
+        other = matched != own[position]
+        pairs = np.unique(np.stack([position[other], matched[other]], axis=1), axis=0)
+        earlier = self._fetch(pairs[:, 1].tolist())
+        first_row = docs[0].row
+        assert first_row is not None
+        linked = []
+        for i, node in pairs.tolist():
+            doc = earlier.get(node)
+            # (a band row of a document no longer indexed names no one: it waits for the sweep)
+            if doc is None or not doc.shingles or doc.id == docs[i].id:
                 continue
-            if self._earlier_docs[other].id == id:
+            row, theirs = first_row + i, _ours(node)
+            if self._uf.find(theirs) == self._uf.find(row):
                 continue
-            stored, width = minhash.decode_stored(self._earlier_sets[other])
-            if minhash.jaccard_at(shingles, 32, stored, width) >= self.threshold:
-                self._uf.union(other, row)
+            stored, width = minhash.decode_stored(doc.shingles)
+            if minhash.jaccard_at(sets[i], 32, stored, width) >= self.threshold:
+                self._uf.union(theirs, row)
+                linked.append((node, doc.id, doc.exact, doc.original))
+        self._link(linked)
+
+    def _fetch(self, nodes: list[int]) -> dict[int, IndexedDoc | None]:
+        """The earlier documents at these index nodes (None: no longer indexed)."""
+        assert self.index is not None
+        held = {n: self._fetched[n] for n in set(nodes) if n in self._fetched}
+        missing = sorted(set(nodes) - held.keys())
+        if missing:
+            found = {doc.node: doc for doc in self.index.by_nodes(missing)}
+            fresh = {n: found.get(n) for n in missing}
+            if len(self._fetched) + len(fresh) > max(1 << 10, self.memory // 16 // 2048):
+                self._fetched.clear()
+            self._fetched.update(fresh)
+            held.update(fresh)
+        return held
 
     # --- the run's documents among themselves, partition by partition -----------------
 
@@ -472,9 +505,11 @@ class CopyFinder:
         self._exact_spill.close()
         if self.near:
             self._join_near()
+        self._join_reread()
         members: dict[int, list[int]] = {}
         for node in self._uf:
             members.setdefault(self._uf.find(node), []).append(node)
+        self._hold(n for nodes in members.values() if max(nodes) >= 0 for n in nodes if n < 0)
         rank = {source: i for i, source in enumerate(source_priority)}
         out = []
         for found in members.values():
@@ -500,6 +535,46 @@ class CopyFinder:
         out.sort(key=lambda g: g.survivor.id)
         return out
 
+    def _join_reread(self) -> None:
+        """Join the run's documents read again to their earlier selves where either is in
+        a group already (alone together, they are no group), partition by partition."""
+        if not len(self._reread_spill):
+            return
+        held = np.fromiter(self._uf, dtype=np.int64)
+        for low, high in ranges(self.memory // 16, self._reread_spill):
+            pairs = self._reread_spill.read_range(low, high)
+            pairs = pairs[np.lexsort((pairs["row"], pairs["node"]))]
+            nodes, rows = pairs["node"], pairs["row"]
+            starts = np.flatnonzero(np.concatenate(([True], nodes[1:] != nodes[:-1])))
+            ends = np.append(starts[1:], nodes.size)
+            grouped = np.isin(rows, held) | np.isin(-1 - nodes, held)
+            wanted = np.logical_or.reduceat(grouped, starts)
+            for start, end in zip(starts[wanted].tolist(), ends[wanted].tolist(), strict=True):
+                earlier = _ours(int(nodes[start]))
+                for row in rows[start:end].tolist():
+                    self._uf.union(earlier, row)
+                    self._reread[row] = earlier
+        self._reread_spill.close()
+
+    def _hold(self, nodes: Iterable[int]) -> None:
+        """Read in the earlier documents of the groups (our nodes): what survivor choice
+        and the copies' scores need of them."""
+        assert self.index is not None or not self._uf
+        for doc in self.index.by_nodes(-1 - n for n in nodes) if self.index else ():
+            assert doc.node is not None
+            node = _ours(doc.node)
+            self._earlier_docs[node] = DocInfo(
+                row=None,
+                id=doc.id,
+                source=doc.source,
+                published=doc.published,
+                length=doc.length,
+                earlier=doc.run_id,
+            )
+            self._earlier_keys[node] = doc.exact
+            if self.near and doc.shingles:
+                self._earlier_sets[node] = doc.shingles
+
     def _survivor(self, best: int, nodes: list[int]) -> DocInfo:
         """The survivor; an earlier run's document read again in this run is that one."""
         survivor = self._info(best)
@@ -517,6 +592,11 @@ class CopyFinder:
         # at the coarser width; two of this run's at 32 bits, exactly)
         score = minhash.jaccard_at(*a, *b) if a is not None and b is not None else 0.0
         return Copy(doc=doc, relation="near", score=round(score, 4))
+
+
+def _ours(node: int) -> int:
+    """The finder's (negative) node for an earlier document at ``node`` of the index."""
+    return -1 - node
 
 
 def _has_words(text: str, count: int) -> bool:

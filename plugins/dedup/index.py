@@ -104,6 +104,11 @@ SWEEP = "DELETE FROM dedup_bands WHERE node NOT IN (SELECT node FROM dedup_docs)
 RETENTION_KEYS = ("index_max_age_days", "index_max_documents")
 
 
+#: An indexed document without its set: node, id, exact key and the id of its original
+#: (None for a kept document, or a copy whose original is no longer indexed).
+Ref = tuple[int, str, bytes, str | None]
+
+
 @attrs.frozen(kw_only=True)
 class IndexedDoc:
     """A document an earlier run saw, as the index remembers it (never its text).
@@ -259,13 +264,30 @@ class CopyIndex:
         """The indexed documents with these ids."""
         return list(self._select("id", sorted(set(ids))))
 
-    def by_exact(self, keys: Iterable[bytes]) -> dict[bytes, IndexedDoc]:
-        """Per exact key, the first-indexed document with it (keys nobody has are absent)."""
-        first: dict[bytes, IndexedDoc] = {}
-        for doc in self._select("exact", sorted(set(keys))):
-            known = first.get(doc.exact)
-            if known is None or (known.node or 0) > (doc.node or 0):
-                first[doc.exact] = doc
+    def _refs(self, where: str, values: Sequence[object]) -> Iterator[Ref]:
+        for start in range(0, len(values), _CHUNK):
+            chunk = values[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT d.node, d.id, d.exact, o.id FROM dedup_docs AS d "
+                f"LEFT JOIN dedup_docs AS o ON o.id = d.original WHERE d.{where} IN ({marks})",
+                chunk,
+            )
+            for node, id_, exact, original in rows:
+                yield node, id_, bytes(exact), original
+
+    def refs_by_ids(self, ids: Iterable[str]) -> list[Ref]:
+        """What :meth:`by_ids` gives, without the sets (:data:`Ref`)."""
+        return list(self._refs("id", sorted(set(ids))))
+
+    def by_exact(self, keys: Iterable[bytes]) -> dict[bytes, Ref]:
+        """Per exact key, the first-indexed document with it (keys nobody has are absent),
+        without its set (:data:`Ref`)."""
+        first: dict[bytes, Ref] = {}
+        for ref in self._refs("exact", sorted(set(keys))):
+            known = first.get(ref[2])
+            if known is None or known[0] > ref[0]:
+                first[ref[2]] = ref
         return first
 
     def by_bands(self, keys: Iterable[int]) -> list[tuple[int, int]]:
@@ -275,7 +297,12 @@ class CopyIndex:
         asked one comes back too, under the asked key: one more candidate, which the
         Jaccard check turns down unless it truly is a near copy.
         """
-        wanted = np.unique(np.fromiter(keys, dtype=np.uint64))
+        matched, nodes = self.band_matches(np.fromiter(keys, dtype=np.uint64))
+        return list(zip(matched.tolist(), nodes.tolist(), strict=True))
+
+    def band_matches(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`by_bands` as two arrays: the asked band keys and the nodes found."""
+        wanted = np.unique(keys.astype(np.uint64, copy=False))
         ends = prefixes(wanted)  # sorted, as the keys are
         asked = np.unique(ends).tolist()
         found: list[tuple[int, int]] = []
@@ -286,14 +313,13 @@ class CopyIndex:
                 f"SELECT prefix, node FROM dedup_bands WHERE prefix IN ({marks})", chunk
             ).fetchall()
         if not found:
-            return []
+            return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
         rows = np.array(found, dtype=np.int64)
         # Each row once per asked key with its prefix (almost always exactly one).
         low = np.searchsorted(ends, rows[:, 0], side="left")
         count = np.searchsorted(ends, rows[:, 0], side="right") - low
         within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        matched = wanted[np.repeat(low, count) + within]
-        return list(zip(matched.tolist(), np.repeat(rows[:, 1], count).tolist(), strict=True))
+        return wanted[np.repeat(low, count) + within], np.repeat(rows[:, 1], count)
 
     def partition(self, partition: int) -> Iterator[tuple[int, int]]:
         """``(band key prefix, node)`` of one partition, in prefix order (a range scan)."""
