@@ -48,6 +48,7 @@ class Additions:
                 for brief in story.documents:
                     self._story[brief.id] = story
         self._found: dict[str, dict[str, _Outlet]] = {}
+        self._mates: dict[str, dict[str, str]] = {}  # story id: its documents' sources
 
     def wants(self, doc_id: str) -> bool:
         """Whether the document belongs to a story of two sources or more."""
@@ -58,7 +59,9 @@ class Additions:
         story = self._story.get(doc.id)
         if story is None:
             return
-        mates = {b.id: b.source for b in story.documents}
+        mates = self._mates.get(story.id)
+        if mates is None:
+            mates = self._mates[story.id] = {b.id: b.source for b in story.documents}
         spans = [
             (int(field(p, "start")), int(field(p, "end")))
             for p in doc.annotations.get("shared_passages", ())
@@ -97,6 +100,15 @@ class Additions:
             if source in found
         )
         return attrs.evolve(story, added=added)
+
+
+def with_additions(story: Story, docs: Iterable[Document], limit: int) -> Story:
+    """``story`` with what each of its sources added, found in ``docs``: its documents, in
+    the order the run wrote them (the first passages an outlet added are listed)."""
+    additions = Additions([story], limit)
+    for doc in docs:
+        additions.add(doc)
+    return additions.story(story)
 
 
 @attrs.define

@@ -15,22 +15,30 @@ The texts of the ``max_stories`` largest stories, entities and shared passages
 highlighted, and of the other documents are rendered by Jinja2 with autoescaping: a
 scraped ``<script>`` shows as text. Sections whose stage did not run are left out.
 
-Documents are spooled to a temporary file while the run goes on and read back once at the
-end, for the texts shown and what each outlet added.
+Documents and their briefs (:mod:`~docstage_plugins.render_briefs`) are spooled to
+temporary files while the run goes on; memory keeps a few dozen bytes a document to find
+and order the stories, the entity table (per distinct entity) and the removed-text
+counts (per distinct text). At the end the page is streamed to the file: each story is
+built when the template reaches it, from its briefs read back, and the documents whose
+texts are shown or whose additions are looked for are read back by position.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 import jinja2
+import numpy as np
+import numpy.typing as npt
 
 from docstage import Document
 from docstage.errors import OptionError
@@ -40,18 +48,40 @@ from docstage.spool import Spool
 from docstage.stages import Renderer, StageContext
 from docstage.summary import RunSummary
 from docstage_plugins.entities.link import EntityIndex
-from docstage_plugins.render_additions import Additions
-from docstage_plugins.render_stories import (
-    KEY_LABELS,
-    Brief,
-    Carrier,
-    Story,
-    field,
-    group_stories,
-    make_story,
-)
+from docstage_plugins.render_briefs import BriefSpool, Stories, build_stories
+from docstage_plugins.render_stories import KEY_LABELS, Brief, Carrier, Story, field, make_story
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+T = TypeVar("T")
+
+
+@attrs.frozen(eq=False)
+class Replay(Generic[T]):
+    """A sequence for the templates read back from disk each time it is iterated: its
+    length is known, its items are made one at a time."""
+
+    length: int
+    items: Callable[[], Iterator[T]]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[T]:
+        return self.items()
+
+
+@attrs.frozen(eq=False)
+class Streamed:
+    """Text the template writes piece by piece (``{% for part in data %}``); ``str()``
+    joins it, for templates that write it whole."""
+
+    parts: Callable[[], Iterator[str]]
+
+    def __iter__(self) -> Iterator[str]:
+        return self.parts()
+
+    def __str__(self) -> str:
+        return "".join(self.parts())
 
 
 def csp_hash(script: str) -> str:
@@ -205,7 +235,7 @@ class RenderHtml(Renderer):
         "blocks it includes).",
     )
     _spool: Spool | None = attrs.field(default=None, init=False, repr=False)
-    _briefs: list[Brief] = attrs.field(factory=list, init=False, repr=False)
+    _briefs: BriefSpool | None = attrs.field(default=None, init=False, repr=False)
     _entities: EntityIndex = attrs.field(factory=EntityIndex, init=False, repr=False)
     _removed: dict[str, Counter[tuple[str, str]]] = attrs.field(
         factory=dict, init=False, repr=False
@@ -221,6 +251,7 @@ class RenderHtml(Renderer):
         self._environment().get_template("report.html.j2")  # a broken override fails here
         writable_folder(self.path)
         self._reset()
+        self._briefs = BriefSpool()
         if not context.dry_run:
             self._spool = Spool()
 
@@ -237,15 +268,17 @@ class RenderHtml(Renderer):
         )
 
     def _reset(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
+        for spool in (self._spool, self._briefs):
+            if spool is not None:
+                spool.close()
         self._spool = None
-        self._briefs = []
+        self._briefs = None
         self._entities = EntityIndex()
         self._removed = {}
 
     def write(self, doc: Document) -> None:
         assert self._spool is not None, "render.html used before setup"
+        assert self._briefs is not None, "render.html used before setup"
         self._briefs.append(Brief.of(doc, len(self._briefs)))
         self._spool.append(doc)
         self._entities.add(doc)
@@ -262,11 +295,11 @@ class RenderHtml(Renderer):
                 environment = self._environment()
                 template = environment.get_template("report.html.j2")
                 script = environment.get_template("report.js").render()
-                file.write(
-                    template.render(
-                        **self._context(summary), script=script, script_hash=csp_hash(script)
-                    )
-                )
+                context = self._context(summary)
+                for part in template.generate(
+                    **context, script=script, script_hash=csp_hash(script)
+                ):
+                    file.write(part)
         finally:
             self._reset()
         return [file.path]
@@ -277,65 +310,81 @@ class RenderHtml(Renderer):
     # --- what the template gets --------------------------------------------------------
 
     def _context(self, summary: RunSummary) -> dict[str, Any]:
-        groups = group_stories(self._briefs)
-        stories = [
-            make_story(g, max_entities=self.key_entities, max_quotes=self.max_quotes)
-            for g in groups
-        ]
-        shown = stories[: self.max_stories]
-        in_stories = {b.row for g in groups for b in g}
-        others = [b for b in self._briefs if b.row not in in_stories]
-        rows = {b.row for s in shown for b in s.documents}
-        rows |= {b.row for b in others[: self.max_documents]}
-        additions = Additions(stories if self.max_additions else (), self.max_additions)
-        texts = self._read_back(rows, additions)
-        stories = [additions.story(s) for s in stories]
+        briefs = self._briefs
+        assert briefs is not None, "render.html used before setup"
+        stories = briefs.stories()
+        others = stories.others()
+        listed = others[: self.max_documents]
+        copies = briefs.with_copies()
         entities = sorted(self._entities.sorted(), key=lambda e: e.label not in KEY_LABELS)
-        labels = sorted({e[1] for s in stories for e in s.entities}, key=KEY_LABELS.index)
-        sources = Counter(source for s in stories for source in s.sources)
-        data = {
-            "stories": [story_data(s, n < len(shown)) for n, s in enumerate(stories)],
-            "sources": sorted(sources, key=lambda source: (-sources[source], source)),
-            "labels": labels,
-        }
         return {
             "title": self.title or summary.pipeline,
             "summary": summary,
-            "documents": len(self._briefs),
-            "sources": len({b.source for b in self._briefs}),
-            "data": script_json(data),
-            "stories": [
-                {
-                    "story": s,
-                    "documents": [{"brief": b, "segments": texts[b.row]} for b in s.documents],
-                }
-                for s in shown
-            ],
+            "documents": len(briefs),
+            "sources": len(briefs.sources),
+            "data": Streamed(lambda: self._data(briefs, stories)),
+            "stories": Replay(
+                min(len(stories), self.max_stories), lambda: self._shown(briefs, stories)
+            ),
             "stories_total": len(stories),
-            "dedup_ran": any(b.story is not None or b.copies for b in self._briefs),
-            "others": [
-                {"brief": b, "segments": texts[b.row]} for b in others[: self.max_documents]
-            ],
+            "dedup_ran": briefs.dedup_ran,
+            "others": Replay(len(listed), lambda: self._texts(briefs.read(listed), listed)),
             "others_total": len(others),
             "entities": entities[: self.max_entities],
             "entities_total": len(entities),
             "removed": {
                 source: counts.most_common(20) for source, counts in sorted(self._removed.items())
             },
-            "copies": [b for b in self._briefs if b.copies],
+            "copies": Replay(len(copies), lambda: briefs.read(copies)),
             "quarantine": summary.quarantine_sample,
         }
 
-    def _read_back(self, rows: set[int], additions: Additions) -> dict[int, list[Segment]]:
-        """One pass over the spool: the texts of ``rows`` and each outlet's additions."""
-        texts: dict[int, list[Segment]] = {}
-        if self._spool is None:
-            return texts
-        for row, doc in enumerate(self._spool):
-            additions.add(doc)
-            if row in rows:
-                texts[row] = segments(doc, self.max_text_chars)
-        return texts
+    def _shown(self, briefs: BriefSpool, stories: Stories) -> Iterator[dict[str, Any]]:
+        """The ``max_stories`` largest stories with their documents' texts."""
+        for rows in itertools.islice(stories, self.max_stories):
+            story = make_story(
+                list(briefs.read(rows)), max_entities=self.key_entities, max_quotes=self.max_quotes
+            )
+            yield {
+                "story": story,
+                "documents": Replay(
+                    len(rows), functools.partial(self._texts, story.documents, rows)
+                ),
+            }
+
+    def _texts(
+        self, briefs: Iterable[Brief], rows: npt.NDArray[np.int64]
+    ) -> Iterator[dict[str, Any]]:
+        """Each brief with its document's text cut where highlights start and end."""
+        docs: Iterable[Document | None] = [None] * len(rows)  # a dry run keeps none
+        if self._spool is not None:
+            docs = self._spool.read(rows)
+        for brief, doc in zip(briefs, docs, strict=True):
+            texts = segments(doc, self.max_text_chars) if doc is not None else []
+            yield {"brief": brief, "segments": texts}
+
+    def _data(self, briefs: BriefSpool, stories: Stories) -> Iterator[str]:
+        """The report's JSON data, one story at a time (the script's escapes on each)."""
+        sources: Counter[str] = Counter()
+        labels: set[str] = set()
+        yield '{"stories":['
+        told = build_stories(
+            briefs,
+            stories,
+            self._spool,
+            max_entities=self.key_entities,
+            max_quotes=self.max_quotes,
+            max_additions=self.max_additions,
+        )
+        for n, story in enumerate(told):
+            sources.update(story.sources)
+            labels.update(label for _, label, _ in story.entities)
+            yield ("," if n else "") + script_json(story_data(story, n < self.max_stories))
+        rest = {
+            "sources": sorted(sources, key=lambda source: (-sources[source], source)),
+            "labels": sorted(labels, key=KEY_LABELS.index),
+        }
+        yield "]," + script_json(rest)[1:]
 
 
 STAGES = (RenderHtml,)

@@ -6,8 +6,10 @@ quotes the outlets share with their speaker and carriers (which outlet first), w
 outlet added that the others do not have, and its articles with the copies they stand
 for; single documents after the stories. The story view is
 :mod:`~docstage_plugins.render_stories`'. Sections whose stage did not run are left out.
-The renderer keeps a short summary per document in memory and its text in a spool file,
-read back once at the end for the additions; the file is written atomically.
+The renderer keeps a short summary of each document (a brief) and the document in spool
+files, and in memory a few dozen bytes a document to find and order the stories; at the
+end it builds and writes one story at a time, reading back its briefs, and its documents
+for the additions. The file is written atomically.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from docstage.options import at_least, option
 from docstage.spool import Spool
 from docstage.stages import Renderer, StageContext
 from docstage.summary import RunSummary
-from docstage_plugins.render_additions import Additions
+from docstage_plugins.render_briefs import BriefSpool, build_stories
 from docstage_plugins.render_stories import (
     KINDS,
     Added,
@@ -34,9 +36,6 @@ from docstage_plugins.render_stories import (
     Carrier,
     SharedQuote,
     Story,
-    group_stories,
-    in_date_order,
-    make_story,
 )
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
@@ -82,7 +81,7 @@ class RenderMarkdown(Renderer):
     singletons: bool = option(
         True, help="List the documents that belong to no story of two or more after them."
     )
-    _briefs: list[Brief] = attrs.field(factory=list, init=False, repr=False)
+    _briefs: BriefSpool | None = attrs.field(default=None, init=False, repr=False)
     _spool: Spool | None = attrs.field(default=None, init=False, repr=False)
 
     def setup(self, context: StageContext) -> None:
@@ -92,16 +91,19 @@ class RenderMarkdown(Renderer):
             )
         writable_folder(self.path)
         self._reset()
+        self._briefs = BriefSpool()
         if not context.dry_run and self.max_additions:
             self._spool = Spool()
 
     def _reset(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
+        for spool in (self._spool, self._briefs):
+            if spool is not None:
+                spool.close()
         self._spool = None
-        self._briefs = []
+        self._briefs = None
 
     def write(self, doc: Document) -> None:
+        assert self._briefs is not None, "render.markdown used before setup"
         self._briefs.append(Brief.of(doc, len(self._briefs)))
         if self._spool is not None:
             self._spool.append(doc)
@@ -120,38 +122,32 @@ class RenderMarkdown(Renderer):
 
     # --- the digest ------------------------------------------------------------------
 
-    def _stories(self) -> list[Story]:
-        stories = [
-            make_story(g, max_entities=self.max_entities, max_quotes=self.max_quotes)
-            for g in group_stories(self._briefs)
-        ]
-        if self._spool is None:
-            return stories
-        additions = Additions(stories, self.max_additions)
-        for doc in self._spool:
-            additions.add(doc)
-        return [additions.story(s) for s in stories]
-
     def _lines(self, summary: RunSummary) -> Iterable[str]:
-        docs = self._briefs
-        stories = self._stories()
-        in_stories = {d.id for s in stories for d in s.documents}
-        sources = {d.source for d in docs}
+        briefs = self._briefs
+        assert briefs is not None, "render.markdown used before setup"
+        stories = briefs.stories()
         yield f"# {escape(self.title or summary.pipeline)}"
         yield ""
         yield (
-            f"{len(docs):,} documents from {len(sources):,} sources; "
+            f"{len(briefs):,} documents from {len(briefs.sources):,} sources; "
             f"{len(stories):,} {'story' if len(stories) == 1 else 'stories'} told by two "
             f"documents or more. Run `{summary.run_id}`."
         )
-        for story in stories:
+        for story in build_stories(
+            briefs,
+            stories,
+            self._spool,
+            max_entities=self.max_entities,
+            max_quotes=self.max_quotes,
+            max_additions=self.max_additions,
+        ):
             yield from self._story(story)
-        rest = [d for d in docs if d.id not in in_stories]
-        if self.singletons and rest:
+        rest = stories.others()
+        if self.singletons and len(rest):
             yield ""
-            yield "## Other documents" if stories else "## Documents"
+            yield "## Other documents" if len(stories) else "## Documents"
             yield ""
-            for doc in sorted(rest, key=in_date_order):
+            for doc in briefs.read(briefs.in_date_order(rest)):
                 yield self._item(doc)
 
     def _story(self, story: Story) -> Iterable[str]:

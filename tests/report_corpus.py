@@ -5,6 +5,7 @@ across sources, also a shared passage), entities placed in the text, and sentenc
 each article's own. Seeded: the same arguments give the same documents.
 
     python tests/report_corpus.py /tmp/report.html 10000   # render.html of 10,000
+    python tests/report_corpus.py --memory render.markdown 100000   # its peak memory
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -65,9 +67,13 @@ def _sizes(rng: Random, documents: int) -> list[int]:
 
 def newsroom(documents: int = 10_000, seed: int = 19) -> list[Document]:
     """``documents`` invented articles in stories, annotated by an imagined dedup."""
+    return list(articles(documents, seed))
+
+
+def articles(documents: int = 10_000, seed: int = 19) -> Iterator[Document]:
+    """The documents of :func:`newsroom` one at a time, none kept."""
     rng = Random(seed)
     start = dt.date(2024, 3, 1)
-    docs: list[Document] = []
     for number, size in enumerate(_sizes(rng, documents)):
         day = start + dt.timedelta(days=rng.randrange(60))
         speaker = rng.choice(PEOPLE)
@@ -80,8 +86,7 @@ def newsroom(documents: int = 10_000, seed: int = 19) -> list[Document]:
             members.append((f"{source}/{number}-{n}.txt", source, published))
         for id, source, published in members:
             others = [(i, s, p) for i, s, p in members if s != source]
-            docs.append(_article(rng, id, source, published, number, cast, speaker, quote, others))
-    return docs
+            yield _article(rng, id, source, published, number, cast, speaker, quote, others)
 
 
 def _article(
@@ -160,8 +165,77 @@ def _article(
     )
 
 
+def memory(stage: str, count: int, traced: bool = False) -> dict[str, Any]:
+    """Feed ``count`` documents, made one at a time, straight to ``stage``
+    (``render.html`` or ``render.markdown``) and measure its memory: the peak resident
+    set of this process, what it held before the first document, and (``traced``) the
+    peak of Python's allocations while the stage ran, by tracemalloc."""
+    import resource
+    import tempfile
+    import time
+    import tracemalloc
+
+    import structlog
+
+    from docstage.stages import StageContext
+    from docstage.summary import RunSummary
+    from docstage_plugins.render_html import RenderHtml
+    from docstage_plugins.render_markdown import RenderMarkdown
+
+    kinds: dict[str, Any] = {"render.html": RenderHtml, "render.markdown": RenderMarkdown}
+    folder = Path(tempfile.mkdtemp(prefix="docstage-memory-"))
+    renderer = kinds[stage](path=folder / "out")
+    context = StageContext(
+        run_id="memory", config_dir=folder, stage_name=stage, index=1, log=structlog.get_logger()
+    )
+    summary = RunSummary(
+        run_id="memory",
+        pipeline="newsroom",
+        stages=(),
+        documents=count,
+        quarantined=0,
+        quarantine_path=None,
+    )
+    start = _rss()
+    began = time.perf_counter()
+    if traced:
+        tracemalloc.start()
+    renderer.setup(context)
+    for doc in articles(count):
+        renderer.write(doc)
+    (written,) = renderer.finish(summary)
+    peak = tracemalloc.get_traced_memory()[1] if traced else None
+    tracemalloc.stop()
+    return {
+        "stage": stage,
+        "documents": count,
+        "seconds": round(time.perf_counter() - began, 1),
+        "rss_start_mib": round(start / 2**20, 1),
+        "rss_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
+        "tracemalloc_peak_mib": None if peak is None else round(peak / 2**20, 1),
+        "output_mib": round(written.stat().st_size / 2**20, 1),
+        "output": str(written),
+    }
+
+
+def _rss() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def main(argv: list[str]) -> int:
     from docstage.testing import run_pipeline
+
+    if argv[:1] == ["--memory"]:
+        import json
+
+        traced = "--tracemalloc" in argv
+        stage, count = [a for a in argv[1:] if a != "--tracemalloc"]
+        print(json.dumps(memory(stage, int(count), traced)))
+        return 0
 
     path = Path(argv[0]).resolve()
     count = int(argv[1]) if len(argv) > 1 else 10_000
