@@ -10,10 +10,11 @@ the earlier document, already published, stays the survivor.
 Memory stays within the run's budget (:mod:`docstage.spill`): each document's
 fingerprints (exact key, shingle set, band keys) and what survivor choice needs go to a
 record file, its exact key and band keys to partitioned spills. Earlier runs' documents
-are matched batch by batch as they are looked up; the run's own documents are matched
-when every one is in, partition by partition (band keys into candidate pairs, pairs
-verified by Jaccard with the sets read back). The union-find holds only documents that
-have a copy. What stays in memory per document is the 8-byte offset of its record.
+are matched batch by batch as they are looked up (:mod:`.earlier`: a document merely read
+again is spilled, not held); the run's own documents are matched when every one is in,
+partition by partition (band keys into candidate pairs, pairs verified by Jaccard with the
+sets read back). The union-find holds only documents that have a copy. What stays in
+memory per document is the 8-byte offset of its record.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from docstage.spill import (
 )
 from docstage.unionfind import UnionFind
 from docstage_plugins.dedup import minhash
-from docstage_plugins.dedup.index import CopyIndex, IndexedDoc, Ref
+from docstage_plugins.dedup.earlier import EarlierRuns, ours
+from docstage_plugins.dedup.index import CopyIndex, Ref
 
 Keep = Literal["earliest", "longest", "first"]
 
@@ -93,8 +95,6 @@ _HALVES = struct.Struct("<QQ")
 _BAND = np.dtype([("key", "<u8"), ("row", "<i8")])
 #: Two documents sharing a band key (``a < b``).
 _PAIR = np.dtype([("a", "<i8"), ("b", "<i8")])
-#: A document of the run that an earlier run indexed (``node`` in the index): read again.
-_REREAD = np.dtype([("node", "<i8"), ("row", "<i8")])
 
 
 #: A :class:`DocInfo`'s fields in the record file: row, id, source, published, length, earlier.
@@ -134,11 +134,12 @@ class CopyFinder:
 
     Call :meth:`add_many` for every batch of documents (their rows numbered from 0 in
     order), then :meth:`groups`; :meth:`documents` gives every document's fingerprints
-    back, for the index; :meth:`close` deletes the temporary files. Each batch first looks
-    up in the index the earlier documents that share a key with it (the same exact key, a
-    MinHash band key or the same id) and, for an earlier copy among them, its original:
-    only those are held in memory, so memory grows with the matches, never with the index.
-    Earlier documents get negative node numbers, the run's documents their row.
+    back, for the index; :meth:`close` deletes the temporary files. Each batch looks up in
+    the index the earlier documents that share a key with it (the same exact key, a MinHash
+    band key or the same id) and joins it to those it copies (:class:`.earlier.EarlierRuns`):
+    memory grows with the copies found, never with the index nor with the documents read
+    again. Earlier documents get negative node numbers (``-1 -`` their place in the index),
+    the run's documents their row.
 
     Attributes:
         exact: Look for exact copies.
@@ -171,22 +172,12 @@ class CopyFinder:
     _cache: dict[int, _Record] = attrs.Factory(dict)
     _exact_spill: Partitions = attrs.field(init=False)
     _band_spill: Partitions = attrs.field(init=False)
-    _reread_spill: Partitions = attrs.field(init=False)
     _uf: UnionFind[int] = attrs.Factory(UnionFind)
-    #: Earlier documents fetched for the Jaccard check of a candidate, by index node
-    #: (None: no longer indexed), a cache within the budget.
-    _fetched: dict[int, IndexedDoc | None] = attrs.Factory(dict)
-    #: Index nodes of the earlier documents whose original was looked for.
-    _linked: set[int] = attrs.Factory(set)
-    #: Earlier runs' documents that were copies of another earlier one (our nodes).
-    _earlier_copies: set[int] = attrs.Factory(set)
+    _earlier: EarlierRuns | None = attrs.field(init=False, default=None)
     #: The earlier documents of the groups, by our node (filled by :meth:`groups`).
     _earlier_docs: dict[int, DocInfo] = attrs.Factory(dict)
     _earlier_keys: dict[int, bytes] = attrs.Factory(dict)
     _earlier_sets: dict[int, bytes] = attrs.Factory(dict)
-    #: The run's documents of the groups that are an earlier one read again (row -> our
-    #: node): the same document, never a copy of itself.
-    _reread: dict[int, int] = attrs.Factory(dict)
 
     def __attrs_post_init__(self) -> None:
         self._bands = minhash.choose_bands(self.threshold, self.permutations)
@@ -203,9 +194,15 @@ class CopyFinder:
         self._band_spill = Partitions(
             _BAND, "key", budget=share, partitions=self.partitions, folder=self._sub("bands")
         )
-        self._reread_spill = Partitions(
-            _REREAD, "node", budget=share, partitions=self.partitions, folder=self._sub("again")
-        )
+        if self.index is not None:
+            self._earlier = EarlierRuns(
+                self.index,
+                self._uf,
+                threshold=self.threshold,
+                memory=self.memory,
+                folder=self._sub("again"),
+                partitions=self.partitions,
+            )
 
     def _sub(self, name: str) -> Path:
         folder = self._folder / name
@@ -266,54 +263,6 @@ class CopyFinder:
 
     # --- earlier runs' documents, looked up batch by batch -----------------------------
 
-    def _link(self, refs: Iterable[Ref]) -> None:
-        """Join earlier copies to their originals (and those to theirs): what matches an
-        earlier copy copies its original, which stays the survivor."""
-        index = self.index
-        todo = list(refs)
-        while todo and index is not None:
-            copies: dict[str, list[int]] = {}
-            for node, _, _, original in todo:
-                if node not in self._linked and original is not None:
-                    copies.setdefault(original, []).append(node)
-                    self._earlier_copies.add(_ours(node))
-                self._linked.add(node)
-            todo = index.refs_by_ids(copies) if copies else []
-            for node, id_, _, _ in todo:
-                for copy in copies[id_]:
-                    self._uf.union(_ours(node), _ours(copy))
-
-    def _look_up(
-        self, first_row: int, docs: Sequence[DocInfo], keys: list[bytes]
-    ) -> tuple[dict[bytes, Ref], dict[int, int]]:
-        """The first-indexed earlier document of each of ``keys`` (exact keys), and the
-        index node of each document of the batch read again (by position in the batch).
-
-        The documents read again are spilled, to be joined to their earlier selves by
-        :meth:`groups` only where a group needs them (alone together they are no group):
-        a run reading its input again holds no more than a first run does.
-        """
-        index = self.index
-        if index is None:
-            return {}, {}
-        positions: dict[str, list[int]] = {}
-        for i, doc in enumerate(docs):
-            positions.setdefault(doc.id, []).append(i)
-        again: dict[int, int] = {}
-        copies = []
-        for ref in index.refs_by_ids(positions):
-            for i in positions[ref[1]]:
-                again[i] = ref[0]
-            if ref[3] is not None:
-                copies.append(ref)  # read again, it is a copy again: its original is needed
-        if again:
-            spilled = np.empty(len(again), dtype=_REREAD)
-            spilled["node"] = list(again.values())
-            spilled["row"] = np.array(list(again), dtype=np.int64) + first_row
-            self._reread_spill.append(spilled)
-        self._link(copies)
-        return index.by_exact(keys), again
-
     def add_many(self, docs: Sequence[DocInfo], texts: Sequence[str]) -> None:
         """Add a batch of this run's documents (hashing is vectorised over the batch)."""
         sets = minhash.shingle_batch(texts, self.shingle_size) if self.near else []
@@ -330,9 +279,12 @@ class CopyFinder:
         exact = minhash.exact_keys(texts)
         wordy = [self.exact and _has_words(text, self.min_words) for text in texts]
         first_row = len(self)
-        firsts, again = self._look_up(
-            first_row, docs, [k for k, w in zip(exact, wordy, strict=True) if w]
-        )
+        earlier = self._earlier
+        firsts: dict[bytes, Ref] = {}
+        again: dict[int, int] = {}
+        if earlier is not None:
+            wordy_keys = [k for k, w in zip(exact, wordy, strict=True) if w]
+            firsts, again = earlier.look_up(first_row, docs, wordy_keys)
         exact_rows: list[tuple[int, int, int, int]] = []
         linked = []
         data = bytearray()
@@ -345,7 +297,7 @@ class CopyFinder:
                 first = firsts.get(key)
                 # The same document read again (an earlier run indexed its id) is not a copy.
                 if first is not None and first[1] != doc.id:
-                    self._uf.union(_ours(first[0]), row)
+                    self._uf.union(ours(first[0]), row)
                     linked.append(first)
                 k1, k2 = _HALVES.unpack(key)
                 exact_rows.append((k1, k2, row, first is not None))
@@ -357,80 +309,18 @@ class CopyFinder:
             at += len(record)
             self._record_at.append(at)
         self._records.write(data)
-        self._link(linked)
+        if earlier is not None:
+            earlier.link(linked)
         if exact_rows:
             self._exact_spill.append(np.array(exact_rows, dtype=_EXACT))
         if with_set:
-            self._match_earlier(docs, sets, keys[with_set], with_set, again)
+            if earlier is not None:
+                batch = {i: sets[i] for i in with_set}
+                earlier.match(first_row, docs, batch, keys[with_set], again)
             pairs = np.empty(len(with_set) * self._bands[0], dtype=_BAND)
             pairs["key"] = keys[with_set].ravel()
             pairs["row"] = np.repeat(np.array(with_set, dtype=np.int64) + first_row, self._bands[0])
             self._band_spill.append(pairs)
-
-    def _match_earlier(
-        self,
-        docs: Sequence[DocInfo],
-        sets: Sequence[np.ndarray],
-        bands: np.ndarray,
-        with_set: list[int],
-        again: dict[int, int],
-    ) -> None:
-        """Join the batch's documents (``with_set``, their ``bands``) to the earlier ones
-        they near-copy: those with a band key's prefix, verified by Jaccard similarity.
-
-        The index keeps an earlier document's set at a width fitted to its size
-        (:func:`~docstage_plugins.dedup.minhash.encode_fitted`): today's whole set is
-        compared with it at that width (:func:`~docstage_plugins.dedup.minhash.jaccard_at`).
-        """
-        if self.index is None:
-            return
-        found, nodes = self.index.band_matches(bands.ravel())
-        if not found.size:
-            return
-        order = np.argsort(found, kind="stable")
-        found, nodes = found[order], nodes[order]
-        flat = bands.ravel()
-        low = np.searchsorted(found, flat, side="left")
-        count = np.searchsorted(found, flat, side="right") - low
-        within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        matched = nodes[np.repeat(low, count) + within]
-        position = np.repeat(np.repeat(np.array(with_set), bands.shape[1]), count)
-        # A document's earlier self (the same id) is not its copy.
-        own = np.full(len(docs), -1, dtype=np.int64)
-        own[list(again)] = list(again.values())
-        other = matched != own[position]
-        pairs = np.unique(np.stack([position[other], matched[other]], axis=1), axis=0)
-        earlier = self._fetch(pairs[:, 1].tolist())
-        first_row = docs[0].row
-        assert first_row is not None
-        linked = []
-        for i, node in pairs.tolist():
-            doc = earlier.get(node)
-            # (a band row of a document no longer indexed names no one: it waits for the sweep)
-            if doc is None or not doc.shingles or doc.id == docs[i].id:
-                continue
-            row, theirs = first_row + i, _ours(node)
-            if self._uf.find(theirs) == self._uf.find(row):
-                continue
-            stored, width = minhash.decode_stored(doc.shingles)
-            if minhash.jaccard_at(sets[i], 32, stored, width) >= self.threshold:
-                self._uf.union(theirs, row)
-                linked.append((node, doc.id, doc.exact, doc.original))
-        self._link(linked)
-
-    def _fetch(self, nodes: list[int]) -> dict[int, IndexedDoc | None]:
-        """The earlier documents at these index nodes (None: no longer indexed)."""
-        assert self.index is not None
-        held = {n: self._fetched[n] for n in set(nodes) if n in self._fetched}
-        missing = sorted(set(nodes) - held.keys())
-        if missing:
-            found = {doc.node: doc for doc in self.index.by_nodes(missing)}
-            fresh = {n: found.get(n) for n in missing}
-            if len(self._fetched) + len(fresh) > max(1 << 10, self.memory // 16 // 2048):
-                self._fetched.clear()
-            self._fetched.update(fresh)
-            held.update(fresh)
-        return held
 
     # --- the run's documents among themselves, partition by partition -----------------
 
@@ -505,7 +395,11 @@ class CopyFinder:
         self._exact_spill.close()
         if self.near:
             self._join_near()
-        self._join_reread()
+        reread: dict[int, int] = {}
+        earlier_copies: set[int] = set()
+        if self._earlier is not None:
+            self._earlier.join_reread()
+            reread, earlier_copies = self._earlier.reread, self._earlier.copies
         members: dict[int, list[int]] = {}
         for node in self._uf:
             members.setdefault(self._uf.find(node), []).append(node)
@@ -513,56 +407,35 @@ class CopyFinder:
         rank = {source: i for i, source in enumerate(source_priority)}
         out = []
         for found in members.values():
-            # Earlier documents first (as they were looked up), then rows in input order.
+            # Earlier documents first (in the order they were indexed), then rows in order.
             nodes = sorted(found, key=lambda n: (n >= 0, -n if n < 0 else n))
             if len(nodes) < 2 or all(n < 0 for n in nodes):
                 continue
             # An earlier run published its survivor already: it stays the survivor.
             held = [n for n in nodes if n < 0]
-            earlier = [n for n in held if n not in self._earlier_copies] or held
+            earlier = [n for n in held if n not in earlier_copies] or held
             best = min(earlier or nodes, key=lambda n: _policy_key(self._info(n), keep, rank))
             # Documents read again are the earlier ones, kept as before: never copies
             # (unless the earlier one was a copy too).
             copies = [
                 self._copy(best, n)
                 for n in nodes
-                if n != best and n >= 0 and self._reread.get(n) not in earlier
+                if n != best and n >= 0 and reread.get(n) not in earlier
             ]
             if not copies:
                 continue
             copies.sort(key=lambda c: c.doc.id)
-            out.append(Group(survivor=self._survivor(best, nodes), copies=tuple(copies)))
+            survivor = self._survivor(best, [n for n in nodes if reread.get(n) == best])
+            out.append(Group(survivor=survivor, copies=tuple(copies)))
         out.sort(key=lambda g: g.survivor.id)
         return out
-
-    def _join_reread(self) -> None:
-        """Join the run's documents read again to their earlier selves where either is in
-        a group already (alone together, they are no group), partition by partition."""
-        if not len(self._reread_spill):
-            return
-        held = np.fromiter(self._uf, dtype=np.int64)
-        for low, high in ranges(self.memory // 16, self._reread_spill):
-            pairs = self._reread_spill.read_range(low, high)
-            pairs = pairs[np.lexsort((pairs["row"], pairs["node"]))]
-            nodes, rows = pairs["node"], pairs["row"]
-            starts = np.flatnonzero(np.concatenate(([True], nodes[1:] != nodes[:-1])))
-            ends = np.append(starts[1:], nodes.size)
-            grouped = np.isin(rows, held) | np.isin(-1 - nodes, held)
-            wanted = np.logical_or.reduceat(grouped, starts)
-            for start, end in zip(starts[wanted].tolist(), ends[wanted].tolist(), strict=True):
-                earlier = _ours(int(nodes[start]))
-                for row in rows[start:end].tolist():
-                    self._uf.union(earlier, row)
-                    self._reread[row] = earlier
-        self._reread_spill.close()
 
     def _hold(self, nodes: Iterable[int]) -> None:
         """Read in the earlier documents of the groups (our nodes): what survivor choice
         and the copies' scores need of them."""
-        assert self.index is not None or not self._uf
-        for doc in self.index.by_nodes(-1 - n for n in nodes) if self.index else ():
+        for doc in self._earlier.hold(nodes) if self._earlier is not None else ():
             assert doc.node is not None
-            node = _ours(doc.node)
+            node = ours(doc.node)
             self._earlier_docs[node] = DocInfo(
                 row=None,
                 id=doc.id,
@@ -575,10 +448,10 @@ class CopyFinder:
             if self.near and doc.shingles:
                 self._earlier_sets[node] = doc.shingles
 
-    def _survivor(self, best: int, nodes: list[int]) -> DocInfo:
-        """The survivor; an earlier run's document read again in this run is that one."""
+    def _survivor(self, best: int, again: list[int]) -> DocInfo:
+        """The survivor; an earlier run's document read again in this run (``again``:
+        the rows that read it) is that one."""
         survivor = self._info(best)
-        again = [n for n in nodes if self._reread.get(n) == best]
         if again:
             return attrs.evolve(self._info(min(again)), earlier=survivor.earlier)
         return survivor
@@ -592,11 +465,6 @@ class CopyFinder:
         # at the coarser width; two of this run's at 32 bits, exactly)
         score = minhash.jaccard_at(*a, *b) if a is not None and b is not None else 0.0
         return Copy(doc=doc, relation="near", score=round(score, 4))
-
-
-def _ours(node: int) -> int:
-    """The finder's (negative) node for an earlier document at ``node`` of the index."""
-    return -1 - node
 
 
 def _has_words(text: str, count: int) -> bool:
