@@ -10,6 +10,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 
+import attrs
+
 from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
 
@@ -132,3 +134,27 @@ def test_a_document_read_again_with_a_copy_among_todays_keeps_its_earlier_self()
             assert [(c.doc.id, c.relation) for c in group.copies] == [("new/copy", "exact")]
             assert finder.earlier_count == 1
             finder.close()
+
+
+def test_indexing_the_same_documents_again_writes_nothing() -> None:
+    """Rows that would not change are not rewritten (a run reading its input again); a
+    changed field still is."""
+    texts = corpus()
+    with closing(sqlite3.connect(":memory:")) as db:
+        index = CopyIndex(db, SETTINGS)
+        first = find(index, texts)
+        docs = list(to_index(first, first.groups("earliest"), "run1"))
+        first.close()
+        index.add(docs)
+        rows = db.execute("SELECT * FROM dedup_docs ORDER BY node").fetchall()
+        before = db.total_changes
+        index.add(docs)
+        assert db.total_changes - before <= 1  # (at most the last node, in dedup_settings)
+        before = db.total_changes
+        changed = attrs.evolve(docs[5], published="2024-02-03")
+        index.add([changed])
+        assert db.total_changes - before <= 2
+        after = db.execute("SELECT * FROM dedup_docs ORDER BY node").fetchall()
+    assert [row for row in after if row not in rows] == [
+        tuple("2024-02-03" if i == 3 else v for i, v in enumerate(rows[5]))
+    ]

@@ -171,8 +171,9 @@ class EarlierRuns:
             if doc is None or not doc.shingles or doc.id == docs[i].id:
                 continue
             row, theirs = first_row + i, ours(node)
-            if self.uf.find(theirs) == self.uf.find(row):
-                continue
+            root = self.uf.find(theirs)
+            if root == self.uf.find(row) or (i in again and root == self.uf.find(ours(again[i]))):
+                continue  # (joined already, or its earlier self is: join_reread joins them)
             stored, width = minhash.decode_stored(doc.shingles)
             if minhash.jaccard_at(sets[i], 32, stored, width) >= self.threshold:
                 self.uf.union(theirs, row)

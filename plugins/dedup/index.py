@@ -361,15 +361,17 @@ class CopyIndex:
     def _add_chunk(self, docs: Sequence[IndexedDoc]) -> int:
         """:meth:`add` of documents with distinct ids, in a few statements; return how
         many of them replace an indexed document that had a set (band rows left behind)."""
-        before: dict[str, tuple[int, bytes]] = {}
+        before: dict[str, tuple[int, bytes, tuple[object, ...]]] = {}
         ids = [doc.id for doc in docs]
         for start in range(0, len(ids), _CHUNK):
             part = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(part))
-            for node, id_, sets in self.db.execute(
-                f"SELECT node, id, shingles FROM dedup_docs WHERE id IN ({marks})", part
+            for node, id_, sets, *rest in self.db.execute(
+                "SELECT node, id, shingles, source, published, length, original, exact "
+                f"FROM dedup_docs WHERE id IN ({marks})",
+                part,
             ):
-                before[id_] = (node, bytes(sets))
+                before[id_] = (node, bytes(sets), (*rest[:4], bytes(rest[4]), bytes(sets)))
         updates, deletes, inserts = [], [], []
         moved = 0
         for doc in docs:
@@ -386,8 +388,10 @@ class CopyIndex:
             if old is not None and old[1] == stored:
                 # The same set: the same band keys (but for a chance of about 2**-100: a
                 # changed set that still agrees at the fitted width would need both a
-                # shingle gone and one come to agree with others of the set).
-                updates.append((*values, old[0]))
+                # shingle gone and one come to agree with others of the set). A row that
+                # would not change is not written (a run reading its input again).
+                if old[2] != values:
+                    updates.append((*values, old[0]))
                 continue
             node, run = self._new_node(doc.run_id)
             if old is not None:
