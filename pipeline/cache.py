@@ -305,6 +305,12 @@ class RunCache:
             (key, digest, self.run_id, self.run_id, state[0], state[1] + 1),
         )
 
+    def corpus_forget(self, key: bytes, digest: bytes) -> None:
+        """Never replay this run's outputs of a corpus stage (it failed on a document,
+        which the next run must try again)."""
+        self.db.execute("DELETE FROM corpus_runs WHERE key = ? AND digest = ?", (key, digest))
+        self.db.execute("DELETE FROM corpus_results WHERE key = ? AND digest = ?", (key, digest))
+
     def corpus_add(
         self, key: bytes, digest: bytes, seq: int, doc: Document, reason: str | None
     ) -> bytes:

@@ -65,6 +65,20 @@ class BadInput:
     raw: str | None = None
 
 
+@attrs.frozen
+class Failed:
+    """A corpus stage's failure on one document, yielded in its place.
+
+    The runner treats it as a transform's exception on that document: quarantined with
+    the error, skipped, or the run stops, as ``[run] on_error`` says; the stage goes on
+    with the others. (An exception raised out of ``process_stream`` itself stops the run:
+    a generator cannot go on after it.)
+    """
+
+    document: Document
+    error: BaseException
+
+
 class StageProgress:
     """What a corpus stage tells the progress bars of ``pipeline run`` about its work.
 
@@ -180,13 +194,15 @@ class CorpusStage(Stage):
 
     ``process_stream`` receives an iterator and yields documents or Drops, in any order
     and at any time; it may hold documents back (to pick a survivor, say). An exception
-    raised here stops the run: handle per-document problems inside the stage.
+    raised here stops the run: catch what fails on one document and yield
+    :class:`Failed` for it, and the run goes on without it (quarantined).
     """
 
     kind: ClassVar[str] = "corpus"
 
-    def process_stream(self, docs: Iterator[Document]) -> Iterable[Document | Drop]:
-        """Yield every document to keep (changed or not) and a Drop for every other."""
+    def process_stream(self, docs: Iterator[Document]) -> Iterable[Document | Drop | Failed]:
+        """Yield every document to keep (changed or not), a Drop for every other, and a
+        Failed for one the stage failed on."""
         raise NotImplementedError
 
 

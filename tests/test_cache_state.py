@@ -99,3 +99,32 @@ def test_a_state_file_restored_from_an_older_backup_makes_dedup_run_again(
     write_day(tmp_path, "tuesday", {"board-copy.txt": STORY})
     run(tmp_path, "tuesday")
     assert published(tmp_path, "tuesday") == []
+
+
+def test_a_corpus_stage_that_failed_on_a_document_is_not_replayed(tmp_path: Path) -> None:
+    """The next run tries the document again (quarantined again), instead of replaying
+    the outputs without it."""
+    from docstage.plugins import hookimpl
+
+    from .test_runner import CountOrFail
+
+    class Stages:
+        @hookimpl
+        def docstage_register_stages(self, registry: Any) -> None:
+            registry.add(CountOrFail)
+
+    write_day(tmp_path, "monday", {"board.txt": STORY, "boom.txt": "boom " + OTHER})
+    settings = {
+        "run": {"state": "state/state.sqlite", "cache": "state/cache"},
+        "stages": [
+            {"use": "read.files", "path": "monday/*.txt"},
+            {"use": "test.count_or_fail"},
+            {"use": "render.jsonl", "path": "out/monday.jsonl"},
+        ],
+    }
+    for _ in range(2):
+        result = run_pipeline(settings, folder=tmp_path, plugins=[("stages", Stages())])
+        [stage] = [s for s in result.summary.stages if s.use == "test.count_or_fail"]
+        assert (stage.cached, stage.errors) == (0, 1)
+        assert [Path(r["document"]["id"]).name for r in result.quarantine] == ["boom.txt"]
+        assert [Path(i).name for i in published(tmp_path, "monday")] == ["board.txt"]

@@ -216,3 +216,28 @@ def test_bad_options_are_config_errors(run_stage, tmp_path, option, value, words
         run_stage("dedup", corpus(), folder=tmp_path, **{option: value})
     assert words in str(error.value)
     assert "[[stages]] #1 (dedup)" in str(error.value)
+
+
+def test_a_document_dedup_fails_on_is_quarantined_and_the_rest_go_on(
+    run_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docstage_plugins.dedup import stage as dedup_stage
+
+    emit = dedup_stage.Dedup._emit
+
+    def failing(self: object, row: int, doc: Document, *args: object) -> object:
+        emitted = emit(self, row, doc, *args)  # type: ignore[arg-type]
+        if doc.id == "b":  # as if its last annotation could not be made
+            raise RuntimeError("passage index unreadable")
+        return emitted
+
+    monkeypatch.setattr(dedup_stage.Dedup, "_emit", failing)
+    docs = [
+        Document(id=name, text=f"{name} wrote about the harbour fees and the storm today")
+        for name in ("a", "b", "c")
+    ]
+    result = run_pipeline({"stages": [{"use": "dedup"}]}, documents=docs)
+    assert [d.id for d in result.documents] == ["a", "c"]
+    [record] = result.quarantine
+    assert (record["stage"], record["error"]) == ("dedup", "RuntimeError: passage index unreadable")
+    assert record["document"]["id"] == "b"

@@ -13,7 +13,7 @@ import pytest
 from docstage.document import Document
 from docstage.options import option
 from docstage.plugins import hookimpl
-from docstage.stages import CorpusStage, Drop, Reader, Transform
+from docstage.stages import CorpusStage, Drop, Failed, Reader, Transform
 from docstage.testing import HookRecorder
 
 
@@ -60,10 +60,24 @@ class Count(CorpusStage):
             yield doc.with_metadata(number=number)
 
 
+@attrs.define
+class CountOrFail(CorpusStage):
+    """A corpus stage that numbers the documents, and fails on those that say boom."""
+
+    name: ClassVar[str] = "test.count_or_fail"
+
+    def process_stream(self, docs: Iterator[Document]) -> Iterator[Document | Failed]:
+        for number, doc in enumerate(list(docs)):
+            if "boom" in doc.text:
+                yield Failed(doc, ValueError(f"cannot count {doc.id}"))
+            else:
+                yield doc.with_metadata(number=number)
+
+
 class Stages:
     @hookimpl
     def docstage_register_stages(self, registry: object) -> None:
-        for cls in (FailOn, DropShort, ReturnsNone, Count):
+        for cls in (FailOn, DropShort, ReturnsNone, Count, CountOrFail):
             registry.add(cls)  # type: ignore[attr-defined]
 
 
@@ -96,6 +110,38 @@ def test_a_raising_stage_quarantines_one_document_and_the_rest_go_on(run_pipelin
     assert record["location"] is None  # in-memory input has no file or line
     stats = result.stage("test.fail_on")
     assert (stats.docs_in, stats.docs_out, stats.errors) == (3, 2, 1)
+
+
+def test_a_corpus_stage_failing_on_one_document_quarantines_it_and_goes_on(
+    run_pipeline,
+) -> None:
+    result = run_pipeline(
+        pipeline_of({"use": "test.count_or_fail"}),
+        documents=docs(*TEXTS),
+        plugins=[("stages", Stages())],
+    )
+    assert result.ids == ["d0", "d2"]
+    assert [d.metadata["number"] for d in result.documents] == [0, 2]
+    assert result.exit_code == 1
+    [record] = result.quarantine
+    assert record["stage"] == "test.count_or_fail"
+    assert record["error"] == "ValueError: cannot count d1"
+    assert record["document"]["id"] == "d1"
+    stats = result.stage("test.count_or_fail")
+    assert (stats.docs_in, stats.docs_out, stats.errors) == (3, 2, 1)
+
+
+def test_a_corpus_stage_failure_stops_the_run_when_the_config_says_so(run_pipeline) -> None:
+    result = run_pipeline(
+        pipeline_of({"use": "test.count_or_fail"}, on_error="fail"),
+        documents=docs(*TEXTS),
+        plugins=[("stages", Stages())],
+    )
+    assert result.exit_code == 3
+    assert result.documents == []
+    assert result.summary.failed == (
+        "[[stages]] #1 (test.count_or_fail) failed on document 'd1': ValueError: cannot count d1"
+    )
 
 
 def test_quarantine_exit_code_is_configurable(run_pipeline) -> None:

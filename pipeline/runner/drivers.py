@@ -23,7 +23,7 @@ from docstage.plan import PlannedStage
 from docstage.runner.outcomes import Outcomes
 from docstage.runner.stagerun import Batches, StageRun, perf
 from docstage.segments import Segment, SegmentResult
-from docstage.stages import BadInput, CorpusStage, Drop, Reader, Renderer
+from docstage.stages import BadInput, CorpusStage, Drop, Failed, Reader, Renderer
 
 #: Told of each document a corpus stage puts out: the document, and the drop reason or None.
 Record = Callable[[Document, str | None], None]
@@ -117,7 +117,11 @@ class Drivers:
                 yield result.documents
 
     def corpus(
-        self, where: StageRun, batches: Iterable[list[Document]], record: Record | None = None
+        self,
+        where: StageRun,
+        batches: Iterable[list[Document]],
+        record: Record | None = None,
+        failed: Callable[[], None] | None = None,
     ) -> Batches:
         """A corpus stage, pulling its input one document at a time; its output batched.
 
@@ -125,6 +129,7 @@ class Drivers:
             where: The stage.
             batches: Its input.
             record: Told of every document it puts out or drops, in order.
+            failed: Told when the stage fails on a document (:class:`Failed`).
         """
         stage, stats = where.stage, where.stats
         assert isinstance(stage.instance, CorpusStage)
@@ -180,6 +185,10 @@ class Drivers:
                 if record is not None and item.document is not None:
                     record(item.document, item.reason)
                 self.outcomes.dropped(where, item.document, item.reason)
+            elif isinstance(item, Failed):
+                if failed is not None:
+                    failed()
+                self.outcomes.failed(where, item.document, item.error)
             else:
                 self.outcomes.wrong_type(where, None, item)
         if out:

@@ -166,8 +166,12 @@ class CachedDrivers:
                 if reason is None:
                     fps.append(fp)
 
+            def failed() -> None:  # a failure is retried next run, not replayed
+                cache.corpus_forget(key, made)
+
             size = self.plain.batch_size
-            for batch in self.plain.corpus(where, iter_batches(spool, size), record):
+            stream = self.plain.corpus(where, iter_batches(spool, size), record, failed)
+            for batch in stream:
                 yield Fingerprinted(batch, [fps.popleft() for _ in batch], None)
 
     def _corpus_replay(self, where: StageRun, received: int, outcomes: list[Cached]) -> Batches:

@@ -32,7 +32,7 @@ from docstage.io import AtomicFile, writable_folder
 from docstage.options import at_least, between, option
 from docstage.spill import DEFAULT_MEMORY, release_memory
 from docstage.spool import Spool
-from docstage.stages import CorpusStage, Drop, StageContext, StageProgress
+from docstage.stages import CorpusStage, Drop, Failed, StageContext, StageProgress
 from docstage.state import StateStore
 from docstage_plugins.dedup.copies import CopyFinder, DocInfo, Group
 from docstage_plugins.dedup.index import CopyIndex, IndexedDoc
@@ -213,7 +213,7 @@ class Dedup(CorpusStage):
 
     # --- the stream -----------------------------------------------------------------
 
-    def process_stream(self, docs: Iterator[Document]) -> Iterator[Document | Drop]:
+    def process_stream(self, docs: Iterator[Document]) -> Iterator[Document | Drop | Failed]:
         context = self._context
         index = None
         if self.index and context is not None and context.state is not None:
@@ -245,7 +245,12 @@ class Dedup(CorpusStage):
             try:
                 for row, doc in enumerate(spool):
                     decision = decisions.get(row, _KEEP)
-                    yield self._emit(row, doc, decision, story_ids, passages, quotes)
+                    try:
+                        emitted = self._emit(row, doc, decision, story_ids, passages, quotes)
+                    except Exception as exc:  # one document's fault: it is quarantined
+                        yield Failed(doc, exc)
+                    else:
+                        yield emitted
             finally:
                 for scratch in (passages, quotes):
                     if scratch is not None:
