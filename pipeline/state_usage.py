@@ -304,7 +304,7 @@ def state_usage(path: Path, pipeline: str) -> StateUsage:
 def _sweep_dedup_bands(db: sqlite3.Connection) -> None:
     """Delete the dedup index's band rows whose document is no longer indexed (expired,
     or indexed anew with another text): its runs leave them to a sweep, this is one
-    (``docstage_plugins.dedup.index.SWEEP``, the same statement)."""
+    (``docstage_plugins.dedup.index_retention.SWEEP``, the same statement)."""
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
     if not {"dedup_docs", "dedup_bands", "dedup_settings"} <= tables:
         return
