@@ -307,6 +307,11 @@ class RenderHtml(Renderer):
     def abort(self) -> None:
         self._reset()
 
+    def close(self) -> None:
+        """Delete the scratch files of a run that neither finished nor aborted (a dry run
+        sets the renderer up and writes nothing)."""
+        self._reset()
+
     # --- what the template gets --------------------------------------------------------
 
     def _context(self, summary: RunSummary) -> dict[str, Any]:

@@ -120,6 +120,11 @@ class RenderMarkdown(Renderer):
     def abort(self) -> None:
         self._reset()
 
+    def close(self) -> None:
+        """Delete the scratch files of a run that neither finished nor aborted (a dry run
+        sets the renderer up and writes nothing)."""
+        self._reset()
+
     # --- the digest ------------------------------------------------------------------
 
     def _lines(self, summary: RunSummary) -> Iterable[str]:
