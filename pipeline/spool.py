@@ -15,13 +15,17 @@ import tempfile
 from array import array
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import IO
+from typing import IO, Any, ClassVar, Generic, TypeVar
 
 from docstage.document import Document
 
+T = TypeVar("T")
+_S = TypeVar("_S", bound="ObjectSpool[Any]")
 
-class Spool:
-    """An append-only, disk-backed sequence of documents.
+
+class ObjectSpool(Generic[T]):
+    """An append-only, disk-backed sequence of picklable objects, read back in order or
+    by position (:class:`Spool` holds documents; renderers keep their briefs in one).
 
     Example::
 
@@ -33,35 +37,36 @@ class Spool:
                 yield clean(doc)
     """
 
-    def __init__(self) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="docstage-spool-")  # noqa: SIM115 - lives as long as the spool
-        self._pickler = pickle.Pickler(self._file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._count = 0
-        self._ends = array("q")  # where each document's pickle ends in the file
+    #: What the objects are called in errors.
+    noun: ClassVar[str] = "objects"
 
-    def append(self, doc: Document) -> None:
-        """Add ``doc`` at the end."""
-        self._pickler.dump(doc)
-        # The pickler's memo would otherwise keep every document alive.
+    def __init__(self, prefix: str = "docstage-spool-") -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix=prefix)  # noqa: SIM115 - lives as long as the spool
+        self._pickler = pickle.Pickler(self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._ends = array("q")  # where each object's pickle ends in the file
+
+    def append(self, item: T) -> None:
+        """Add ``item`` at the end."""
+        self._pickler.dump(item)
+        # The pickler's memo would otherwise keep every object alive.
         self._pickler.clear_memo()
-        self._count += 1
         self._ends.append(self._file.tell())
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._ends)
 
-    def __iter__(self) -> Iterator[Document]:
-        """The documents in the order they were appended (may be read more than once)."""
+    def __iter__(self) -> Iterator[T]:
+        """The objects in the order they were appended (may be read more than once)."""
         self._file.flush()
         self._file.seek(0)
-        for _ in range(self._count):
-            # One load per document: the pickler's memo is cleared after each one, so a
-            # shared unpickler would resolve back-references to earlier documents.
+        for _ in range(len(self._ends)):
+            # One load per object: the pickler's memo is cleared after each one, so a
+            # shared unpickler would resolve back-references to earlier objects.
             yield pickle.load(self._file)
         self._file.seek(0, 2)
 
-    def read(self, rows: Iterable[int]) -> Iterator[Document]:
-        """The documents at positions ``rows`` (0 is the first appended), in that order.
+    def read(self, rows: Iterable[int]) -> Iterator[T]:
+        """The objects at positions ``rows`` (0 is the first appended), in that order.
 
         Reads by offset, so it may be used while an iteration over the spool is under way.
 
@@ -70,9 +75,11 @@ class Spool:
         """
         self._file.flush()
         descriptor = self._file.fileno()
+        count = len(self._ends)
         for row in rows:
-            if not 0 <= row < self._count:
-                raise IndexError(f"row {row} is not in a spool of {self._count} documents")
+            row = int(row)
+            if not 0 <= row < count:
+                raise IndexError(f"row {row} is not in a spool of {count} {self.noun}")
             start = self._ends[row - 1] if row else 0
             yield pickle.loads(os.pread(descriptor, self._ends[row] - start, start))
 
@@ -80,7 +87,7 @@ class Spool:
         """Delete the file."""
         self._file.close()
 
-    def __enter__(self) -> Spool:
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(
@@ -90,3 +97,9 @@ class Spool:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class Spool(ObjectSpool[Document]):
+    """An append-only, disk-backed sequence of documents."""
+
+    noun = "documents"

@@ -15,19 +15,14 @@ story at a time.
 from __future__ import annotations
 
 import hashlib
-import os
-import pickle
-import tempfile
 from array import array
-from collections.abc import Iterable, Iterator
-from types import TracebackType
-from typing import IO
+from collections.abc import Iterator
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from docstage.spool import Spool
+from docstage.spool import ObjectSpool, Spool
 from docstage_plugins.render_additions import with_additions
 from docstage_plugins.render_stories import Brief, Story, make_story
 
@@ -44,15 +39,16 @@ def story_hash(story: str) -> tuple[int, int]:
     )
 
 
-class BriefSpool:
+class BriefSpool(ObjectSpool[Brief]):
     """An append-only, disk-backed sequence of briefs, grouped into stories on demand.
 
     Briefs are appended in row order (``brief.row`` is the position: 0, 1, 2 …).
     """
 
+    noun = "briefs"
+
     def __init__(self) -> None:
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="docstage-briefs-")  # noqa: SIM115 - lives as long as the spool
-        self._ends = array("q")  # where each brief's pickle ends in the file
+        super().__init__(prefix="docstage-briefs-")
         self._high = array("q")  # the story id's hash, first half (0 without a story)
         self._low = array("q")  # … and second half
         self._source = array("i")  # code of the source, in self.sources
@@ -62,48 +58,22 @@ class BriefSpool:
         self._days: dict[str, int] = {}
         self.dedup_ran = False  # some brief has a story or copies
 
-    def append(self, brief: Brief) -> None:
-        """Add ``brief``; its row must be the number of briefs before it."""
-        if brief.row != len(self._ends):
-            raise ValueError(f"brief of row {brief.row} appended at {len(self._ends)}")
-        self._file.write(pickle.dumps(brief, protocol=pickle.HIGHEST_PROTOCOL))
-        self._ends.append(self._file.tell())
-        high, low = story_hash(brief.story) if brief.story is not None else (0, 0)
+    def append(self, item: Brief) -> None:
+        """Add brief ``item``; its row must be the number of briefs before it."""
+        if item.row != len(self):
+            raise ValueError(f"brief of row {item.row} appended at {len(self)}")
+        super().append(item)
+        high, low = story_hash(item.story) if item.story is not None else (0, 0)
         self._high.append(high)
         self._low.append(low)
-        self._source.append(self.sources.setdefault(brief.source, len(self.sources)))
+        self._source.append(self.sources.setdefault(item.source, len(self.sources)))
         day = -1
-        if brief.published is not None:
-            day = self._days.setdefault(brief.published, len(self._days))
+        if item.published is not None:
+            day = self._days.setdefault(item.published, len(self._days))
         self._day.append(day)
-        flags = (_HAS_STORY if brief.story is not None else 0) | (
-            _HAS_COPIES if brief.copies else 0
-        )
+        flags = (_HAS_STORY if item.story is not None else 0) | (_HAS_COPIES if item.copies else 0)
         self._flags.append(flags)
         self.dedup_ran = self.dedup_ran or bool(flags)
-
-    def __len__(self) -> int:
-        return len(self._ends)
-
-    def read(self, rows: Iterable[int]) -> Iterator[Brief]:
-        """The briefs at positions ``rows``, in that order.
-
-        Raises:
-            IndexError: A row is not in the spool.
-        """
-        self._file.flush()
-        descriptor = self._file.fileno()
-        count = len(self._ends)
-        for row in rows:
-            row = int(row)
-            if not 0 <= row < count:
-                raise IndexError(f"row {row} is not in a spool of {count} briefs")
-            start = self._ends[row - 1] if row else 0
-            yield pickle.loads(os.pread(descriptor, self._ends[row] - start, start))
-
-    def __iter__(self) -> Iterator[Brief]:
-        """Every brief in row order."""
-        return self.read(range(len(self._ends)))
 
     def with_copies(self) -> npt.NDArray[np.int64]:
         """The rows of the briefs that stand for copies, in order."""
@@ -117,7 +87,7 @@ class BriefSpool:
         Stories are told apart by the hash of their ids: two ids with one 128-bit hash
         would be one story.
         """
-        count = len(self._ends)
+        count = len(self)
         flags = np.frombuffer(self._flags, dtype=np.uint8)
         rows = np.flatnonzero(flags & _HAS_STORY).astype(np.int64)
         high = np.frombuffer(self._high, dtype=np.int64)[rows]
@@ -152,21 +122,6 @@ class BriefSpool:
         ranks[[self._days[day] for day in sorted(self._days)]] = np.arange(len(self._days))
         ranks[-1] = len(self._days)  # code -1: undated
         return ranks[np.frombuffer(self._day, dtype=np.int32)[rows]]
-
-    def close(self) -> None:
-        """Delete the file."""
-        self._file.close()
-
-    def __enter__(self) -> BriefSpool:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @attrs.frozen(eq=False)

@@ -54,6 +54,7 @@ import numpy as np
 import structlog
 
 from docstage.errors import OptionError
+from docstage.sqlrows import rows_in
 from docstage_plugins.dedup import minhash
 from docstage_plugins.dedup.band_keys import (
     PARTITIONS,
@@ -224,28 +225,27 @@ class CopyIndex(Retention):
     # --- lookups ------------------------------------------------------------------------
 
     def _select(self, where: str, values: Sequence[object]) -> Iterator[IndexedDoc]:
-        for start in range(0, len(values), _CHUNK):
-            chunk = values[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            # An original that expired is no longer named: its copy stands for itself.
-            rows = self.db.execute(
-                "SELECT d.node, d.id, d.source, d.published, d.length, d.run, o.id, d.exact, "
-                "d.shingles FROM dedup_docs AS d LEFT JOIN dedup_docs AS o ON o.id = d.original "
-                f"WHERE d.{where} IN ({marks})",
-                chunk,
+        # An original that expired is no longer named: its copy stands for itself.
+        rows = rows_in(
+            self.db,
+            "SELECT d.node, d.id, d.source, d.published, d.length, d.run, o.id, d.exact, "
+            "d.shingles FROM dedup_docs AS d LEFT JOIN dedup_docs AS o ON o.id = d.original "
+            f"WHERE d.{where} IN ({{marks}})",
+            values,
+            _CHUNK,
+        )
+        for node, id_, source, published, length, run, original, exact, sets in rows:
+            yield IndexedDoc(
+                id=id_,
+                source=self._sources[source],
+                published=published,
+                length=length,
+                run_id=self._runs[run],
+                original=original,
+                exact=bytes(exact),
+                shingles=bytes(sets),
+                node=node,
             )
-            for node, id_, source, published, length, run, original, exact, sets in rows:
-                yield IndexedDoc(
-                    id=id_,
-                    source=self._sources[source],
-                    published=published,
-                    length=length,
-                    run_id=self._runs[run],
-                    original=original,
-                    exact=bytes(exact),
-                    shingles=bytes(sets),
-                    node=node,
-                )
 
     def by_nodes(self, nodes: Iterable[int]) -> list[IndexedDoc]:
         """The documents at these places of the index."""
@@ -256,16 +256,15 @@ class CopyIndex(Retention):
         return list(self._select("id", sorted(set(ids))))
 
     def _refs(self, where: str, values: Sequence[object]) -> Iterator[Ref]:
-        for start in range(0, len(values), _CHUNK):
-            chunk = values[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                "SELECT d.node, d.id, d.exact, o.id FROM dedup_docs AS d "
-                f"LEFT JOIN dedup_docs AS o ON o.id = d.original WHERE d.{where} IN ({marks})",
-                chunk,
-            )
-            for node, id_, exact, original in rows:
-                yield node, id_, bytes(exact), original
+        rows = rows_in(
+            self.db,
+            "SELECT d.node, d.id, d.exact, o.id FROM dedup_docs AS d "
+            f"LEFT JOIN dedup_docs AS o ON o.id = d.original WHERE d.{where} IN ({{marks}})",
+            values,
+            _CHUNK,
+        )
+        for node, id_, exact, original in rows:
+            yield node, id_, bytes(exact), original
 
     def refs_by_ids(self, ids: Iterable[str]) -> list[Ref]:
         """What :meth:`by_ids` gives, without the sets (:data:`Ref`)."""
@@ -296,13 +295,8 @@ class CopyIndex(Retention):
         wanted = np.unique(keys.astype(np.uint64, copy=False))
         ends = prefixes(wanted)  # sorted, as the keys are
         asked = np.unique(ends).tolist()
-        found: list[tuple[int, int]] = []
-        for start in range(0, len(asked), _CHUNK):
-            chunk = asked[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            found += self.db.execute(
-                f"SELECT prefix, node FROM dedup_bands WHERE prefix IN ({marks})", chunk
-            ).fetchall()
+        query = "SELECT prefix, node FROM dedup_bands WHERE prefix IN ({marks})"
+        found: list[tuple[int, int]] = list(rows_in(self.db, query, asked, _CHUNK))
         if not found:
             return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
         rows = np.array(found, dtype=np.int64)
@@ -354,15 +348,12 @@ class CopyIndex(Retention):
         many of them replace an indexed document that had a set (band rows left behind)."""
         before: dict[str, tuple[int, bytes, tuple[object, ...]]] = {}
         ids = [doc.id for doc in docs]
-        for start in range(0, len(ids), _CHUNK):
-            part = ids[start : start + _CHUNK]
-            marks = ",".join("?" * len(part))
-            for node, id_, sets, *rest in self.db.execute(
-                "SELECT node, id, shingles, source, published, length, original, exact "
-                f"FROM dedup_docs WHERE id IN ({marks})",
-                part,
-            ):
-                before[id_] = (node, bytes(sets), (*rest[:4], bytes(rest[4]), bytes(sets)))
+        query = (
+            "SELECT node, id, shingles, source, published, length, original, exact "
+            "FROM dedup_docs WHERE id IN ({marks})"
+        )
+        for node, id_, sets, *rest in rows_in(self.db, query, ids, _CHUNK):
+            before[id_] = (node, bytes(sets), (*rest[:4], bytes(rest[4]), bytes(sets)))
         updates, deletes, inserts = [], [], []
         moved = 0
         for doc in docs:

@@ -283,6 +283,8 @@ class Dedup(CorpusStage):
         """Spool ``docs`` and give them to ``finder``; returns each one's publication day
         (NaN: unknown) when stories are wanted."""
         days = array("d")
+        if self.stories:  # story clustering (and SciPy) only when stories are wanted
+            from docstage_plugins.dedup.story_vectors import day
         batch: list[DocInfo] = []
         texts: list[str] = []
         for row, doc in enumerate(docs):
@@ -296,7 +298,7 @@ class Dedup(CorpusStage):
                 length=len(doc.text),
             )
             if self.stories:
-                days.append(_day(info.published))
+                days.append(day(info.published))
             batch.append(info)
             texts.append(doc.text)
             if len(batch) >= _BATCH:
@@ -496,12 +498,6 @@ class Dedup(CorpusStage):
 
 
 _KEEP = _Decision()
-
-
-def _day(published: str | None) -> float:
-    from docstage_plugins.dedup.story_vectors import day
-
-    return day(published)
 
 
 def _story_doc(doc: Document) -> StoryDoc:

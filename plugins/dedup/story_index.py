@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import attrs
 import numpy as np
 
+from docstage.sqlrows import rows_in
 from docstage_plugins.dedup.stories import StoryDoc, StoryOptions, cluster_stories
 from docstage_plugins.dedup.story_ledger import StoryLedger
 from docstage_plugins.dedup.story_vectors import Background, analyzer, day
@@ -124,17 +125,13 @@ class StoryIndex:
 
     def known(self, ids: Sequence[str]) -> dict[int, str]:
         """Positions in ``ids`` of documents indexed before, with their (resolved) story."""
-        found: dict[int, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            stored = dict(
-                self.db.execute(f"SELECT id, story FROM story_docs WHERE id IN ({marks})", chunk)
-            )
-            for offset, doc_id in enumerate(chunk):
-                if stored.get(doc_id):
-                    found[start + offset] = self.ledger.resolve(stored[doc_id])
-        return found
+        query = "SELECT id, story FROM story_docs WHERE id IN ({marks})"
+        stored = dict(rows_in(self.db, query, sorted(set(ids))))
+        return {
+            position: self.ledger.resolve(stored[doc_id])
+            for position, doc_id in enumerate(ids)
+            if stored.get(doc_id)
+        }
 
     def count_terms(self, texts: Iterable[str]) -> None:
         """Add the document frequencies of the terms of new documents' ``texts``."""
@@ -282,19 +279,18 @@ class StoryIndex:
     # --- helpers -------------------------------------------------------------------
 
     def _load(self, nodes: list[int]) -> Iterator[Anchor]:
-        for start in range(0, len(nodes), 500):
-            chunk = nodes[start : start + 500]
-            rows = self.db.execute(
-                "SELECT node, id, story, source, title, published, entities FROM story_docs"
-                f" WHERE node IN ({','.join('?' * len(chunk))}) ORDER BY node",
-                chunk,
+        query = (
+            "SELECT node, id, story, source, title, published, entities FROM story_docs"
+            " WHERE node IN ({marks}) ORDER BY node"
+        )
+        for node, doc_id, story, source, title, published, entities in rows_in(
+            self.db, query, nodes
+        ):
+            names = tuple(entities.split(_SEPARATOR)) if entities else ()
+            doc = StoryDoc(
+                id=doc_id, source=source, title=title, published=published, entities=names
             )
-            for node, doc_id, story, source, title, published, entities in rows:
-                names = tuple(entities.split(_SEPARATOR)) if entities else ()
-                doc = StoryDoc(
-                    id=doc_id, source=source, title=title, published=published, entities=names
-                )
-                yield Anchor(node=node, doc=doc, story=story)
+            yield Anchor(node=node, doc=doc, story=story)
 
     def _day(self, published: str | None) -> int:
         value = day(published)
