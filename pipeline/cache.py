@@ -40,7 +40,7 @@ from pathlib import Path
 import attrs
 
 from docstage.document import Document
-from docstage.fingerprints import fingerprint
+from docstage.fingerprints import fingerprint, pickled
 from docstage.runlock import RunLock
 from docstage.state import open_sqlite
 
@@ -171,13 +171,17 @@ class RunCache:
 
     # --- documents --------------------------------------------------------------------
 
-    def _put(self, fp: bytes, doc: Document) -> None:
-        body = zlib.compress(pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    def _put(self, doc: Document) -> bytes:
+        """Keep ``doc`` (pickled once: the same bytes give its fingerprint); its fingerprint."""
+        data = pickled(doc)
+        fp = fingerprint(doc, data)
+        body = zlib.compress(data, 1)
         self.db.execute(
             "INSERT INTO docs (fp, body, used) VALUES (?, ?, ?) "
             "ON CONFLICT (fp) DO UPDATE SET used = excluded.used",
             (fp, body, self.run_id),
         )
+        return fp
 
     def _get(self, fps: Sequence[bytes]) -> dict[bytes, Document]:
         found: dict[bytes, Document] = {}
@@ -235,8 +239,7 @@ class RunCache:
         for fp_in, doc, stage, reason in entries:
             fp_out = None
             if doc is not None:
-                fp_out = fingerprint(doc)
-                self._put(fp_out, doc)
+                fp_out = self._put(doc)
             self.db.execute(
                 "INSERT OR REPLACE INTO segment_results VALUES (?, ?, ?, ?, ?, ?)",
                 (key, fp_in, fp_out, stage, reason, self.run_id),
@@ -315,8 +318,7 @@ class RunCache:
         self, key: bytes, digest: bytes, seq: int, doc: Document, reason: str | None
     ) -> bytes:
         """Record output ``seq``: a document kept, or (with ``reason``) dropped."""
-        fp = fingerprint(doc)
-        self._put(fp, doc)
+        fp = self._put(doc)
         self.db.execute(
             "INSERT INTO corpus_results VALUES (?, ?, ?, ?, ?)", (key, digest, seq, fp, reason)
         )

@@ -20,18 +20,21 @@ if TYPE_CHECKING:
     from docstage.plan import Plan, PlannedStage
 
 
-def fingerprint(doc: Document) -> bytes:
-    """A 16-byte hash of everything a document carries.
-
-    The pickle is taken without its memo ("fast" mode): with it, the bytes depend on which
-    equal values happen to be one object, and a document read back from the cache or from
-    a worker would not hash like the one that was stored.
-    """
+def pickled(doc: Document) -> bytes:
+    """The document's pickle without its memo ("fast" mode): with the memo, the bytes
+    depend on which equal values happen to be one object, and a document read back from
+    the cache or from a worker would not hash like the one that was stored."""
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.fast = True  # documents hold no cycles
     pickler.dump(doc)
-    return hashlib.blake2b(buffer.getbuffer(), digest_size=16).digest()
+    return buffer.getvalue()
+
+
+def fingerprint(doc: Document, data: bytes | None = None) -> bytes:
+    """A 16-byte hash of everything a document carries (of ``data``, its
+    :func:`pickled` bytes, when the caller has them already)."""
+    return hashlib.blake2b(pickled(doc) if data is None else data, digest_size=16).digest()
 
 
 def _source_hash(cls: type[Any]) -> str:
