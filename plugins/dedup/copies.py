@@ -10,8 +10,9 @@ the earlier document, already published, stays the survivor.
 Memory stays within the run's budget (:mod:`docstage.spill`): each document's
 fingerprints (exact key, shingle set, band keys) and what survivor choice needs go to a
 record file, its exact key and band keys to partitioned spills. Earlier runs' documents
-are matched batch by batch as they are looked up (:mod:`.earlier`: a document merely read
-again is spilled, not held); the run's own documents are matched when every one is in,
+are looked up batch by batch, and near-copy candidates among them matched a window of
+batches at a time (:mod:`.earlier`: a document merely read again is spilled, not held);
+the run's own documents are matched when every one is in,
 partition by partition (band keys into candidate pairs, pairs verified by Jaccard with the
 sets read back). The union-find holds only documents that have a copy. What stays in
 memory per document is the 8-byte offset of its record.
@@ -316,7 +317,7 @@ class CopyFinder:
         if with_set:
             if earlier is not None:
                 batch = {i: sets[i] for i in with_set}
-                earlier.match(first_row, docs, batch, keys[with_set], again)
+                earlier.queue(first_row, docs, batch, keys[with_set], again)
             pairs = np.empty(len(with_set) * self._bands[0], dtype=_BAND)
             pairs["key"] = keys[with_set].ravel()
             pairs["row"] = np.repeat(np.array(with_set, dtype=np.int64) + first_row, self._bands[0])
@@ -391,6 +392,8 @@ class CopyFinder:
         its survivor: it was published already.
         """
         self._records.flush()
+        if self._earlier is not None:
+            self._earlier.flush()
         self._join_exact()
         self._exact_spill.close()
         if self.near:
