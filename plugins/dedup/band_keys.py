@@ -44,6 +44,15 @@ def prefixes(keys: np.ndarray) -> np.ndarray:
     return found
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a 1-d array, sorted: ``np.unique`` by a sort and a mask
+    (numpy 2.4's ``np.unique`` takes 25 times as long on 100,000 band keys)."""
+    found = np.sort(values)
+    if found.size > 1:
+        found = found[np.concatenate(([True], found[1:] != found[:-1]))]
+    return found
+
+
 def band_keys_of(sets: Sequence[np.ndarray], settings: dict[str, Any]) -> np.ndarray:
     """The band keys of shingle sets under the index's settings: ``(len(sets), bands)``."""
     bands = minhash.choose_bands(float(settings["threshold"]), int(settings["permutations"]))

@@ -220,7 +220,11 @@ class EarlierRuns:
         own = np.full(len(docs), -1, dtype=np.int64)
         own[list(again)] = list(again.values())
         other = matched != own[position]
-        pairs = np.unique(np.stack([position[other], matched[other]], axis=1), axis=0)
+        pairs = np.stack([position[other], matched[other]], axis=1)
+        # (np.unique(pairs, axis=0), by a sort and a mask: several times faster)
+        pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+        if len(pairs) > 1:
+            pairs = pairs[np.concatenate(([True], (pairs[1:] != pairs[:-1]).any(axis=1)))]
         earlier = self._fetch(pairs[:, 1].tolist())
         linked = []
         for i, node in pairs.tolist():

@@ -61,6 +61,7 @@ from docstage_plugins.dedup.band_keys import (
     partition_range,
     prefix_of,
     prefixes,
+    sorted_unique,
 )
 from docstage_plugins.dedup.index_layout import (
     SETTINGS_TABLE,
@@ -292,9 +293,9 @@ class CopyIndex(Retention):
 
     def band_matches(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`by_bands` as two arrays: the asked band keys and the nodes found."""
-        wanted = np.unique(keys.astype(np.uint64, copy=False))
+        wanted = sorted_unique(keys.astype(np.uint64, copy=False))
         ends = prefixes(wanted)  # sorted, as the keys are
-        asked = np.unique(ends).tolist()
+        asked = sorted_unique(ends).tolist()
         query = "SELECT prefix, node FROM dedup_bands WHERE prefix IN ({marks})"
         found: list[tuple[int, int]] = list(rows_in(self.db, query, asked, _CHUNK))
         if not found:
