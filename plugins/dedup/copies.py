@@ -104,29 +104,41 @@ _Fields = tuple[int | None, str, str, str | None, int, str | None]
 
 @attrs.frozen
 class _Record:
-    """What the finder keeps of one of the run's documents, on disk."""
+    """What the finder keeps of one of the run's documents, on disk, for survivor choice
+    and the Jaccard checks (what only the index needs goes by batch: :class:`_Indexed`)."""
 
     info: DocInfo
     exact: bytes
     shingles: bytes  # the whole set, sorted uint32 hashes; empty without a set
-    fitted: bytes  # the set as the index stores it (minhash.encode_fitted); empty without
-    bands: bytes  # uint64 band keys
 
     @staticmethod
-    def dump(info: DocInfo, exact: bytes, shingles: bytes, fitted: bytes, bands: bytes) -> bytes:
+    def dump(info: DocInfo, exact: bytes, shingles: bytes) -> bytes:
         """A record's bytes in the record file: a tuple of plain values (pickling one is
         several times cheaper than pickling attrs instances)."""
-        fields = (info.row, info.id, info.source, info.published, info.length, info.earlier)
-        return pickle.dumps((fields, exact, shingles, fitted, bands), pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((_fields(info), exact, shingles), pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
-    def load(values: tuple[_Fields, bytes, bytes, bytes, bytes]) -> _Record:
+    def load(values: tuple[_Fields, bytes, bytes]) -> _Record:
         """The record :meth:`dump` wrote (as unpickled)."""
-        (row, id_, source, published, length, earlier), exact, shingles, fitted, bands = values
-        info = DocInfo(
-            row=row, id=id_, source=source, published=published, length=length, earlier=earlier
-        )
-        return _Record(info=info, exact=exact, shingles=shingles, fitted=fitted, bands=bands)
+        fields, exact, shingles = values
+        return _Record(info=_info(fields), exact=exact, shingles=shingles)
+
+
+#: A batch of documents as the index wants them (:meth:`CopyFinder.documents`): their
+#: fields, exact keys, fitted sets (empty without a set) and band keys (a row each; a
+#: row without a set is not read), pickled once per batch.
+_Indexed = tuple[list[_Fields], list[bytes], list[bytes], np.ndarray]
+
+
+def _fields(info: DocInfo) -> _Fields:
+    return (info.row, info.id, info.source, info.published, info.length, info.earlier)
+
+
+def _info(fields: _Fields) -> DocInfo:
+    row, id_, source, published, length, earlier = fields
+    return DocInfo(
+        row=row, id=id_, source=source, published=published, length=length, earlier=earlier
+    )
 
 
 @attrs.define
@@ -168,6 +180,7 @@ class CopyFinder:
     _bands: tuple[int, int] = attrs.field(init=False)
     _folder: Path = attrs.field(init=False)
     _records: IO[bytes] = attrs.field(init=False)
+    _indexed: IO[bytes] = attrs.field(init=False)
     _cleanup: Callable[[], object] = attrs.field(init=False)
     _record_at: array[int] = attrs.field(init=False, factory=lambda: array("q", [0]))
     _cache: dict[int, _Record] = attrs.Factory(dict)
@@ -186,8 +199,11 @@ class CopyFinder:
         self._hasher = minhash.MinHasher(permutations=self._bands[0] * self._bands[1])
         self._folder = Path(tempfile.mkdtemp(prefix="docstage-copies-"))
         self._records = open(self._folder / "records", "w+b")  # noqa: SIM115 - closed by close()
+        self._indexed = open(self._folder / "indexed", "w+b")  # noqa: SIM115 - closed by close()
         # A finder dropped without close() still deletes its files.
-        self._cleanup = weakref.finalize(self, remove_scratch, (self._records,), self._folder)
+        self._cleanup = weakref.finalize(
+            self, remove_scratch, (self._records, self._indexed), self._folder
+        )
         share = max(1, self.memory // 16)
         self._exact_spill = Partitions(
             _EXACT, "k1", budget=share, partitions=self.partitions, folder=self._sub("exact")
@@ -255,12 +271,16 @@ class CopyFinder:
     def documents(self) -> Iterator[tuple[DocInfo, bytes, bytes, np.ndarray]]:
         """Every document of the run in row order: facts, exact key, shingle set as the
         index stores it (empty without one) and band keys."""
-        self._records.flush()
-        with open(self._folder / "records", "rb") as file:
-            for _ in range(len(self)):
-                record = _Record.load(pickle.load(file))
-                bands = np.frombuffer(record.bands, dtype=np.uint64)
-                yield record.info, record.exact, record.fitted, bands
+        self._indexed.flush()
+        empty = np.empty(0, dtype=np.uint64)
+        with open(self._folder / "indexed", "rb") as file:
+            done = 0
+            while done < len(self):
+                batch: _Indexed = pickle.load(file)
+                fields, exact, fitted, keys = batch
+                for i, values in enumerate(fields):
+                    yield _info(values), exact[i], fitted[i], keys[i] if fitted[i] else empty
+                done += len(fields)
 
     # --- earlier runs' documents, looked up batch by batch -----------------------------
 
@@ -302,14 +322,18 @@ class CopyFinder:
                     linked.append(first)
                 k1, k2 = _HALVES.unpack(key)
                 exact_rows.append((k1, k2, row, first is not None))
-            whole = bands = b""
-            if i in fitted:
-                whole, bands = sets[i].tobytes(), keys[i].tobytes()
-            record = _Record.dump(doc, key, whole, fitted.get(i, b""), bands)
+            record = _Record.dump(doc, key, sets[i].tobytes() if i in fitted else b"")
             data += record
             at += len(record)
             self._record_at.append(at)
         self._records.write(data)
+        indexed: _Indexed = (
+            [_fields(doc) for doc in docs],
+            exact,
+            [fitted.get(i, b"") for i in range(len(docs))],
+            keys,
+        )
+        pickle.dump(indexed, self._indexed, pickle.HIGHEST_PROTOCOL)
         if earlier is not None:
             earlier.link(linked)
         if exact_rows:
