@@ -28,7 +28,9 @@ import re
 import tempfile
 import weakref
 from array import array
+from collections import OrderedDict
 from collections.abc import Sequence
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,12 +39,14 @@ import numpy as np
 
 from docstage.document import Document
 from docstage.spill import DEFAULT_MEMORY, remove_scratch
-from docstage_plugins.dedup.passages import PassageIndex, PassageOptions, similarity, split_passages
+from docstage_plugins.dedup.passages import PassageIndex, PassageOptions, split_passages
 from docstage_plugins.dedup.quotes import Quote, QuoteMatch, find_quotes, part_text
 from docstage_plugins.dedup.speakers import Speaker
 
 #: Quotes with fewer words match only within their story (when stories are known).
 SHORT = 8
+#: Other documents' quote records kept parsed while matching.
+OTHERS_CACHED = 4096
 _WORD = re.compile(r"\w+")
 
 
@@ -124,6 +128,9 @@ class QuoteIndex:
         self._keys = array("Q")
         self._asked = 0
         self._lookup: tuple[np.ndarray, np.ndarray] | None = None
+        self._others: OrderedDict[int, tuple[dict[str, Any], list[list[list[str]]]]]
+        self._others = OrderedDict()
+        self._matcher = SequenceMatcher(None, autojunk=False)
 
     def close(self) -> None:
         """Delete the index's temporary files."""
@@ -180,6 +187,25 @@ class QuoteIndex:
         record: dict[str, Any] = json.loads(raw.decode("utf-8", "surrogatepass"))
         return record
 
+    def _other(self, doc: int) -> tuple[dict[str, Any], list[list[list[str]]]]:
+        """Another document's record and its quotes' sentences long enough to compare
+        (the last :data:`OTHERS_CACHED` asked about are kept: a document carrying several
+        shared quotes is asked about once per quote)."""
+        cached = self._others.get(doc)
+        if cached is not None:
+            self._others.move_to_end(doc)
+            return cached
+        record = self._record(doc)
+        min_words = self.options.min_words
+        sentences = [
+            [b for b in _sentences(row[2], min_words) if b and len(b) >= min_words]
+            for row in record["quotes"]
+        ]
+        self._others[doc] = cached = (record, sentences)
+        if len(self._others) > OTHERS_CACHED:
+            self._others.popitem(last=False)
+        return cached
+
     def _doc(self, id: str) -> int:
         """The number of the document added as ``id``."""
         if self._lookup is None:
@@ -231,22 +257,18 @@ class QuoteIndex:
         options = self.options
         sentences = _sentences(pieces, options.min_words)
         short = sum(map(len, sentences[-len(pieces) :])) < SHORT
+        ours = [a for a in sentences if a and len(a) >= options.min_words]
         found = []
         for other, source in others.items():
-            theirs = self._record(self._doc(other))
+            theirs, their_sentences = self._other(self._doc(other))
             if short and record["story"] is not None and theirs["story"] != record["story"]:
                 continue
             best: tuple[float, list[Any]] | None = None
-            for candidate in theirs["quotes"]:
-                score = max(
-                    (
-                        similarity(a, b)
-                        for a in sentences
-                        for b in _sentences(candidate[2], options.min_words)
-                        if min(len(a), len(b)) >= options.min_words
-                    ),
-                    default=0.0,
-                )
+            candidates = zip(theirs["quotes"], their_sentences, strict=True)
+            for candidate, candidate_sentences in candidates:
+                # Only a score that reaches the threshold and beats the best so far counts.
+                floor = options.threshold if best is None else max(options.threshold, best[0])
+                score = _best_similarity(ours, candidate_sentences, floor, self._matcher)
                 if best is None or score > best[0]:
                     best = (score, candidate)
             if best is None or best[0] < options.threshold:
@@ -264,6 +286,28 @@ class QuoteIndex:
                 )
             )
         return found
+
+
+def _best_similarity(
+    ours: Sequence[list[str]], theirs: Sequence[list[str]], floor: float, matcher: SequenceMatcher
+) -> float:
+    """The best :func:`~docstage_plugins.dedup.passages.similarity` of a sentence of
+    ``ours`` with one of ``theirs`` (0.0 without pairs), computed exactly whenever it
+    reaches ``floor``; below ``floor`` it may be an underestimate. Pairs whose cheap upper
+    bounds (``real_quick_ratio``, ``quick_ratio``) stay under the floor, or under the best
+    so far, are not aligned."""
+    best = 0.0
+    for b in theirs:
+        matcher.set_seq2(b)  # its index is built once for all of ours
+        for a in ours:
+            matcher.set_seq1(a)
+            bar = max(floor, best)
+            if matcher.real_quick_ratio() < bar or matcher.quick_ratio() < bar:
+                continue
+            score = matcher.ratio()
+            if score > best:
+                best = score
+    return best
 
 
 def _speaker_data(speaker: Speaker | None) -> dict[str, Any] | None:
