@@ -104,29 +104,17 @@ _Fields = tuple[int | None, str, str, str | None, int, str | None]
 
 @attrs.frozen
 class _Record:
-    """What the finder keeps of one of the run's documents, on disk, for survivor choice
-    and the Jaccard checks (what only the index needs goes by batch: :class:`_Indexed`)."""
+    """What the finder keeps of one of the run's documents on disk, for survivor choice
+    and the Jaccard checks, pickled as ``(fields, exact, shingles)`` (plain values: several
+    times cheaper than attrs instances); what only the index needs goes by batch."""
 
     info: DocInfo
     exact: bytes
     shingles: bytes  # the whole set, sorted uint32 hashes; empty without a set
 
-    @staticmethod
-    def dump(info: DocInfo, exact: bytes, shingles: bytes) -> bytes:
-        """A record's bytes in the record file: a tuple of plain values (pickling one is
-        several times cheaper than pickling attrs instances)."""
-        return pickle.dumps((_fields(info), exact, shingles), pickle.HIGHEST_PROTOCOL)
 
-    @staticmethod
-    def load(values: tuple[_Fields, bytes, bytes]) -> _Record:
-        """The record :meth:`dump` wrote (as unpickled)."""
-        fields, exact, shingles = values
-        return _Record(info=_info(fields), exact=exact, shingles=shingles)
-
-
-#: A batch of documents as the index wants them (:meth:`CopyFinder.documents`): their
-#: fields, exact keys, fitted sets (empty without a set) and band keys (a row each; a
-#: row without a set is not read), pickled once per batch.
+#: A batch as the index wants it (:meth:`CopyFinder.documents`), pickled once: fields,
+#: exact keys, fitted sets (empty without a set), band keys (a row each, unread without).
 _Indexed = tuple[list[_Fields], list[bytes], list[bytes], np.ndarray]
 
 
@@ -246,7 +234,9 @@ class CopyFinder:
         found = self._cache.get(row)
         if found is None:
             start, end = self._record_at[row], self._record_at[row + 1]
-            found = _Record.load(pickle.loads(os.pread(self._records.fileno(), end - start, start)))
+            data = os.pread(self._records.fileno(), end - start, start)
+            fields, exact, whole = pickle.loads(data)
+            found = _Record(_info(fields), exact, whole)
             if len(self._cache) >= max(1 << 10, self.memory // 16 // 2048):
                 self._cache.clear()
             self._cache[row] = found
@@ -276,8 +266,7 @@ class CopyFinder:
         with open(self._folder / "indexed", "rb") as file:
             done = 0
             while done < len(self):
-                batch: _Indexed = pickle.load(file)
-                fields, exact, fitted, keys = batch
+                fields, exact, fitted, keys = pickle.load(file)  # (an _Indexed)
                 for i, values in enumerate(fields):
                     yield _info(values), exact[i], fitted[i], keys[i] if fitted[i] else empty
                 done += len(fields)
@@ -322,17 +311,14 @@ class CopyFinder:
                     linked.append(first)
                 k1, k2 = _HALVES.unpack(key)
                 exact_rows.append((k1, k2, row, first is not None))
-            record = _Record.dump(doc, key, sets[i].tobytes() if i in fitted else b"")
+            whole = sets[i].tobytes() if i in fitted else b""
+            record = pickle.dumps((_fields(doc), key, whole), pickle.HIGHEST_PROTOCOL)
             data += record
             at += len(record)
             self._record_at.append(at)
         self._records.write(data)
-        indexed: _Indexed = (
-            [_fields(doc) for doc in docs],
-            exact,
-            [fitted.get(i, b"") for i in range(len(docs))],
-            keys,
-        )
+        fields = [_fields(doc) for doc in docs]
+        indexed: _Indexed = (fields, exact, [fitted.get(i, b"") for i in range(len(docs))], keys)
         pickle.dump(indexed, self._indexed, pickle.HIGHEST_PROTOCOL)
         if earlier is not None:
             earlier.link(linked)
