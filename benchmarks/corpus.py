@@ -5,7 +5,15 @@ Giveme5W1H texts, or invented text with ``--smoke``): each draws 4-12 paragraphs
 topic pool (a newsgroup, an event), gets an invented outlet as its source and a publication
 date within ``--days`` days. No paragraph may hold more than a quarter of a document's
 words, so two documents that share three paragraphs by chance stay far below Jaccard 0.8;
-only the generator's copies are copies. It plants, at configurable rates:
+only the generator's copies are copies. At ``scale`` times 1x, each paragraph of the pool
+comes in ``scale`` variants (the paragraph itself, and versions with every second word
+replaced by words of another paragraph of its pool) and a draw picks one, so a variant
+repeats as often as a paragraph does at 1x (``--reuse scaled``, the default). Recombining
+the fixed pool verbatim would repeat each paragraph about ``scale`` times as often as at
+1x, which no news collection does: every document would share ever more passages with
+others as the corpus grows (``--reuse verbatim`` keeps that, as a stress test of shared
+passages and quotes). At 1x and below the two give the same bytes. It plants, at
+configurable rates:
 
 * **exact copies**: the same text under another outlet and id, published 0-2 days later;
 * **near copies**: the text with ``k`` word edits (substitutions, deletions, insertions);
@@ -32,9 +40,11 @@ from __future__ import annotations
 import argparse
 import bisect
 import datetime as dt
+import itertools
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -55,6 +65,7 @@ NEWSGROUPS = 19_997
 THRESHOLD = 0.8
 MAX_SHARE = 0.25  # of a document's words in one paragraph
 MAX_PARAGRAPHS = 20
+_WORDS = re.compile(r"[^\W\d_]{2,}")  # words of letters that vary_words may replace
 COPY_DELAY = 2  # days a copy may be published after its original
 QUOTE_SPREAD = 3  # days over which the carriers of a quote are published
 
@@ -107,6 +118,7 @@ class Settings:
     quote_carriers: tuple[int, int] = (2, 5)
     buffer: int = 4096
     text: str = "shared"
+    reuse: str = "scaled"
 
 
 @dataclass
@@ -251,6 +263,26 @@ class Truth:
 # --- planting ------------------------------------------------------------------------------
 
 
+def vary_words(paragraph: str, other: str) -> str:
+    """``paragraph`` with every second word (from the second on) replaced by the next word
+    of ``other`` (a paragraph of the same pool: the topic's words), capitalised as the word
+    it replaces; spacing, punctuation and line breaks kept. Its sentences then stay under
+    the passage and quote similarity thresholds (0.7) against the paragraph's other
+    variants."""
+    words = iter(_WORDS.findall(other) or ["news"])
+    counter = itertools.count()
+
+    def replace(match: re.Match[str]) -> str:
+        if next(counter) % 2 != 1:
+            return match.group(0)
+        word = next(words, None)
+        if word is None:
+            return match.group(0)
+        return word[:1].upper() + word[1:] if match.group(0)[:1].isupper() else word.lower()
+
+    return _WORDS.sub(replace, paragraph)
+
+
 def edit_words(text: str, count: int, rng: Random) -> str:
     """``text`` with ``count`` of its words changed: replaced by another word of the text
     (60 %), deleted (20 %) or preceded by an inserted one (20 %)."""
@@ -311,10 +343,25 @@ class Generator:
             words = [pool.words[i] for i in chosen]
             total = sum(words)
             if max(words) <= MAX_SHARE * total:
-                return [pool.paragraphs[i] for i in chosen]
+                return [self._paragraph(pool, i) for i in chosen]
             if len(chosen) >= MAX_PARAGRAPHS:
                 chosen.pop(words.index(max(words)))
             chosen.append(rng.randrange(size))
+
+    def _paragraph(self, pool: Pool, number: int) -> str:
+        """Paragraph ``number`` of the pool as drawn. With ``reuse = "scaled"`` at ``scale``
+        times 1x, the pool holds ``scale`` variants of each paragraph (the first verbatim,
+        the others :func:`vary_words` with another paragraph of the pool) and a draw picks
+        one: each variant is then drawn about as often as a paragraph is at 1x."""
+        paragraph = pool.paragraphs[number]
+        variants = round(self.settings.documents / NEWSGROUPS)
+        if self.settings.reuse != "scaled" or variants <= 1:
+            return paragraph
+        variant = self.rng.randrange(variants)
+        if variant == 0:
+            return paragraph
+        size = len(pool.paragraphs)
+        return vary_words(paragraph, pool.paragraphs[(number + variant * 7919) % size])
 
     def _outlets(self, count: int, used: set[str]) -> list[str]:
         free = [name for name in OUTLETS if name not in used]
@@ -485,6 +532,14 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Argument
     add("--quote-rate", type=rate, default=0.02, help="draws that plant a shared quote (0.02)")
     add("--quote-carriers", type=span, default=(2, 5), help="documents sharing a quote (2-5)")
     add("--buffer", type=int, default=4096, help="shuffle buffer, in documents (4096)")
+    add(
+        "--reuse",
+        choices=("scaled", "verbatim"),
+        default="scaled",
+        help="at scale times 1x, draw one of scale variants of a paragraph (itself, or with "
+        "every second word replaced), so paragraphs repeat as often as at 1x (scaled, the "
+        "default); or always verbatim (each repeats about scale times as often as at 1x)",
+    )
     add("--smoke", action="store_true", help="invented text (no ../shared), 500 documents")
     add("--invented", action="store_true", help="invented text at any size")
     add("--tarball", type=Path, default=None, help="20news-19997.tar.gz (default: ../shared)")
@@ -551,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         quote_carriers=args.quote_carriers,
         buffer=args.buffer,
         text="invented" if invented else "shared",
+        reuse=args.reuse,
     )
     if settings.paragraphs[0] < 4:
         parser.error("--paragraphs: at least 4 (no paragraph may hold over a quarter)")
