@@ -289,7 +289,10 @@ class QuoteIndex:
 
 
 def _best_similarity(
-    ours: Sequence[list[str]], theirs: Sequence[list[str]], floor: float, matcher: SequenceMatcher
+    ours: Sequence[list[str]],
+    theirs: Sequence[list[str]],
+    floor: float,
+    matcher: SequenceMatcher[str],
 ) -> float:
     """The best :func:`~docstage_plugins.dedup.passages.similarity` of a sentence of
     ``ours`` with one of ``theirs`` (0.0 without pairs), computed exactly whenever it
