@@ -234,17 +234,21 @@ class RunCache:
         self,
         key: bytes,
         entries: Iterable[tuple[bytes, Document | None, int | None, str | None]],
-    ) -> None:
-        """Remember outcomes ``(fp_in, document out, dropping stage, drop reason)``."""
+    ) -> list[bytes | None]:
+        """Remember outcomes ``(fp_in, document out, dropping stage, drop reason)``; the
+        fingerprint of each document out (None for a drop)."""
+        made: list[bytes | None] = []
         for fp_in, doc, stage, reason in entries:
             fp_out = None
             if doc is not None:
                 fp_out = self._put(doc)
+            made.append(fp_out)
             self.db.execute(
                 "INSERT OR REPLACE INTO segment_results VALUES (?, ?, ?, ?, ?, ?)",
                 (key, fp_in, fp_out, stage, reason, self.run_id),
             )
         self.checkpoint()
+        return made
 
     def checkpoint(self, *, force: bool = False) -> None:
         """Commit what is written so far, at most once a second unless forced."""

@@ -82,7 +82,7 @@ class CachedDrivers:
 
         def misses() -> Batches:
             for batch in batches:
-                fps = [fingerprint(doc) for doc in batch]
+                fps = fingerprints(batch)
                 hits = cache.segment_lookup(key, fps)
                 pending.append((batch, fps, hits))
                 if any(hit is not None for hit in hits):
@@ -95,11 +95,14 @@ class CachedDrivers:
             made = dict(zip(result.origins, result.documents, strict=True))
             drops = {event.origin: event for event in result.events if event.kind == "drop"}
             entries: list[Entry] = []
+            out_fps: list[bytes] = []
+            made_at: list[int] = []  # the input of each document in entries
             if todo is batch:  # nothing was cached: the result is the batch's outcome
                 out = result.documents
                 for index, fp in enumerate(fps):
                     if (doc := made.get(index)) is not None:
                         entries.append((fp, doc, None, None))
+                        made_at.append(index)
                     elif (drop := drops.get(index)) is not None:
                         entries.append((fp, None, drop.stage, drop.reason))
             else:
@@ -110,18 +113,27 @@ class CachedDrivers:
                         self._count_cached(stages, doc, hit)
                         if hit.reason is None and hit.document is not None:
                             out.append(hit.document)
+                            out_fps.append(hit.fp)
                         continue
                     if (made_doc := made.get(index)) is not None:
                         out.append(made_doc)
+                        out_fps.append(b"")  # filled in once stored
                         entries.append((fp, made_doc, None, None))
                     elif (drop := drops.get(index)) is not None:
                         entries.append((fp, None, drop.stage, drop.reason))
                     index += 1
             # A failure is not cached: the next run tries the document again.
-            if entries:
-                cache.segment_store(key, entries)
+            stored = [fp for fp in (cache.segment_store(key, entries) if entries else []) if fp]
             if out:
-                yield out
+                if todo is batch:  # by the input each document came from
+                    by_input = dict(zip(made_at, stored, strict=True))
+                    out_fps = [by_input.get(origin) or b"" for origin in result.origins]
+                else:
+                    made_fps = iter(stored)
+                    out_fps = [fp or next(made_fps, None) or b"" for fp in out_fps]
+                ok = len(out_fps) == len(out) and len(set(result.origins)) == len(result.origins)
+                # (a transform that made several documents of one: computed where needed)
+                yield Fingerprinted(out, out_fps, None) if ok and all(out_fps) else out
 
     def _count_cached(self, stages: Sequence[StageRun], doc: Document, hit: Cached) -> None:
         """Count a cached outcome: every stage of the segment passed the document on, or
@@ -147,8 +159,8 @@ class CachedDrivers:
         with Spool() as spool:
             inputs = Digest()
             for batch in batches:
-                for doc in batch:
-                    inputs.add(fingerprint(doc))
+                for doc, fp in zip(batch, fingerprints(batch), strict=True):
+                    inputs.add(fp)
                     spool.append(doc)
             made = inputs.digest()
             outcomes = cache.corpus_lookup(key, made, self.state, self.finished)
@@ -243,3 +255,11 @@ class CachedDrivers:
         digest = self.inputs.get(where.position)
         if digest is not None:
             self.cache.renderer_done(where.key, digest, written)
+
+
+def fingerprints(batch: list[Document]) -> list[bytes]:
+    """The fingerprints of a batch's documents: those it carries when a stage before
+    computed them (:class:`Fingerprinted`), else computed."""
+    if isinstance(batch, Fingerprinted):
+        return batch.fps
+    return [fingerprint(doc) for doc in batch]
