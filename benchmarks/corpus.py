@@ -265,19 +265,18 @@ class Truth:
 
 def vary_words(paragraph: str, other: str) -> str:
     """``paragraph`` with every second word (from the second on) replaced by the next word
-    of ``other`` (a paragraph of the same pool: the topic's words), capitalised as the word
+    of ``other`` (a paragraph of the same pool: the topic's words; from its start again
+    when they run out), capitalised as the word
     it replaces; spacing, punctuation and line breaks kept. Its sentences then stay under
     the passage and quote similarity thresholds (0.7) against the paragraph's other
     variants."""
-    words = iter(_WORDS.findall(other) or ["news"])
+    words = itertools.cycle(_WORDS.findall(other) or ["news"])
     counter = itertools.count()
 
     def replace(match: re.Match[str]) -> str:
         if next(counter) % 2 != 1:
             return match.group(0)
-        word = next(words, None)
-        if word is None:
-            return match.group(0)
+        word = next(words)
         return word[:1].upper() + word[1:] if match.group(0)[:1].isupper() else word.lower()
 
     return _WORDS.sub(replace, paragraph)
