@@ -5,6 +5,11 @@ boilerplate, survivor choice in dedup) append the documents to a :class:`Spool` 
 first pass and read them back, in the same order, on the second, or pick documents by
 their position (:meth:`Spool.read`, eight bytes of memory a document). The spool is an
 anonymous temporary file (``$TMPDIR``), deleted when closed or when the process ends.
+
+With the run cache on, the runner spools a corpus stage's input anyway (to fingerprint it
+before the stage runs) and hands the stage a :class:`SpooledStream`; a stage that opens
+its spool with ``Spool.behind(docs)`` then reads the runner's file back instead of writing
+every document a second time.
 """
 
 from __future__ import annotations
@@ -103,3 +108,84 @@ class Spool(ObjectSpool[Document]):
     """An append-only, disk-backed sequence of documents."""
 
     noun = "documents"
+
+    @classmethod
+    def behind(cls, docs: Iterable[Document]) -> Spool:
+        """A spool for the stream ``docs``: when the runner spooled that stream already
+        (a :class:`SpooledStream`), a view of its file, whose :meth:`append` of each
+        document as it comes only counts it; otherwise a new :class:`Spool`. Either way,
+        append every document received, in order, as with a new spool.
+        """
+        if isinstance(docs, SpooledStream):
+            return _Borrowed(docs)
+        return cls()
+
+
+class SpooledStream(Iterator[Document]):
+    """A corpus stage's input whose documents the runner has spooled already, in order
+    (:meth:`Spool.behind` reads them back from there)."""
+
+    def __init__(self, docs: Iterator[Document], spool: Spool) -> None:
+        self._docs = docs
+        self.spool = spool
+        self.given = 0  # documents handed to the stage so far
+        self.last: Document | None = None
+
+    def __iter__(self) -> SpooledStream:
+        return self
+
+    def __next__(self) -> Document:
+        doc = next(self._docs)
+        self.given += 1
+        self.last = doc
+        return doc
+
+
+class _Borrowed(Spool):
+    """The runner's spool of a stage's input, seen as the stage's own: appending the
+    document just received, in order, only counts it. Anything else (a document skipped,
+    another one appended) turns it into a spool of its own, the rows counted so far copied
+    into it, so the stage sees what it appended whatever it does."""
+
+    def __init__(self, stream: SpooledStream) -> None:
+        self._stream = stream
+        self._count = 0
+        self._own: Spool | None = None
+
+    def append(self, item: Document) -> None:
+        if self._own is None:
+            stream = self._stream
+            if item is stream.last and self._count == stream.given - 1:
+                self._count += 1
+                return
+            self._own = Spool()
+            for doc in stream.spool.read(range(self._count)):
+                self._own.append(doc)
+        self._own.append(item)
+
+    def __len__(self) -> int:
+        return self._count if self._own is None else len(self._own)
+
+    def __iter__(self) -> Iterator[Document]:
+        if self._own is not None:
+            return iter(self._own)
+        # By offset: the runner may still be reading the same file in order.
+        return self._stream.spool.read(range(self._count))
+
+    def read(self, rows: Iterable[int]) -> Iterator[Document]:
+        if self._own is not None:
+            return self._own.read(rows)
+        count = self._count
+
+        def checked() -> Iterator[int]:
+            for row in rows:
+                if not 0 <= int(row) < count:
+                    raise IndexError(f"row {row} is not in a spool of {count} {self.noun}")
+                yield int(row)
+
+        return self._stream.spool.read(checked())
+
+    def close(self) -> None:
+        """Delete its own file, if it made one (the runner's is the runner's to close)."""
+        if self._own is not None:
+            self._own.close()

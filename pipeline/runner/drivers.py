@@ -23,6 +23,7 @@ from docstage.plan import PlannedStage
 from docstage.runner.outcomes import Outcomes
 from docstage.runner.stagerun import Batches, StageRun, perf
 from docstage.segments import Segment, SegmentResult
+from docstage.spool import Spool, SpooledStream
 from docstage.stages import BadInput, CorpusStage, Drop, Failed, Reader, Renderer
 
 #: Told of each document a corpus stage puts out: the document, and the drop reason or None.
@@ -122,6 +123,7 @@ class Drivers:
         batches: Iterable[list[Document]],
         record: Record | None = None,
         failed: Callable[[], None] | None = None,
+        spool: Spool | None = None,
     ) -> Batches:
         """A corpus stage, pulling its input one document at a time; its output batched.
 
@@ -130,6 +132,8 @@ class Drivers:
             batches: Its input.
             record: Told of every document it puts out or drops, in order.
             failed: Told when the stage fails on a document (:class:`Failed`).
+            spool: Where ``batches`` come from, whole, when the caller spooled them: the
+                stage gets a :class:`SpooledStream` (see :meth:`Spool.behind`).
         """
         stage, stats = where.stage, where.stats
         assert isinstance(stage.instance, CorpusStage)
@@ -154,7 +158,8 @@ class Drivers:
                     received[id(doc)] = doc
                     yield doc
 
-        results: Iterator[object] = iter(stage.instance.process_stream(feed()))
+        docs = feed() if spool is None else SpooledStream(feed(), spool)
+        results: Iterator[object] = iter(stage.instance.process_stream(docs))
         out: list[Document] = []
         while True:
             started, upstream_before = perf(), upstream_seconds

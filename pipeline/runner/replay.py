@@ -182,7 +182,7 @@ class CachedDrivers:
                 cache.corpus_forget(key, made)
 
             size = self.plain.batch_size
-            stream = self.plain.corpus(where, iter_batches(spool, size), record, failed)
+            stream = self.plain.corpus(where, iter_batches(spool, size), record, failed, spool)
             for batch in stream:
                 yield Fingerprinted(batch, [fps.popleft() for _ in batch], None)
 

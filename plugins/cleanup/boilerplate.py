@@ -178,7 +178,7 @@ class CleanupBoilerplate(CorpusStage):
     def process_stream(self, docs: Iterator[Document]) -> Iterator[Document]:
         summaries: dict[str, SourceSummary] = {}
         self.removed_counts = summaries
-        with Spool() as spool, LineKeys(memory=self._memory) as keys:
+        with Spool.behind(docs) as spool, LineKeys(memory=self._memory) as keys:
             for doc in docs:
                 summary = summaries.get(doc.source)
                 if summary is None:

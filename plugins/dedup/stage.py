@@ -228,7 +228,7 @@ class Dedup(CorpusStage):
             index=index,
             memory=self._memory,
         )
-        with Spool() as spool, contextlib.closing(finder):
+        with Spool.behind(docs) as spool, contextlib.closing(finder):
             days = self._first_pass(docs, spool, finder)
             self._progress.phase("copies")
             groups = finder.groups(self.keep, self.source_priority)

@@ -231,7 +231,7 @@ class EntitiesLink(CorpusStage):
 
     def process_stream(self, docs: Iterator[Document]) -> Iterator[Document | Drop]:
         with (
-            Spool() as spool,
+            Spool.behind(docs) as spool,
             NameIndex(
                 self._table,
                 acronyms=self.acronyms,
