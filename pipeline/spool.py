@@ -80,13 +80,17 @@ class ObjectSpool(Generic[T]):
         """
         self._file.flush()
         descriptor = self._file.fileno()
-        count = len(self._ends)
+        for row in self._checked(rows, len(self._ends)):
+            start = self._ends[row - 1] if row else 0
+            yield pickle.loads(os.pread(descriptor, self._ends[row] - start, start))
+
+    def _checked(self, rows: Iterable[int], count: int) -> Iterator[int]:
+        """``rows`` as ints, each below ``count`` (else IndexError)."""
         for row in rows:
             row = int(row)
             if not 0 <= row < count:
                 raise IndexError(f"row {row} is not in a spool of {count} {self.noun}")
-            start = self._ends[row - 1] if row else 0
-            yield pickle.loads(os.pread(descriptor, self._ends[row] - start, start))
+            yield row
 
     def close(self) -> None:
         """Delete the file."""
@@ -175,15 +179,7 @@ class _Borrowed(Spool):
     def read(self, rows: Iterable[int]) -> Iterator[Document]:
         if self._own is not None:
             return self._own.read(rows)
-        count = self._count
-
-        def checked() -> Iterator[int]:
-            for row in rows:
-                if not 0 <= int(row) < count:
-                    raise IndexError(f"row {row} is not in a spool of {count} {self.noun}")
-                yield int(row)
-
-        return self._stream.spool.read(checked())
+        return self._stream.spool.read(self._checked(rows, self._count))
 
     def close(self) -> None:
         """Delete its own file, if it made one (the runner's is the runner's to close)."""

@@ -95,14 +95,12 @@ class CachedDrivers:
             made = dict(zip(result.origins, result.documents, strict=True))
             drops = {event.origin: event for event in result.events if event.kind == "drop"}
             entries: list[Entry] = []
-            out_fps: list[bytes] = []
-            made_at: list[int] = []  # the input of each document in entries
+            known: dict[int, bytes] = {}  # id() of a document out: its fingerprint
             if todo is batch:  # nothing was cached: the result is the batch's outcome
                 out = result.documents
                 for index, fp in enumerate(fps):
                     if (doc := made.get(index)) is not None:
                         entries.append((fp, doc, None, None))
-                        made_at.append(index)
                     elif (drop := drops.get(index)) is not None:
                         entries.append((fp, None, drop.stage, drop.reason))
             else:
@@ -113,27 +111,25 @@ class CachedDrivers:
                         self._count_cached(stages, doc, hit)
                         if hit.reason is None and hit.document is not None:
                             out.append(hit.document)
-                            out_fps.append(hit.fp)
+                            known[id(hit.document)] = hit.fp
                         continue
                     if (made_doc := made.get(index)) is not None:
                         out.append(made_doc)
-                        out_fps.append(b"")  # filled in once stored
                         entries.append((fp, made_doc, None, None))
                     elif (drop := drops.get(index)) is not None:
                         entries.append((fp, None, drop.stage, drop.reason))
                     index += 1
             # A failure is not cached: the next run tries the document again.
-            stored = [fp for fp in (cache.segment_store(key, entries) if entries else []) if fp]
+            if entries:
+                stored = cache.segment_store(key, entries)
+                for (_, doc, _, _), fp_out in zip(entries, stored, strict=True):
+                    if doc is not None and fp_out is not None:
+                        known[id(doc)] = fp_out
             if out:
-                if todo is batch:  # by the input each document came from
-                    by_input = dict(zip(made_at, stored, strict=True))
-                    out_fps = [by_input.get(origin) or b"" for origin in result.origins]
-                else:
-                    made_fps = iter(stored)
-                    out_fps = [fp or next(made_fps, None) or b"" for fp in out_fps]
-                ok = len(out_fps) == len(out) and len(set(result.origins)) == len(result.origins)
-                # (a transform that made several documents of one: computed where needed)
-                yield Fingerprinted(out, out_fps, None) if ok and all(out_fps) else out
+                # Each document out with the fingerprint the cache has for it (a transform
+                # that made several documents of one leaves some unknown: plain batch).
+                out_fps = [known.get(id(doc), b"") for doc in out]
+                yield Fingerprinted(out, out_fps, None) if all(out_fps) else out
 
     def _count_cached(self, stages: Sequence[StageRun], doc: Document, hit: Cached) -> None:
         """Count a cached outcome: every stage of the segment passed the document on, or

@@ -173,20 +173,18 @@ class EarlierRuns:
     def flush(self) -> None:
         """:meth:`match` the batches waiting, together."""
         waiting, self._waiting, self._waiting_values = self._waiting, [], 0
-        if len(waiting) == 1:
-            one = waiting[0]
-            self.match(one.first_row, one.docs, one.sets, one.bands, one.again)
-        elif waiting:
-            docs: list[Batched] = []
-            sets: dict[int, np.ndarray] = {}
-            again: dict[int, int] = {}
-            for batch in waiting:  # (consecutive rows: positions are rows from the first)
-                offset = len(docs)
-                docs.extend(batch.docs)
-                sets.update((offset + i, s) for i, s in batch.sets.items())
-                again.update((offset + i, node) for i, node in batch.again.items())
-            bands = np.concatenate([batch.bands for batch in waiting])
-            self.match(waiting[0].first_row, docs, sets, bands, again)
+        if not waiting:
+            return
+        docs: list[Batched] = []
+        sets: dict[int, np.ndarray] = {}
+        again: dict[int, int] = {}
+        for batch in waiting:  # (consecutive rows: positions are rows from the first)
+            offset = len(docs)
+            docs.extend(batch.docs)
+            sets.update((offset + i, s) for i, s in batch.sets.items())
+            again.update((offset + i, node) for i, node in batch.again.items())
+        bands = np.concatenate([batch.bands for batch in waiting])
+        self.match(waiting[0].first_row, docs, sets, bands, again)
 
     def match(
         self,

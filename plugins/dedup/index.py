@@ -82,8 +82,6 @@ def _chunks(items: Iterable[IndexedDoc], size: int) -> Iterator[list[IndexedDoc]
         yield chunk
 
 
-#: Keys and ids per lookup statement (SQLite's bound-parameter limit is far above).
-_CHUNK = 900
 #: Band rows buffered before they are sorted and inserted (sorted inserts touch each
 #: B-tree page once instead of once per row).
 _BAND_BUFFER = 1 << 16
@@ -233,7 +231,6 @@ class CopyIndex(Retention):
             "d.shingles FROM dedup_docs AS d LEFT JOIN dedup_docs AS o ON o.id = d.original "
             f"WHERE d.{where} IN ({{marks}})",
             values,
-            _CHUNK,
         )
         for node, id_, source, published, length, run, original, exact, sets in rows:
             yield IndexedDoc(
@@ -262,7 +259,6 @@ class CopyIndex(Retention):
             "SELECT d.node, d.id, d.exact, o.id FROM dedup_docs AS d "
             f"LEFT JOIN dedup_docs AS o ON o.id = d.original WHERE d.{where} IN ({{marks}})",
             values,
-            _CHUNK,
         )
         for node, id_, exact, original in rows:
             yield node, id_, bytes(exact), original
@@ -297,7 +293,7 @@ class CopyIndex(Retention):
         ends = prefixes(wanted)  # sorted, as the keys are
         asked = sorted_unique(ends).tolist()
         query = "SELECT prefix, node FROM dedup_bands WHERE prefix IN ({marks})"
-        found: list[tuple[int, int]] = list(rows_in(self.db, query, asked, _CHUNK))
+        found: list[tuple[int, int]] = list(rows_in(self.db, query, asked))
         if not found:
             return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
         rows = np.array(found, dtype=np.int64)
@@ -353,7 +349,7 @@ class CopyIndex(Retention):
             "SELECT node, id, shingles, source, published, length, original, exact "
             "FROM dedup_docs WHERE id IN ({marks})"
         )
-        for node, id_, sets, *rest in rows_in(self.db, query, ids, _CHUNK):
+        for node, id_, sets, *rest in rows_in(self.db, query, ids):
             before[id_] = (node, bytes(sets), (*rest[:4], bytes(rest[4]), bytes(sets)))
         updates, deletes, inserts = [], [], []
         moved = 0
